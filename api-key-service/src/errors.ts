@@ -1,0 +1,34 @@
+/** The closed set of failures the service reports to its callers; anything else is a bug (500). */
+export type ErrorCode =
+  | "INVALID_INPUT"
+  | "UNAUTHENTICATED"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "RATE_LIMITED";
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  override name = "AppError";
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fieldProblems: FieldProblem[] = [],
+  ) {
+    super(message);
+  }
+
+  static notFound(what: string): AppError {
+    return new AppError("NOT_FOUND", `${what} was not found`);
+  }
+
+  static invalid(field: string, message: string): AppError {
+    return new AppError("INVALID_INPUT", `${field}: ${message}`, [{ field, message }]);
+  }
+}

@@ -1,0 +1,76 @@
+import type { Logger } from "@gateway/common";
+import cors from "cors";
+import express, { type Express } from "express";
+import helmet from "helmet";
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { AuditService } from "../audit/audit.service.js";
+import type { KeyService } from "../keys/keys.service.js";
+import type { UserService } from "../users/users.service.js";
+import { adminAuth } from "./admin-auth.js";
+import { jsonBody } from "./json-body.js";
+import { openApiDocument } from "./openapi.js";
+import { errorHandler, notFoundRoute } from "./problem.js";
+import { requestLog } from "./request-log.js";
+import { auditRoutes } from "./routes/audit.js";
+import { healthRoutes, type ReadinessChecks } from "./routes/health.js";
+import { keyRoutes } from "./routes/keys.js";
+import { userRoutes } from "./routes/users.js";
+
+export interface AppDeps {
+  adminToken: string;
+  corsOrigins: string[];
+  trustProxy: boolean;
+  logger: Logger;
+  registry: Registry;
+  keys: KeyService;
+  users: UserService;
+  audit: AuditService;
+  readiness: ReadinessChecks;
+}
+
+export function createHttpApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", deps.trustProxy);
+  app.set("etag", false);
+
+  app.use(requestLog(deps.logger, httpMetrics(deps.registry)));
+  app.use(helmet());
+  app.use((_req, res, next) => {
+    res.setHeader("Cache-Control", "no-store");
+    next();
+  });
+  if (deps.corsOrigins.length > 0) app.use(cors({ origin: deps.corsOrigins, maxAge: 600 }));
+
+  healthRoutes(app, deps.readiness, deps.registry);
+  app.use("/api", adminAuth(deps.adminToken));
+  app.use("/api", jsonBody());
+  app.get("/api/openapi.json", (_req, res) => {
+    res.json(openApiDocument());
+  });
+  keyRoutes(app, deps.keys);
+  userRoutes(app, deps.users);
+  auditRoutes(app, deps.audit);
+
+  app.use(notFoundRoute);
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+function httpMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: "http_requests_total",
+      help: "Management API requests by method, route and status",
+      labelNames: ["method", "route", "status"] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "Management API request duration",
+      labelNames: ["method", "route"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,152 @@
+import { parseDuration } from "@gateway/common";
+import { z } from "zod";
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+const YEAR_MS = 365 * 86_400_000;
+const MAX_LIMIT = 1_000_000_000;
+
+export const userId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/,
+    "must be 1 to 128 characters of letters, digits and . _ : @ -, starting with a letter or digit",
+  );
+
+/** Public key ids have a fixed shape; anything else cannot name a key. */
+export const keyId = z.string().regex(/^key_[0-9A-Za-z]{22}$/, "is not a key id");
+
+const name = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters")
+  .refine((v) => !CONTROL_CHARS.test(v), "must not contain control characters");
+
+const rateLimit = z
+  .number({ error: "must be a whole number or null" })
+  .int("must be a whole number")
+  .min(1, "must be at least 1")
+  .max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`)
+  .nullable();
+
+const scopes = z
+  .array(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$/,
+        "must be 1 to 64 characters of letters, digits and : . _ / -",
+      ),
+  )
+  .max(64, "at most 64 scopes")
+  .transform((list) => [...new Set(list)].sort());
+
+const metadata = z
+  .record(z.string().max(100), z.json())
+  .refine((v) => JSON.stringify(v).length <= 16_384, "must be at most 16 KB as JSON")
+  .refine((v) => depth(v) <= 8, "must be nested at most 8 levels deep");
+
+const stripeCustomerId = z
+  .string()
+  .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must be a Stripe customer id such as "cus_NffrFeUfNV2Hib"')
+  .nullable();
+
+const expiresAt = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time such as "2027-01-31T00:00:00Z"' })
+  .transform((v) => new Date(v))
+  .nullable();
+
+/** "30d", "90d", "12h", "2w", "1y" or "never" (null: no expiry). */
+const expiresIn = z
+  .string()
+  .regex(/^(never|\d{1,4}[hdwy])$/, 'must be a period such as "30d", "90d", "1y" or "never"')
+  .transform((v, ctx) => {
+    if (v === "never") return null;
+    const amount = Number(v.slice(0, -1));
+    const unit = v.slice(-1);
+    const ms =
+      amount * { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: YEAR_MS }[unit as "h" | "d" | "w" | "y"];
+    if (ms < 3_600_000 || ms > 10 * YEAR_MS) {
+      ctx.addIssue({ code: "custom", message: "must be between 1h and 10y" });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const expiryRule = (v: { expires_at?: unknown; expires_in?: unknown }) =>
+  v.expires_at === undefined || v.expires_in === undefined;
+const expiryMessage = { message: "give expires_at or expires_in, not both", path: ["expires_in"] };
+
+export const createKeyBody = z
+  .strictObject({
+    user_id: userId,
+    name,
+    rate_limit_per_minute: rateLimit.optional(),
+    rate_limit_per_day: rateLimit.optional(),
+    scopes: scopes.optional(),
+    expires_at: expiresAt.optional(),
+    expires_in: expiresIn.optional(),
+    metadata: metadata.optional(),
+    stripe_customer_id: stripeCustomerId.optional(),
+  })
+  .refine(expiryRule, expiryMessage);
+
+export const updateKeyBody = z
+  .strictObject({
+    name: name.optional(),
+    rate_limit_per_minute: rateLimit.optional(),
+    rate_limit_per_day: rateLimit.optional(),
+    scopes: scopes.optional(),
+    expires_at: expiresAt.optional(),
+    expires_in: expiresIn.optional(),
+    metadata: metadata.optional(),
+    stripe_customer_id: stripeCustomerId.optional(),
+    enabled: z.boolean({ error: "must be true or false" }).optional(),
+  })
+  .refine(expiryRule, expiryMessage);
+
+export const rotateKeyBody = z.strictObject({
+  grace_period: z
+    .string()
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null || ms > 30 * 86_400_000) {
+        ctx.addIssue({ code: "custom", message: 'must be a duration from "0s" to "30d", such as "24h"' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .optional(),
+});
+
+export const userBillingBody = z.strictObject({ stripe_customer_id: stripeCustomerId });
+
+const pageLimit = z.coerce
+  .number({ error: "must be a whole number" })
+  .int("must be a whole number")
+  .min(1, "must be at least 1")
+  .max(100, "must be at most 100")
+  .default(20);
+
+const cursor = z.string().max(512, "is not a cursor this API returned").optional();
+
+export const listKeysQuery = z.strictObject({ limit: pageLimit, cursor });
+
+export const ownerQuery = z.strictObject({ user_id: userId.optional() });
+
+export const auditQuery = z.strictObject({
+  key_id: keyId.optional(),
+  user_id: userId.optional(),
+  action: z
+    .enum(["key.created", "key.updated", "key.rotated", "key.revoked", "user.billing_updated"])
+    .optional(),
+  limit: pageLimit,
+  cursor,
+});
+
+function depth(value: unknown): number {
+  if (typeof value !== "object" || value === null) return 0;
+  const children = Object.values(value);
+  return 1 + (children.length === 0 ? 0 : Math.max(...children.map(depth)));
+}

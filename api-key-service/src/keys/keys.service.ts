@@ -1,0 +1,246 @@
+import type { ApiKeyRow, ApiKeyUpdate, Database } from "@gateway/db";
+import type { Kysely } from "kysely";
+import { insertAuditEvent } from "../audit/audit.repository.js";
+import { AppError } from "../errors.js";
+import { newId } from "../ids.js";
+import { decodeCursor, type Page, toPage } from "../pagination.js";
+import type { RequestContext } from "../request-context.js";
+import { ensureUser } from "../users/users.repository.js";
+import { hashKey, type KeyFormat } from "./key-format.js";
+import { type KeyView, toKeyView } from "./key-view.js";
+import { findKeyById, insertKey, listKeysByUser, updateKey } from "./keys.repository.js";
+
+export interface KeySettings {
+  /** Default grace period during which a rotated-out secret still works. */
+  rotationGraceMs: number;
+}
+
+interface Expiry {
+  expires_at?: Date | null;
+  /** Relative expiry; null means never. */
+  expires_in_ms?: number | null;
+}
+
+export interface CreateKeyInput extends Expiry {
+  user_id: string;
+  name: string;
+  rate_limit_per_minute?: number | null;
+  rate_limit_per_day?: number | null;
+  scopes?: string[];
+  metadata?: Record<string, unknown>;
+  stripe_customer_id?: string | null;
+}
+
+export interface UpdateKeyInput extends Expiry {
+  name?: string;
+  rate_limit_per_minute?: number | null;
+  rate_limit_per_day?: number | null;
+  scopes?: string[];
+  metadata?: Record<string, unknown>;
+  stripe_customer_id?: string | null;
+  enabled?: boolean;
+}
+
+/** Optional guard: act only if the key belongs to this user, as a developer portal would ask. */
+export interface Owner {
+  userId?: string | undefined;
+}
+
+/** A key view plus its secret: returned at creation and rotation only. */
+export type KeyWithSecret = KeyView & { key: string };
+
+const EDITABLE = [
+  "name",
+  "rate_limit_per_minute",
+  "rate_limit_per_day",
+  "scopes",
+  "metadata",
+  "stripe_customer_id",
+  "enabled",
+  "expires_at",
+] as const;
+
+export class KeyService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly format: KeyFormat,
+    private readonly settings: KeySettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(input: CreateKeyInput, ctx: RequestContext): Promise<KeyWithSecret> {
+    const now = this.now();
+    const expiresAt = this.resolveExpiry(input, now);
+    const secret = this.format.generate();
+    const row = await this.db.transaction().execute(async (trx) => {
+      await ensureUser(trx, input.user_id);
+      const inserted = await insertKey(trx, {
+        id: newId("key"),
+        user_id: input.user_id,
+        name: input.name,
+        key_hash: hashKey(secret),
+        key_start: this.format.displayStart(secret),
+        previous_key_hash: null,
+        previous_key_expires_at: null,
+        rotated_at: null,
+        scopes: input.scopes ?? [],
+        rate_limit_per_minute: input.rate_limit_per_minute ?? null,
+        rate_limit_per_day: input.rate_limit_per_day ?? null,
+        metadata: JSON.stringify(input.metadata ?? {}),
+        stripe_customer_id: input.stripe_customer_id ?? null,
+        expires_at: expiresAt ?? null,
+        revoked_at: null,
+        created_at: now,
+        updated_at: now,
+        last_used_at: null,
+      });
+      const { key_hash, key_start, previous_key_hash, ...recorded } = inserted;
+      await this.audit(trx, "key.created", inserted, ctx, recorded);
+      return inserted;
+    });
+    return { ...toKeyView(row, now), key: secret };
+  }
+
+  async list(userId: string, limit: number, cursor?: string): Promise<Page<KeyView>> {
+    const after = cursor ? decodeCursor(cursor, ["created_at", "id"] as const) : undefined;
+    const position = after ? { created_at: parseCursorDate(after.created_at), id: after.id } : undefined;
+    const rows = await listKeysByUser(this.db, userId, limit + 1, position);
+    const now = this.now();
+    return toPage(
+      rows,
+      limit,
+      (row) => toKeyView(row, now),
+      (row) => ({
+        created_at: row.created_at.toISOString(),
+        id: row.id,
+      }),
+    );
+  }
+
+  async get(id: string, owner: Owner = {}): Promise<KeyView> {
+    const row = await findKeyById(this.db, id);
+    return toKeyView(ownedOrNotFound(row, owner), this.now());
+  }
+
+  async update(id: string, input: UpdateKeyInput, ctx: RequestContext, owner: Owner = {}): Promise<KeyView> {
+    const now = this.now();
+    const row = await this.db.transaction().execute(async (trx) => {
+      const current = ownedOrNotFound(await findKeyById(trx, id, { forUpdate: true }), owner);
+      if (current.revoked_at) throw new AppError("CONFLICT", "a revoked key cannot be changed");
+      const wanted: Record<string, unknown> = { ...input };
+      delete wanted.expires_in_ms;
+      const expiresAt = this.resolveExpiry(input, now);
+      if (expiresAt !== undefined) wanted.expires_at = expiresAt;
+
+      const changes: Record<string, { from: unknown; to: unknown }> = {};
+      for (const field of EDITABLE) {
+        if (!(field in wanted) || sameValue(current[field], wanted[field])) continue;
+        changes[field] = { from: current[field], to: wanted[field] };
+      }
+      if (Object.keys(changes).length === 0) return current;
+
+      const set: ApiKeyUpdate = { updated_at: now };
+      for (const [field, change] of Object.entries(changes)) {
+        (set as Record<string, unknown>)[field] =
+          field === "metadata" ? JSON.stringify(change.to) : change.to;
+      }
+      const updated = await updateKey(trx, id, set);
+      await this.audit(trx, "key.updated", updated, ctx, changes);
+      return updated;
+    });
+    return toKeyView(row, now);
+  }
+
+  async rotate(
+    id: string,
+    graceMs: number | undefined,
+    ctx: RequestContext,
+    owner: Owner = {},
+  ): Promise<KeyWithSecret> {
+    const now = this.now();
+    const grace = graceMs ?? this.settings.rotationGraceMs;
+    const secret = this.format.generate();
+    const row = await this.db.transaction().execute(async (trx) => {
+      const current = ownedOrNotFound(await findKeyById(trx, id, { forUpdate: true }), owner);
+      if (current.revoked_at) throw new AppError("CONFLICT", "a revoked key cannot be rotated");
+      const previousExpiresAt = grace > 0 ? new Date(now.getTime() + grace) : null;
+      const updated = await updateKey(trx, id, {
+        key_hash: hashKey(secret),
+        key_start: this.format.displayStart(secret),
+        // Rotating again ends the previous grace period at once: only one old secret is ever live.
+        previous_key_hash: previousExpiresAt ? current.key_hash : null,
+        previous_key_expires_at: previousExpiresAt,
+        rotated_at: now,
+        updated_at: now,
+      });
+      await this.audit(trx, "key.rotated", updated, ctx, {
+        previous_key_expires_at: previousExpiresAt?.toISOString() ?? null,
+      });
+      return updated;
+    });
+    return { ...toKeyView(row, now), key: secret };
+  }
+
+  /** Idempotent: revoking a revoked key answers the key as it is and records nothing new. */
+  async revoke(id: string, ctx: RequestContext, owner: Owner = {}): Promise<KeyView> {
+    const now = this.now();
+    const row = await this.db.transaction().execute(async (trx) => {
+      const current = ownedOrNotFound(await findKeyById(trx, id, { forUpdate: true }), owner);
+      if (current.revoked_at) return current;
+      const updated = await updateKey(trx, id, {
+        revoked_at: now,
+        previous_key_hash: null,
+        previous_key_expires_at: null,
+        updated_at: now,
+      });
+      await this.audit(trx, "key.revoked", updated, ctx, {});
+      return updated;
+    });
+    return toKeyView(row, now);
+  }
+
+  private resolveExpiry(input: Expiry, now: Date): Date | null | undefined {
+    if (input.expires_in_ms !== undefined) {
+      return input.expires_in_ms === null ? null : new Date(now.getTime() + input.expires_in_ms);
+    }
+    if (input.expires_at && input.expires_at <= now) {
+      throw AppError.invalid("expires_at", "must be in the future");
+    }
+    return input.expires_at;
+  }
+
+  private audit(
+    trx: Parameters<typeof insertAuditEvent>[0],
+    action: string,
+    row: ApiKeyRow,
+    ctx: RequestContext,
+    changes: object,
+  ) {
+    return insertAuditEvent(trx, {
+      action,
+      key_id: row.id,
+      user_id: row.user_id,
+      request_id: ctx.requestId,
+      client_ip: ctx.clientIp,
+      changes: JSON.stringify(changes),
+    });
+  }
+}
+
+function ownedOrNotFound(row: ApiKeyRow | undefined, owner: Owner): ApiKeyRow {
+  if (!row || (owner.userId !== undefined && row.user_id !== owner.userId)) throw AppError.notFound("key");
+  return row;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Date || b instanceof Date) {
+    return (a instanceof Date ? a.getTime() : a) === (b instanceof Date ? b.getTime() : b);
+  }
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function parseCursorDate(text: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw AppError.invalid("cursor", "is not a cursor this API returned");
+  return date;
+}

@@ -1,0 +1,5 @@
+/** Who asked for a change, recorded with it in the audit log. */
+export interface RequestContext {
+  requestId: string;
+  clientIp: string | null;
+}

@@ -1,0 +1,96 @@
+import { Writable } from "node:stream";
+import { createLogger } from "@gateway/common";
+import { test as withServices } from "@gateway/testing";
+import { loadConfig } from "../src/config.js";
+import { createService } from "../src/main.js";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Raw body text, sent as is (with `contentType`, default application/json). */
+  raw?: string | Buffer;
+  contentType?: string;
+  /** null sends no Authorization header; default the admin token. */
+  token?: string | null;
+  headers?: Record<string, string>;
+}
+
+export interface Api {
+  baseUrl: string;
+  databaseUrl: string;
+  /** Every log line the service wrote, as text. */
+  logs: string[];
+  request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  /** Creates a key and returns the response body (with the secret in `key`). */
+  createKey(body?: Record<string, unknown>): Promise<any>;
+}
+
+/** A running api-key-service on a free port, with its own database and Redis prefix. */
+export const test = withServices.extend<{ api: Api }>({
+  api: async ({ services }, use) => {
+    const logs: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        logs.push(String(chunk));
+        done();
+      },
+    });
+    const config = loadConfig({
+      DATABASE_URL: services.databaseUrl,
+      REDIS_URL: services.redisUrl,
+      ADMIN_TOKEN,
+      HTTP_PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    });
+    const service = createService(config, {
+      logger: createLogger({ service: "api-key-service", destination }),
+      redisKeyPrefix: services.redisPrefix,
+    });
+    const { httpPort } = await service.start();
+    const baseUrl = `http://127.0.0.1:${httpPort}`;
+
+    const request = async (
+      method: string,
+      path: string,
+      options: RequestOptions = {},
+    ): Promise<ApiResponse> => {
+      const headers: Record<string, string> = { ...options.headers };
+      const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      let body: string | Buffer | undefined;
+      if (options.raw !== undefined) body = options.raw;
+      else if (options.body !== undefined) body = JSON.stringify(options.body);
+      if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
+      const res = await fetch(baseUrl + path, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    };
+
+    const createKey = async (body: Record<string, unknown> = {}) => {
+      const res = await request("POST", "/api/keys", {
+        body: { user_id: "user_1", name: "test key", ...body },
+      });
+      if (res.status !== 201) throw new Error(`createKey: ${res.status} ${res.text}`);
+      return res.body;
+    };
+
+    try {
+      await use({ baseUrl, databaseUrl: services.databaseUrl, logs, request, createKey });
+    } finally {
+      await service.stop();
+    }
+  },
+});
+
+export { describe, expect } from "@gateway/testing";

@@ -1,0 +1,61 @@
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from "kysely";
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json = ColumnType<Record<string, unknown>, string | undefined, string>;
+
+export interface UsersTable {
+  user_id: string;
+  stripe_customer_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  key_hash: string;
+  key_start: string;
+  previous_key_hash: string | null;
+  previous_key_expires_at: NullableTimestamp;
+  rotated_at: NullableTimestamp;
+  scopes: Generated<string[]>;
+  rate_limit_per_minute: number | null;
+  rate_limit_per_day: number | null;
+  metadata: Json;
+  stripe_customer_id: string | null;
+  enabled: Generated<boolean>;
+  expires_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  last_used_at: NullableTimestamp;
+}
+
+export interface AuditEventsTable {
+  id: ColumnType<string, never, never>;
+  occurred_at: Timestamp;
+  action: string;
+  key_id: string | null;
+  user_id: string | null;
+  request_id: string | null;
+  client_ip: string | null;
+  changes: Json;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  audit_events: AuditEventsTable;
+}
+
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type NewApiKey = Insertable<ApiKeysTable>;
+export type ApiKeyUpdate = Updateable<ApiKeysTable>;
+export type UserRow = Selectable<UsersTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type NewAuditEvent = Insertable<AuditEventsTable>;
+
+/** What repository functions take: the database, or a transaction a service opened. */
+export type Queryable = Kysely<Database> | Transaction<Database>;

@@ -1,0 +1,3 @@
+export { createTestDatabase, withDatabase } from "./databases.js";
+export { describe, expect, type TestServices, test } from "./fixtures.js";
+export { resolveServices } from "./services.js";

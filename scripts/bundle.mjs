@@ -1,0 +1,31 @@
+// Bundles a service's entry point into dist/ with the workspace packages (@gateway/*) inlined and every
+// npm package left external, to be installed beside it. A service therefore lists, as its own
+// dependencies, every npm package its workspace packages use at run time.
+// Usage: node scripts/bundle.mjs <service dir> <entry, e.g. src/run.ts>
+import { join } from "node:path";
+import { build } from "esbuild";
+
+const [dir, entry] = process.argv.slice(2);
+if (!dir || !entry) {
+  console.error("usage: node scripts/bundle.mjs <service dir> <entry, e.g. src/run.ts>");
+  process.exit(2);
+}
+
+const npmPackagesExternal = {
+  name: "npm-packages-external",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith("@gateway/") ? undefined : { external: true }));
+  },
+};
+
+await build({
+  entryPoints: [join(dir, entry)],
+  outdir: join(dir, "dist"),
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  plugins: [npmPackagesExternal],
+  logLevel: "info",
+});
