@@ -14,7 +14,9 @@ if (!dir || !entry) {
 const npmPackagesExternal = {
   name: "npm-packages-external",
   setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith("@gateway/") ? undefined : { external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith("@gateway/") ? undefined : { external: true },
+    );
   },
 };
 

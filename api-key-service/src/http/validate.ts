@@ -40,12 +40,3 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
   }
   return value;
 }
-
-function valueAt(input: unknown, path: PropertyKey[]): unknown {
-  let value = input;
-  for (const step of path) {
-    if (typeof value !== "object" || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[step];
-  }
-  return value;
-}
