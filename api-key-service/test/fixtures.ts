@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { createLogger } from "@gateway/common";
 import { test as withServices } from "@gateway/testing";
+import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { createService } from "../src/main.js";
 
@@ -31,6 +32,10 @@ export interface Api {
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   /** Creates a key and returns the response body (with the secret in `key`). */
   createKey(body?: Record<string, unknown>): Promise<any>;
+  /** Row counts of the tables a change writes to, read straight from Postgres. */
+  rowCounts(): Promise<Record<string, number>>;
+  /** Runs SQL against the test's database, outside the service. */
+  query(text: string, values?: unknown[]): Promise<any[]>;
 }
 
 /** A running api-key-service on a free port, with its own database and Redis prefix. */
@@ -85,10 +90,21 @@ export const test = withServices.extend<{ api: Api }>({
       return res.body;
     };
 
+    const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
+    const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows;
+    const rowCounts = async () => {
+      const [row] = await query(
+        `select (select count(*) from api_keys)::int as api_keys, (select count(*) from users)::int as users,
+                (select count(*) from audit_events)::int as audit_events`,
+      );
+      return row;
+    };
+
     try {
-      await use({ baseUrl, databaseUrl: services.databaseUrl, logs, request, createKey });
+      await use({ baseUrl, databaseUrl: services.databaseUrl, logs, request, createKey, rowCounts, query });
     } finally {
       await service.stop();
+      await pool.end();
     }
   },
 });
