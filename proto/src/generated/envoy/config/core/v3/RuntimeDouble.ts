@@ -1,0 +1,12 @@
+// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/base.proto
+
+
+export interface RuntimeDouble {
+  'default_value'?: (number | string);
+  'runtime_key'?: (string);
+}
+
+export interface RuntimeDouble__Output {
+  'default_value'?: (number);
+  'runtime_key'?: (string);
+}

@@ -1,0 +1,13 @@
+// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/base.proto
+
+import type { BoolValue as _google_protobuf_BoolValue, BoolValue__Output as _google_protobuf_BoolValue__Output } from '../../../../google/protobuf/BoolValue.js';
+
+export interface RuntimeFeatureFlag {
+  'default_value'?: (_google_protobuf_BoolValue | null);
+  'runtime_key'?: (string);
+}
+
+export interface RuntimeFeatureFlag__Output {
+  'default_value'?: (_google_protobuf_BoolValue__Output);
+  'runtime_key'?: (string);
+}
