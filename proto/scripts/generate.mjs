@@ -9,7 +9,10 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const deps = join(dirname(require.resolve("@grpc/grpc-js-xds/package.json")), "deps");
-const bin = join(dirname(require.resolve("@grpc/proto-loader/package.json")), "build/bin/proto-loader-gen-types.js");
+const bin = join(
+  dirname(require.resolve("@grpc/proto-loader/package.json")),
+  "build/bin/proto-loader-gen-types.js",
+);
 const out = join(here, "../src/generated");
 
 rmSync(out, { recursive: true, force: true });

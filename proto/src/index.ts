@@ -5,18 +5,21 @@ import { loadSync, type Options } from "@grpc/proto-loader";
 import type { ProtoGrpcType as AccessLogProto } from "./generated/als.js";
 import type { ProtoGrpcType as AuthProto } from "./generated/external_auth.js";
 
+export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
+export type { HTTPAccessLogEntry__Output } from "./generated/envoy/data/accesslog/v3/HTTPAccessLogEntry.js";
 export type { AccessLogServiceHandlers } from "./generated/envoy/service/accesslog/v3/AccessLogService.js";
 export type {
   StreamAccessLogsMessage,
   StreamAccessLogsMessage__Output,
 } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsMessage.js";
 export type { StreamAccessLogsResponse } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsResponse.js";
-export type { HTTPAccessLogEntry__Output } from "./generated/envoy/data/accesslog/v3/HTTPAccessLogEntry.js";
 export type { AttributeContext__Output } from "./generated/envoy/service/auth/v3/AttributeContext.js";
 export type { AuthorizationHandlers } from "./generated/envoy/service/auth/v3/Authorization.js";
 export type { CheckRequest, CheckRequest__Output } from "./generated/envoy/service/auth/v3/CheckRequest.js";
-export type { CheckResponse, CheckResponse__Output } from "./generated/envoy/service/auth/v3/CheckResponse.js";
-export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
+export type {
+  CheckResponse,
+  CheckResponse__Output,
+} from "./generated/envoy/service/auth/v3/CheckResponse.js";
 export type { Struct } from "./generated/google/protobuf/Struct.js";
 
 /** The proto files are Envoy's own, as vendored by @grpc/grpc-js-xds (never retyped here). */
@@ -45,10 +48,13 @@ let loaded: EnvoyServices | undefined;
 /** Loads ext_authz (Authorization) and the access-log service; parsed once per process. */
 export function loadEnvoyServices(): EnvoyServices {
   if (!loaded) {
-    const definition = loadSync(["envoy/service/auth/v3/external_auth.proto", "envoy/service/accesslog/v3/als.proto"], {
-      ...LOADER_OPTIONS,
-      includeDirs: envoyProtoIncludeDirs(),
-    });
+    const definition = loadSync(
+      ["envoy/service/auth/v3/external_auth.proto", "envoy/service/accesslog/v3/als.proto"],
+      {
+        ...LOADER_OPTIONS,
+        includeDirs: envoyProtoIncludeDirs(),
+      },
+    );
     loaded = grpc.loadPackageDefinition(definition) as unknown as EnvoyServices;
   }
   return loaded;

@@ -37,7 +37,9 @@ describe("Envoy service definitions", () => {
   test("a CheckResponse keeps struct values written in camelCase, and drops snake_case ones", () => {
     const response = {
       status: { code: 0 },
-      ok_response: { headers: [{ header: { key: "x-api-key-id", value: "key_1" }, append: { value: false } }] },
+      ok_response: {
+        headers: [{ header: { key: "x-api-key-id", value: "key_1" }, append: { value: false } }],
+      },
       dynamic_metadata: { fields: { api_key_id: { stringValue: "key_1" }, wrong: { string_value: "lost" } } },
     };
     const decoded = check.responseDeserialize(check.responseSerialize(response as never));
