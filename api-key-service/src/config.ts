@@ -5,6 +5,12 @@ import { KEY_PREFIX_PATTERN } from "./keys/key-format.js";
 const positiveLimit = (fallback: number) =>
   z.coerce.number().int().min(1).max(1_000_000_000).default(fallback);
 
+const headerName = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, "must be a lower-case HTTP header name")
+    .default(fallback);
+
 const schema = z.object({
   DATABASE_URL: url(["postgres:", "postgresql:"]),
   REDIS_URL: url(["redis:", "rediss:"]),
@@ -32,6 +38,18 @@ const schema = z.object({
   TRUST_PROXY: flag(false),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SHUTDOWN_TIMEOUT: duration("10s"),
+  // ext_authz
+  REDIS_KEY_PREFIX: z.string().max(64).default("gw:"),
+  RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"], { message: "must be open or closed" }).default("open"),
+  AUTHORIZATION_HEADER: headerName("authorization"),
+  API_KEY_HEADER: headerName("x-api-key"),
+  REMOVE_CREDENTIAL_HEADERS: flag(true),
+  KEY_CACHE_SIZE: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
+  KEY_CACHE_TTL: duration("60s"),
+  NEGATIVE_CACHE_TTL: duration("5s"),
+  REDIS_TIMEOUT: duration("50ms"),
+  KEY_LOOKUP_TIMEOUT: duration("100ms"),
+  AUTHZ_FLUSH_INTERVAL: duration("1s"),
 });
 
 export type Config = z.infer<typeof schema>;

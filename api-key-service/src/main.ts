@@ -4,23 +4,31 @@ import { createDb, migrateToLatest } from "@gateway/db";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AuditService } from "./audit/audit.service.js";
+import { KeyChecker } from "./authz/check-key.js";
+import { CacheInvalidation } from "./authz/invalidation.js";
+import { KeyCache } from "./authz/key-cache.js";
+import { KeyLookup } from "./authz/key-lookup.js";
+import { LocalRateLimiter } from "./authz/local-limiter.js";
+import { AuthzMetrics } from "./authz/metrics.js";
+import { RedisRateLimiter } from "./authz/redis-limiter.js";
+import { UsageRecorder } from "./authz/usage-recorder.js";
 import type { Config } from "./config.js";
+import { AuthorizationService } from "./grpc/authorization-service.js";
+import { GrpcServer } from "./grpc/server.js";
 import { createHttpApp } from "./http/app.js";
 import { KeyFormat } from "./keys/key-format.js";
 import { KeyService } from "./keys/keys.service.js";
 import { UserService } from "./users/users.service.js";
 
 export interface Service {
-  /** Runs migrations (unless turned off) and binds the ports; resolves once listening. */
-  start(): Promise<{ httpPort: number }>;
-  /** Stops accepting, drains in-flight requests, then closes Redis and the pool. */
+  /** Runs migrations (unless turned off) and binds the ports; resolves once both listen. */
+  start(): Promise<{ httpPort: number; grpcPort: number }>;
+  /** Stops accepting, drains in-flight calls and requests, flushes counts, closes Redis and the pool. */
   stop(): Promise<void>;
 }
 
 export interface ServiceOptions {
   logger?: Logger;
-  /** Key prefix for every Redis key this instance writes; tests isolate themselves with it. */
-  redisKeyPrefix?: string;
 }
 
 /** The composition root: plain constructors, no container, no module-level state. */
@@ -30,23 +38,76 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     url: config.DATABASE_URL,
     onError: (err) => logger.warn({ err: err.message }, "postgres idle client error"),
   });
-  const redis = createRedisClient({
+  const redisOptions = {
     url: config.REDIS_URL,
-    keyPrefix: options.redisKeyPrefix,
-    onError: (err) => logger.warn({ err: err.message }, "redis error"),
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    onError: (err: Error) => logger.warn({ err: err.message }, "redis error"),
+  };
+  const redis = createRedisClient(redisOptions);
+  // The hot path's client fails fast: no queueing while disconnected, a short per-command timeout.
+  const limiterRedis = createRedisClient({
+    ...redisOptions,
+    commandTimeoutMs: config.REDIS_TIMEOUT,
+    offlineQueue: false,
   });
+  const subscriber = createRedisClient(redisOptions);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const metrics = new AuthzMetrics(registry);
 
   const format = new KeyFormat(config.KEY_PREFIX);
+  const cache = new KeyCache(config.KEY_CACHE_SIZE);
+  const invalidation = new CacheInvalidation(redis, subscriber, cache, logger, config.REDIS_KEY_PREFIX);
+  const usage = new UsageRecorder(db, metrics, logger, {
+    flushIntervalMs: config.AUTHZ_FLUSH_INTERVAL,
+    maxPending: 200_000,
+  });
+  const defaults = {
+    perMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE,
+    perDay: config.DEFAULT_RATE_LIMIT_PER_DAY,
+  };
+  const checker = new KeyChecker({
+    format,
+    credentialHeaders: { authorization: config.AUTHORIZATION_HEADER, apiKey: config.API_KEY_HEADER },
+    lookup: new KeyLookup(
+      db,
+      cache,
+      {
+        defaults,
+        ttlMs: config.KEY_CACHE_TTL,
+        negativeTtlMs: config.NEGATIVE_CACHE_TTL,
+        timeoutMs: config.KEY_LOOKUP_TIMEOUT,
+        maxInFlight: 1_000,
+      },
+      metrics,
+    ),
+    limiter: new RedisRateLimiter(limiterRedis),
+    fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter() : null,
+    usage,
+    metrics,
+    logger,
+  });
+  const grpcServer = new GrpcServer([
+    new AuthorizationService(
+      checker,
+      {
+        credentialHeaders: config.REMOVE_CREDENTIAL_HEADERS
+          ? [config.AUTHORIZATION_HEADER, config.API_KEY_HEADER]
+          : [],
+      },
+      metrics,
+      logger,
+    ),
+  ]);
+
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     logger,
     registry,
-    keys: new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }),
-    users: new UserService(db),
+    keys: new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation),
+    users: new UserService(db, invalidation),
     audit: new AuditService(db),
     readiness: {
       postgres: () => sql`select 1`.execute(db),
@@ -62,6 +123,8 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         const applied = await migrateToLatest(db);
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, "migrated");
       }
+      await invalidation.start();
+      usage.start();
       const listening = app.listen(config.HTTP_PORT, config.HOST);
       server = listening;
       await new Promise<void>((resolve, reject) => {
@@ -70,13 +133,21 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       });
       const address = listening.address();
       const httpPort = typeof address === "object" && address ? address.port : config.HTTP_PORT;
-      logger.info({ http_port: httpPort, key_prefix: config.KEY_PREFIX }, "api-key-service listening");
-      return { httpPort };
+      const grpcPort = await grpcServer.start(config.HOST, config.GRPC_PORT);
+      logger.info(
+        { http_port: httpPort, grpc_port: grpcPort, key_prefix: config.KEY_PREFIX },
+        "api-key-service listening",
+      );
+      return { httpPort, grpcPort };
     },
 
     async stop() {
-      if (server) await closeServer(server, config.SHUTDOWN_TIMEOUT);
-      redis.disconnect();
+      await Promise.all([
+        grpcServer.stop(config.SHUTDOWN_TIMEOUT),
+        server ? closeServer(server, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
+      ]);
+      await usage.stop();
+      for (const client of [redis, limiterRedis, subscriber]) client.disconnect();
       await db.destroy();
     },
   };

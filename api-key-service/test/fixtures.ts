@@ -55,10 +55,11 @@ export const test = withServices.extend<{ api: Api }>({
       HTTP_PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",
+      REDIS_KEY_PREFIX: services.redisPrefix,
+      GRPC_PORT: "0",
     });
     const service = createService(config, {
       logger: createLogger({ service: "api-key-service", destination }),
-      redisKeyPrefix: services.redisPrefix,
     });
     const { httpPort } = await service.start();
     const baseUrl = `http://127.0.0.1:${httpPort}`;

@@ -30,6 +30,7 @@ describe("health, readiness and metrics", () => {
       REDIS_URL: "redis://127.0.0.1:1",
       ADMIN_TOKEN,
       HTTP_PORT: "0",
+      GRPC_PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "silent",
     });
@@ -100,6 +101,7 @@ describe("start-up options", () => {
       REDIS_URL: services.redisUrl,
       ADMIN_TOKEN,
       HTTP_PORT: "0",
+      GRPC_PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "silent",
       MIGRATE_ON_START: "false",

@@ -38,6 +38,7 @@ describe("the service process", () => {
       REDIS_URL: services.redisUrl,
       ADMIN_TOKEN: "too-short",
       HTTP_PORT: "0",
+      GRPC_PORT: "0",
     });
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain("ADMIN_TOKEN: must be at least 32 characters");
@@ -51,6 +52,7 @@ describe("the service process", () => {
       REDIS_URL: services.redisUrl,
       ADMIN_TOKEN,
       HTTP_PORT: "0",
+      GRPC_PORT: "0",
       HOST: "127.0.0.1",
     });
     try {

@@ -43,3 +43,26 @@ export async function updateKey(db: Queryable, id: string, changes: ApiKeyUpdate
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** The key whose current or rotated-out secret has this hash, with its user's billing customer. */
+export async function findKeyByHash(db: Queryable, hash: string) {
+  return db
+    .selectFrom("api_keys as k")
+    .innerJoin("users as u", "u.user_id", "k.user_id")
+    .select([
+      "k.id",
+      "k.user_id",
+      "k.key_hash",
+      "k.previous_key_expires_at",
+      "k.scopes",
+      "k.rate_limit_per_minute",
+      "k.rate_limit_per_day",
+      "k.stripe_customer_id",
+      "u.stripe_customer_id as user_stripe_customer_id",
+      "k.enabled",
+      "k.expires_at",
+      "k.revoked_at",
+    ])
+    .where((eb) => eb.or([eb("k.key_hash", "=", hash), eb("k.previous_key_hash", "=", hash)]))
+    .executeTakeFirst();
+}

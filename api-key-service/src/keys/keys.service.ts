@@ -46,6 +46,14 @@ export interface Owner {
   userId?: string | undefined;
 }
 
+/** Told after a change commits, so every replica's key cache can drop what it holds. */
+export interface ChangeListener {
+  keyChanged(keyId: string): void;
+  userChanged(userId: string): void;
+}
+
+export const ignoreChanges: ChangeListener = { keyChanged: () => {}, userChanged: () => {} };
+
 /** A key view plus its secret: returned at creation and rotation only. */
 export type KeyWithSecret = KeyView & { key: string };
 
@@ -65,6 +73,7 @@ export class KeyService {
     private readonly db: Kysely<Database>,
     private readonly format: KeyFormat,
     private readonly settings: KeySettings,
+    private readonly changes: ChangeListener = ignoreChanges,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -98,6 +107,7 @@ export class KeyService {
       await this.audit(trx, "key.created", inserted, ctx, recorded);
       return inserted;
     });
+    this.changes.keyChanged(row.id);
     return { ...toKeyView(row, now), key: secret };
   }
 
@@ -148,6 +158,7 @@ export class KeyService {
       await this.audit(trx, "key.updated", updated, ctx, changes);
       return updated;
     });
+    this.changes.keyChanged(row.id);
     return toKeyView(row, now);
   }
 
@@ -178,6 +189,7 @@ export class KeyService {
       });
       return updated;
     });
+    this.changes.keyChanged(row.id);
     return { ...toKeyView(row, now), key: secret };
   }
 
@@ -196,6 +208,7 @@ export class KeyService {
       await this.audit(trx, "key.revoked", updated, ctx, {});
       return updated;
     });
+    this.changes.keyChanged(row.id);
     return toKeyView(row, now);
   }
 

@@ -1,6 +1,7 @@
 import type { Database, UserRow } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { insertAuditEvent } from "../audit/audit.repository.js";
+import { type ChangeListener, ignoreChanges } from "../keys/keys.service.js";
 import type { RequestContext } from "../request-context.js";
 import { findUser, upsertUserBilling } from "./users.repository.js";
 
@@ -21,6 +22,7 @@ const toUserView = (row: UserRow): UserView => ({
 export class UserService {
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly changes: ChangeListener = ignoreChanges,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -41,6 +43,7 @@ export class UserService {
       });
       return updated;
     });
+    this.changes.userChanged(userId);
     return toUserView(row);
   }
 }

@@ -7,8 +7,10 @@ export interface RedisClientOptions {
   /** Prepended to every key: lets tests and tenants share one Redis without seeing each other. */
   keyPrefix?: string;
   onError?: (err: Error) => void;
-  /** Fail a command quickly instead of queueing it while Redis is away. */
+  /** Fail a command that Redis does not answer in time. */
   commandTimeoutMs?: number;
+  /** false: fail commands at once while disconnected instead of queueing them until Redis is back. */
+  offlineQueue?: boolean;
 }
 
 /**
@@ -19,7 +21,7 @@ export function createRedisClient(options: RedisClientOptions): Redis {
   const redisOptions: RedisOptions = {
     keyPrefix: options.keyPrefix ?? "",
     lazyConnect: false,
-    enableOfflineQueue: true,
+    enableOfflineQueue: options.offlineQueue ?? true,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     commandTimeout: options.commandTimeoutMs ?? 1_000,

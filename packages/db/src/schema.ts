@@ -44,8 +44,18 @@ export interface AuditEventsTable {
   changes: Json;
 }
 
+export interface AuthzCountsTable {
+  key_id: string;
+  minute: ColumnType<Date, Date | string, Date | string>;
+  /** bigint: read back as a string. */
+  allowed: ColumnType<string, number | string | undefined, number | string>;
+  denied: ColumnType<string, number | string | undefined, number | string>;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
+  authz_counts: AuthzCountsTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
 }

@@ -1,0 +1,44 @@
+export interface CredentialHeaders {
+  /** Carries `Bearer <key>`. */
+  authorization: string;
+  /** Carries the key alone. */
+  apiKey: string;
+}
+
+export type Credential =
+  | { kind: "none" }
+  | { kind: "malformed"; detail: string }
+  | { kind: "key"; key: string };
+
+const BEARER = /^bearer(?:\s+(.*))?$/i;
+
+/**
+ * Finds the key in the request headers: `Authorization: Bearer <key>` first, then the API-key header.
+ * Envoy lower-cases header names and merges repeated headers with ",", so two keys sent at once show up
+ * as one value with a comma and fail the key format, as they should.
+ */
+export function findCredential(
+  header: (name: string) => string | undefined,
+  names: CredentialHeaders,
+): Credential {
+  const authorization = header(names.authorization);
+  if (authorization !== undefined) {
+    const match = BEARER.exec(authorization.trim());
+    if (match) {
+      const key = match[1]?.trim() ?? "";
+      return key ? { kind: "key", key } : { kind: "malformed", detail: "the Bearer credential is empty" };
+    }
+  }
+  const apiKey = header(names.apiKey);
+  if (apiKey !== undefined) {
+    const key = apiKey.trim();
+    return key ? { kind: "key", key } : { kind: "malformed", detail: `the ${names.apiKey} header is empty` };
+  }
+  return { kind: "none" };
+}
+
+/** `required_scopes` from the route's context extensions: separated by commas or spaces. */
+export function parseScopes(text: string | undefined): string[] {
+  if (!text) return [];
+  return text.split(/[\s,]+/).filter(Boolean);
+}

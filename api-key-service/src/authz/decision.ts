@@ -1,0 +1,54 @@
+import type { LimitResult, Limits } from "./sliding-window.js";
+
+/** What the hot path knows about a key: enough to decide, nothing secret. */
+export interface AuthKey {
+  id: string;
+  userId: string;
+  scopes: ReadonlySet<string>;
+  /** The key's own limits with the configured defaults filled in. */
+  limits: Limits;
+  /** The key's own customer, else its user's. */
+  stripeCustomerId: string | null;
+  enabled: boolean;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** Set when the presented secret is the rotated-out one: the end of its grace period. */
+  graceEndsAt: number | null;
+}
+
+export type DenialReason =
+  | "MISSING"
+  | "MALFORMED"
+  | "UNKNOWN"
+  | "ROTATED"
+  | "EXPIRED"
+  | "REVOKED"
+  | "DISABLED"
+  | "MISSING_SCOPE"
+  | "RATE_LIMITED"
+  | "UNAVAILABLE";
+
+export type Decision =
+  | { allowed: true; key: AuthKey; limits: LimitResult }
+  | {
+      allowed: false;
+      reason: DenialReason;
+      message: string;
+      key?: AuthKey;
+      limits?: LimitResult;
+      /** Seconds the client should wait (429 and 503). */
+      retryAfterSeconds?: number;
+    };
+
+export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 503> = {
+  MISSING: 401,
+  MALFORMED: 401,
+  UNKNOWN: 401,
+  ROTATED: 401,
+  EXPIRED: 401,
+  REVOKED: 401,
+  DISABLED: 403,
+  MISSING_SCOPE: 403,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+};

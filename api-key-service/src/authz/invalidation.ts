@@ -1,0 +1,64 @@
+import type { Logger, Redis } from "@gateway/common";
+import type { KeyCache } from "./key-cache.js";
+
+/**
+ * Keeps every replica's key cache honest. A change evicts the key here at once and is published on a
+ * Redis channel that every replica subscribes to. Pub/sub delivers nothing missed while a subscriber
+ * was disconnected, so on every reconnect the whole cache is dropped.
+ */
+export class CacheInvalidation {
+  private readonly channel: string;
+  private connectedBefore = false;
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly cache: KeyCache,
+    private readonly logger: Logger,
+    channelPrefix: string,
+  ) {
+    // Channels are not covered by ioredis's keyPrefix, so the prefix is added here.
+    this.channel = `${channelPrefix}key-changes`;
+    this.subscriber.on("message", (channel: string, message: string) => {
+      if (channel === this.channel) this.apply(message);
+    });
+    this.subscriber.on("ready", () => {
+      if (this.connectedBefore) {
+        this.cache.clear();
+        this.logger.info("re-subscribed to key changes; key cache cleared");
+      }
+      this.connectedBefore = true;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.subscriber.subscribe(this.channel).catch((err: Error) => {
+      // Redis may be down at start; ioredis re-subscribes when it reconnects.
+      this.logger.warn({ err: err.message }, "could not subscribe to key changes yet");
+    });
+  }
+
+  keyChanged(keyId: string): void {
+    this.cache.evictKey(keyId);
+    this.publish(`key:${keyId}`);
+  }
+
+  userChanged(userId: string): void {
+    this.cache.evictUser(userId);
+    this.publish(`user:${userId}`);
+  }
+
+  private apply(message: string): void {
+    if (message.startsWith("key:")) this.cache.evictKey(message.slice(4));
+    else if (message.startsWith("user:")) this.cache.evictUser(message.slice(5));
+  }
+
+  private publish(message: string): void {
+    this.publisher.publish(this.channel, message).catch((err: Error) => {
+      this.logger.warn(
+        { err: err.message },
+        "could not publish a key change; other replicas catch up by cache TTL",
+      );
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import type { Redis } from "@gateway/common";
+import type { Result } from "ioredis";
+import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
+
+/**
+ * Checks and counts both windows in one atomic script, one round trip. Each window is a hash of
+ * bucket -> count plus `t` (the window's total) and `o` (the oldest bucket that may hold a count).
+ * Expired buckets are subtracted from `t` as `o` moves forward, so a call touches O(1) fields on
+ * average. A refused request changes no count.
+ */
+const SCRIPT = `
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[4])
+
+local function load(key, bucket_ms, nbuckets, limit)
+  local current = math.floor(now / bucket_ms)
+  local first = current - nbuckets + 1
+  local meta = redis.call('HMGET', key, 't', 'o')
+  local total = tonumber(meta[1]) or 0
+  local oldest = tonumber(meta[2]) or current
+  if oldest < first then
+    if first - oldest >= nbuckets then
+      redis.call('DEL', key)
+      total = 0
+      oldest = current
+    else
+      for b = oldest, first - 1 do
+        local c = redis.call('HGET', key, b)
+        if c then
+          total = total - tonumber(c)
+          redis.call('HDEL', key, b)
+        end
+      end
+      oldest = first
+    end
+  end
+  while oldest < current and redis.call('HEXISTS', key, oldest) == 0 do
+    oldest = oldest + 1
+  end
+  return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit,
+           current = current, total = total, oldest = oldest }
+end
+
+local function reset_ms(w)
+  if w.total <= 0 then return 0 end
+  return (w.oldest + w.nbuckets) * w.bucket_ms - now
+end
+
+local function retry_ms(w)
+  local need = w.total + cost - w.limit
+  if need <= 0 then return 0 end
+  local freed = 0
+  for b = w.oldest, w.current do
+    local c = redis.call('HGET', w.key, b)
+    if c then
+      freed = freed + tonumber(c)
+      if freed >= need then return (b + w.nbuckets) * w.bucket_ms - now end
+    end
+  end
+  return (w.current + w.nbuckets) * w.bucket_ms - now
+end
+
+local function save(w, add)
+  if add > 0 then
+    redis.call('HINCRBY', w.key, w.current, add)
+    w.total = w.total + add
+  end
+  redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
+  redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
+end
+
+local m = load(KEYS[1], ${MINUTE.bucketMs}, ${MINUTE.buckets}, tonumber(ARGV[2]))
+local d = load(KEYS[2], ${DAY.bucketMs}, ${DAY.buckets}, tonumber(ARGV[3]))
+local allowed = m.total + cost <= m.limit and d.total + cost <= d.limit
+local retry = 0
+if allowed then
+  save(m, cost)
+  save(d, cost)
+else
+  retry = math.max(retry_ms(m), retry_ms(d))
+  save(m, 0)
+  save(d, 0)
+end
+return { allowed and 1 or 0, m.total, reset_ms(m), d.total, reset_ms(d), retry }
+`;
+
+type ScriptReply = [number, number, number, number, number, number];
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    gatewayRateLimit(
+      minuteKey: string,
+      dayKey: string,
+      nowMs: number,
+      perMinute: number,
+      perDay: number,
+      cost: number,
+    ): Result<ScriptReply, Context>;
+  }
+}
+
+export class RedisRateLimiter {
+  constructor(private readonly redis: Redis) {
+    redis.defineCommand("gatewayRateLimit", { numberOfKeys: 2, lua: SCRIPT });
+  }
+
+  /** Counts one request against both windows, or refuses it without counting. Rejects if Redis fails. */
+  async check(keyId: string, limits: Limits, nowMs: number): Promise<LimitResult> {
+    // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
+    const tag = `{${keyId}}`;
+    const [allowed, minuteUsed, minuteReset, dayUsed, dayReset, retry] = await this.redis.gatewayRateLimit(
+      `rl:${tag}:m`,
+      `rl:${tag}:d`,
+      nowMs,
+      limits.perMinute,
+      limits.perDay,
+      1,
+    );
+    return {
+      allowed: allowed === 1,
+      minute: { limit: limits.perMinute, used: minuteUsed, resetMs: minuteReset },
+      day: { limit: limits.perDay, used: dayUsed, resetMs: dayReset },
+      retryAfterMs: retry,
+      source: "redis",
+    };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The two windows every key is limited by. Each is a ring of buckets; a request is counted in the
+ * bucket of its arrival time, and the window is the current bucket plus the `buckets - 1` before it.
+ *
+ * Guarantee (per window, exact, never exceeded): no interval of `span` ms ever holds more admitted
+ * requests than the limit, because any such interval touches at most `buckets` consecutive buckets.
+ * Cost of the guarantee: a request is refused when the limit was reached within the last
+ * `span + bucketMs` ms, so a client that paces itself perfectly may wait up to one bucket longer.
+ */
+export interface WindowSpec {
+  name: "minute" | "day";
+  /** The interval the limit applies to, as shown in RateLimit-Policy (w=). */
+  spanSeconds: number;
+  bucketMs: number;
+  /** spanSeconds * 1000 / bucketMs + 1: the current bucket plus the full span before it. */
+  buckets: number;
+}
+
+export const MINUTE: WindowSpec = { name: "minute", spanSeconds: 60, bucketMs: 1_000, buckets: 61 };
+export const DAY: WindowSpec = { name: "day", spanSeconds: 86_400, bucketMs: 900_000, buckets: 97 };
+
+export interface WindowState {
+  limit: number;
+  /** Admitted requests currently inside the window (after this request, when it was admitted). */
+  used: number;
+  /** Milliseconds until the oldest admitted request leaves the window (0 when none is inside). */
+  resetMs: number;
+}
+
+export interface LimitResult {
+  allowed: boolean;
+  minute: WindowState;
+  day: WindowState;
+  /** When refused: milliseconds until enough requests leave the window for this one to fit. */
+  retryAfterMs: number;
+  /** Which limiter decided: Redis, shared by every replica, or this replica's own fallback. */
+  source: "redis" | "local";
+}
+
+export interface Limits {
+  perMinute: number;
+  perDay: number;
+}

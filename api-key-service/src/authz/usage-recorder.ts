@@ -1,0 +1,110 @@
+import type { Logger } from "@gateway/common";
+import type { Database } from "@gateway/db";
+import type { Kysely } from "kysely";
+import type { AuthzMetrics } from "./metrics.js";
+import { addAuthzCounts, type CountRow, touchLastUsed } from "./usage.repository.js";
+
+const MINUTE_MS = 60_000;
+const BATCH_ROWS = 1_000;
+
+/**
+ * Counts allowed and denied checks per key and minute, and each key's last use, in memory; writes
+ * them to Postgres in batches every flush interval, never one write per request. While Postgres is
+ * away the counts keep accumulating up to `maxPending` rows, then further rows are dropped and counted.
+ */
+export class UsageRecorder {
+  private pending = new Map<string, CountRow>();
+  private lastUsed = new Map<string, Date>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly metrics: AuthzMetrics,
+    private readonly logger: Logger,
+    private readonly settings: { flushIntervalMs: number; maxPending: number },
+  ) {}
+
+  record(keyId: string, allowed: boolean, nowMs: number): void {
+    const minuteMs = nowMs - (nowMs % MINUTE_MS);
+    const id = `${keyId} ${minuteMs}`;
+    let row = this.pending.get(id);
+    if (!row) {
+      if (this.pending.size >= this.settings.maxPending) {
+        this.metrics.countsDropped.inc();
+        return;
+      }
+      row = { keyId, minute: new Date(minuteMs), allowed: 0, denied: 0 };
+      this.pending.set(id, row);
+    }
+    if (allowed) {
+      row.allowed += 1;
+      this.lastUsed.set(keyId, new Date(nowMs));
+    } else {
+      row.denied += 1;
+    }
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.settings.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes what has accumulated; a failed batch is kept for the next flush. */
+  flush(): Promise<void> {
+    this.flushing ??= this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private async write(): Promise<void> {
+    const rows = [...this.pending.values()];
+    const lastUsed = this.lastUsed;
+    if (rows.length === 0 && lastUsed.size === 0) return;
+    this.pending = new Map();
+    this.lastUsed = new Map();
+    let written = 0;
+    try {
+      while (written < rows.length) {
+        const batch = rows.slice(written, written + BATCH_ROWS);
+        await addAuthzCounts(this.db, batch);
+        written += batch.length;
+      }
+      await touchLastUsed(this.db, lastUsed);
+    } catch (err) {
+      this.metrics.errors.inc({ dependency: "postgres", operation: "usage_flush" });
+      const left = rows.length - written;
+      this.logger.warn(
+        { err: (err as Error).message, rows: left },
+        "could not write authz counts; will retry",
+      );
+      // Batches already written stay written; only the rest is kept, so nothing is counted twice.
+      this.restore(rows.slice(written), lastUsed);
+    }
+  }
+
+  private restore(rows: CountRow[], lastUsed: Map<string, Date>): void {
+    for (const row of rows) {
+      const id = `${row.keyId} ${row.minute.getTime()}`;
+      const current = this.pending.get(id);
+      if (current) {
+        current.allowed += row.allowed;
+        current.denied += row.denied;
+      } else if (this.pending.size < this.settings.maxPending) {
+        this.pending.set(id, row);
+      } else {
+        this.metrics.countsDropped.inc();
+      }
+    }
+    for (const [keyId, at] of lastUsed) {
+      const newer = this.lastUsed.get(keyId);
+      if (!newer || newer < at) this.lastUsed.set(keyId, at);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { Logger } from "@gateway/common";
+import { type CheckRequest__Output, type CheckResponse, loadEnvoyServices } from "@gateway/proto";
+import type * as grpc from "@grpc/grpc-js";
+import type { CheckInput, KeyChecker } from "../authz/check-key.js";
+import { parseScopes } from "../authz/credentials.js";
+import type { Decision } from "../authz/decision.js";
+import type { AuthzMetrics } from "../authz/metrics.js";
+import { type ResponseSettings, toCheckResponse } from "./check-response.js";
+
+/** envoy.service.auth.v3.Authorization: reads Envoy's CheckRequest, asks the KeyChecker, answers. */
+export class AuthorizationService {
+  constructor(
+    private readonly checker: KeyChecker,
+    private readonly settings: ResponseSettings,
+    private readonly metrics: AuthzMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  addToServer(server: grpc.Server): void {
+    const definition = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
+    server.addService(definition, {
+      Check: (
+        call: grpc.ServerUnaryCall<CheckRequest__Output, CheckResponse>,
+        callback: grpc.sendUnaryData<CheckResponse>,
+      ) => {
+        this.check(call.request).then(
+          (response) => callback(null, response),
+          // check() never rejects; this is the last line of defence against a crashing handler.
+          () => callback(null, toCheckResponse(unavailable, this.settings)),
+        );
+      },
+    });
+  }
+
+  async check(request: CheckRequest__Output): Promise<CheckResponse> {
+    const started = process.hrtime.bigint();
+    let decision: Decision;
+    try {
+      decision = await this.checker.check(toCheckInput(request));
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "check failed unexpectedly");
+      decision = unavailable;
+    }
+    const outcome = decision.allowed ? "allowed" : "denied";
+    this.metrics.checks.inc({ outcome, reason: decision.allowed ? "" : decision.reason });
+    this.metrics.duration.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    return toCheckResponse(decision, this.settings);
+  }
+}
+
+const unavailable: Decision = {
+  allowed: false,
+  reason: "UNAVAILABLE",
+  message: "the key service is temporarily unavailable",
+  retryAfterSeconds: 1,
+};
+
+/**
+ * Envoy sends headers as a map (lower-case names, repeats merged with ","), or, with
+ * encode_raw_headers, as a list of raw values in `header_map` that we merge the same way.
+ */
+export function toCheckInput(request: CheckRequest__Output): CheckInput {
+  const attributes = request.attributes;
+  const http = attributes?.request?.http;
+  let headers: Record<string, string> = http?.headers ?? {};
+  const raw = http?.header_map?.headers;
+  if (Object.keys(headers).length === 0 && raw && raw.length > 0) {
+    headers = {};
+    for (const h of raw) {
+      const name = (h.key ?? "").toLowerCase();
+      const value = h.raw_value && h.raw_value.length > 0 ? h.raw_value.toString("utf8") : (h.value ?? "");
+      headers[name] = name in headers ? `${headers[name]},${value}` : value;
+    }
+  }
+  return {
+    header: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined),
+    requiredScopes: parseScopes(attributes?.context_extensions?.required_scopes),
+  };
+}

@@ -1,0 +1,94 @@
+import type { CheckResponse, HeaderValueOption } from "@gateway/proto";
+import { type Decision, HTTP_STATUS } from "../authz/decision.js";
+import type { LimitResult, WindowState } from "../authz/sliding-window.js";
+import { DAY, MINUTE } from "../authz/sliding-window.js";
+
+// google.rpc.Code: only "non-zero" matters to Envoy; these make logs and gRPC clients readable.
+const RPC_CODE = { 401: 16, 403: 7, 429: 8, 503: 14 } as const;
+const HTTP_STATUS_NAME = {
+  401: "Unauthorized",
+  403: "Forbidden",
+  429: "TooManyRequests",
+  503: "ServiceUnavailable",
+} as const;
+
+/** `append: false` is an overwrite on every Envoy version; leaving it unset is not (see the protocol notes). */
+const header = (key: string, value: string): HeaderValueOption => ({
+  header: { key, value },
+  append: { value: false },
+});
+const JSON_CONTENT_TYPE = header("content-type", "application/json");
+const WWW_AUTHENTICATE = header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
+
+export interface ResponseSettings {
+  /** Request headers that carry the key; removed before the request goes upstream. */
+  credentialHeaders: string[];
+}
+
+const str = (value: string) => ({ stringValue: value });
+
+/** Turns a decision into Envoy's CheckResponse. The only place that knows Envoy's response shapes. */
+export function toCheckResponse(decision: Decision, settings: ResponseSettings): CheckResponse {
+  if (decision.allowed) {
+    const { key } = decision;
+    const metadata: Record<string, { stringValue: string }> = {
+      api_key_id: str(key.id),
+      user_id: str(key.userId),
+    };
+    if (key.stripeCustomerId) metadata.stripe_customer_id = str(key.stripeCustomerId);
+    return {
+      status: { code: 0 },
+      ok_response: {
+        headers: [header("x-api-key-id", key.id), header("x-user-id", key.userId)],
+        headers_to_remove: settings.credentialHeaders,
+        response_headers_to_add: rateLimitHeaders(decision.limits),
+      },
+      dynamic_metadata: { fields: metadata },
+    };
+  }
+
+  const status = HTTP_STATUS[decision.reason];
+  const headers = [JSON_CONTENT_TYPE];
+  if (status === 401) headers.push(WWW_AUTHENTICATE);
+  if (decision.retryAfterSeconds !== undefined)
+    headers.push(header("retry-after", String(decision.retryAfterSeconds)));
+  if (decision.limits) headers.push(...rateLimitHeaders(decision.limits));
+  const code = decision.reason.toLowerCase();
+  const metadata: Record<string, { stringValue: string }> = { denied_reason: str(code) };
+  if (decision.key) {
+    metadata.api_key_id = str(decision.key.id);
+    metadata.user_id = str(decision.key.userId);
+  }
+  return {
+    status: { code: RPC_CODE[status], message: decision.message },
+    denied_response: {
+      status: { code: HTTP_STATUS_NAME[status] },
+      headers,
+      body: JSON.stringify({ error: { code, message: decision.message } }),
+    },
+    dynamic_metadata: { fields: metadata },
+  };
+}
+
+/**
+ * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for both windows, plus the common
+ * X-RateLimit-* trio for the window closest to running out. Reset values are seconds from now.
+ */
+export function rateLimitHeaders(limits: LimitResult): HeaderValueOption[] {
+  const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
+  const reset = (w: WindowState) => Math.ceil(w.resetMs / 1000);
+  const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
+  return [
+    header(
+      "ratelimit-policy",
+      `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`,
+    ),
+    header(
+      "ratelimit",
+      `"minute";r=${remaining(limits.minute)};t=${reset(limits.minute)}, "day";r=${remaining(limits.day)};t=${reset(limits.day)}`,
+    ),
+    header("x-ratelimit-limit", String(tightest.limit)),
+    header("x-ratelimit-remaining", String(remaining(tightest))),
+    header("x-ratelimit-reset", String(reset(tightest))),
+  ];
+}

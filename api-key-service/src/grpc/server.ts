@@ -1,0 +1,52 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+
+export interface GrpcService {
+  addToServer(server: grpc.Server): void;
+}
+
+const AUTHORIZATION = "envoy.service.auth.v3.Authorization";
+
+/** The gRPC server for ext_authz with the standard health service beside it. */
+export class GrpcServer {
+  private readonly server: grpc.Server;
+  private readonly health = new HealthImplementation({ "": "NOT_SERVING", [AUTHORIZATION]: "NOT_SERVING" });
+
+  constructor(services: GrpcService[]) {
+    this.server = new grpc.Server({
+      // Envoy keeps few, long-lived HTTP/2 connections; let them carry many concurrent checks.
+      "grpc.max_concurrent_streams": 10_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    });
+    for (const service of services) service.addToServer(this.server);
+    this.health.addToServer(this.server);
+  }
+
+  async start(host: string, port: number): Promise<number> {
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, actual) =>
+        err ? reject(err) : resolve(actual),
+      );
+    });
+    this.health.setStatus("", "SERVING");
+    this.health.setStatus(AUTHORIZATION, "SERVING");
+    return bound;
+  }
+
+  /** Reports NOT_SERVING, lets in-flight calls finish for up to `timeoutMs`, then cuts the rest. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.health.setStatus("", "NOT_SERVING");
+    this.health.setStatus(AUTHORIZATION, "NOT_SERVING");
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
