@@ -2,8 +2,10 @@ import { Writable } from "node:stream";
 import { createLogger } from "@gateway/common";
 import { test as withServices } from "@gateway/testing";
 import pg from "pg";
+import type { CheckRequest, CheckResponse__Output } from "@gateway/proto";
 import { loadConfig } from "../src/config.js";
 import { createService } from "../src/main.js";
+import { authzClient } from "./envoy.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
 
@@ -26,6 +28,11 @@ export interface RequestOptions {
 
 export interface Api {
   baseUrl: string;
+  grpcPort: number;
+  /** Sends a CheckRequest to this instance over gRPC, as Envoy does. */
+  check(request: CheckRequest, deadlineMs?: number): Promise<CheckResponse__Output>;
+  /** The service's Prometheus metrics text. */
+  metricsText(): Promise<string>;
   databaseUrl: string;
   /** Every log line the service wrote, as text. */
   logs: string[];
@@ -61,7 +68,8 @@ export const test = withServices.extend<{ api: Api }>({
     const service = createService(config, {
       logger: createLogger({ service: "api-key-service", destination }),
     });
-    const { httpPort } = await service.start();
+    const { httpPort, grpcPort } = await service.start();
+    const client = authzClient(grpcPort);
     const baseUrl = `http://127.0.0.1:${httpPort}`;
 
     const request = async (
@@ -102,8 +110,21 @@ export const test = withServices.extend<{ api: Api }>({
     };
 
     try {
-      await use({ baseUrl, databaseUrl: services.databaseUrl, logs, request, createKey, rowCounts, query });
+      const metricsText = async () => (await request("GET", "/metrics", { token: null })).text;
+      await use({
+        baseUrl,
+        grpcPort,
+        check: client.check,
+        metricsText,
+        databaseUrl: services.databaseUrl,
+        logs,
+        request,
+        createKey,
+        rowCounts,
+        query,
+      });
     } finally {
+      client.close();
       await service.stop();
       await pool.end();
     }

@@ -1,3 +1,4 @@
 export { createTestDatabase, withDatabase } from "./databases.js";
 export { describe, expect, type TestServices, test } from "./fixtures.js";
 export { resolveServices } from "./services.js";
+export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

@@ -1,0 +1,50 @@
+import { createServer, type Server, type Socket, connect } from "node:net";
+
+export type ProxyMode = "forward" | "refuse" | "blackhole";
+
+export interface TcpProxy {
+  port: number;
+  /** forward: pass traffic; refuse: reset every connection (a stopped server); blackhole: accept and never answer. */
+  setMode(mode: ProxyMode): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a real service, so a test can make Postgres or Redis
+ * unreachable and bring it back without touching the shared servers.
+ */
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  let mode: ProxyMode = "forward";
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+    client.on("error", () => {});
+    if (mode === "refuse") {
+      client.resetAndDestroy();
+      return;
+    }
+    if (mode === "blackhole") return;
+    const upstream = connect(targetPort, targetHost);
+    sockets.add(upstream);
+    upstream.on("close", () => sockets.delete(upstream));
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    port,
+    setMode(next) {
+      mode = next;
+      if (next !== "forward") for (const s of sockets) s.resetAndDestroy();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
