@@ -46,8 +46,13 @@ describe("Check: allowed", () => {
       "x-ratelimit-remaining": "9",
       "x-ratelimit-reset": expect.stringMatching(/^(59|60|61)$/),
     });
-    for (const h of response.ok_response?.response_headers_to_add ?? []) expect(h.append).toEqual({ value: false });
-    expect(metadataOf(response)).toEqual({ api_key_id: key.id, user_id: "acme", stripe_customer_id: "cus_Acme1" });
+    for (const h of response.ok_response?.response_headers_to_add ?? [])
+      expect(h.append).toEqual({ value: false });
+    expect(metadataOf(response)).toEqual({
+      api_key_id: key.id,
+      user_id: "acme",
+      stripe_customer_id: "cus_Acme1",
+    });
   });
 
   test("the key may come in x-api-key, and in Envoy's raw header_map", async ({ api }) => {
@@ -59,7 +64,9 @@ describe("Check: allowed", () => {
     expect(metadataOf(raw).api_key_id).toBe(key.id);
   });
 
-  test("the user's Stripe customer is used when the key has none; defaults fill null limits", async ({ api }) => {
+  test("the user's Stripe customer is used when the key has none; defaults fill null limits", async ({
+    api,
+  }) => {
     await api.request("PUT", "/api/users/acme", { body: { stripe_customer_id: "cus_User1" } });
     const key = await api.createKey({ user_id: "acme" });
     const response = await api.check(envoyCheckRequest({ headers: bearer(key.key) }));
@@ -79,7 +86,9 @@ describe("Check: allowed", () => {
 
   test("during the grace period both the old and the new secret pass", async ({ api }) => {
     const key = await api.createKey();
-    const rotated = await api.request("POST", `/api/keys/by-id/${key.id}/rotate`, { body: { grace_period: "1h" } });
+    const rotated = await api.request("POST", `/api/keys/by-id/${key.id}/rotate`, {
+      body: { grace_period: "1h" },
+    });
     for (const secret of [key.key, rotated.body.key]) {
       const response = await api.check(envoyCheckRequest({ headers: bearer(secret) }));
       expect(response.status?.code).toBe(0);
@@ -121,7 +130,9 @@ describe("Check: denied", () => {
     const stranger = await api.createKey();
     await api.query("delete from api_keys where id = $1", [stranger.id]);
     const response = await api.check(envoyCheckRequest({ headers: bearer(stranger.key) }));
-    expect(response).toMatchObject(denial("Unauthorized", 16, "unknown", "the API key is not valid", [CHALLENGE]));
+    expect(response).toMatchObject(
+      denial("Unauthorized", 16, "unknown", "the API key is not valid", [CHALLENGE]),
+    );
   });
 
   test("a revoked key: 401, with the key id in the metadata", async ({ api }) => {
@@ -138,15 +149,18 @@ describe("Check: denied", () => {
     const key = await api.createKey();
     await api.query("update api_keys set expires_at = now() - interval '1 second' where id = $1", [key.id]);
     const response = await api.check(envoyCheckRequest({ headers: bearer(key.key) }));
-    expect(response).toMatchObject(denial("Unauthorized", 16, "expired", "the API key has expired", [CHALLENGE]));
+    expect(response).toMatchObject(
+      denial("Unauthorized", 16, "expired", "the API key has expired", [CHALLENGE]),
+    );
   });
 
   test("the old secret once its grace period is over: 401 rotated", async ({ api }) => {
     const key = await api.createKey();
     await api.request("POST", `/api/keys/by-id/${key.id}/rotate`, { body: { grace_period: "1h" } });
-    await api.query("update api_keys set previous_key_expires_at = now() - interval '1 second' where id = $1", [
-      key.id,
-    ]);
+    await api.query(
+      "update api_keys set previous_key_expires_at = now() - interval '1 second' where id = $1",
+      [key.id],
+    );
     const response = await api.check(envoyCheckRequest({ headers: bearer(key.key) }));
     expect(response).toMatchObject(
       denial("Unauthorized", 16, "rotated", "the API key was rotated; use its replacement", [CHALLENGE]),
@@ -174,7 +188,9 @@ describe("Check: denied", () => {
     const response = await api.check(
       envoyCheckRequest({ headers: bearer(key.key), contextExtensions: { required_scopes: "read admin" } }),
     );
-    expect(response).toMatchObject(denial("Forbidden", 7, "missing_scope", "the API key lacks the scope admin"));
+    expect(response).toMatchObject(
+      denial("Forbidden", 7, "missing_scope", "the API key lacks the scope admin"),
+    );
     expect(metadataOf(response).api_key_id).toBe(key.id);
   });
 
@@ -188,7 +204,9 @@ describe("Check: denied", () => {
       status: { code: 8, message: "the API key's rate limit is exceeded" },
       denied_response: {
         status: { code: "TooManyRequests" },
-        body: JSON.stringify({ error: { code: "rate_limited", message: "the API key's rate limit is exceeded" } }),
+        body: JSON.stringify({
+          error: { code: "rate_limited", message: "the API key's rate limit is exceeded" },
+        }),
       },
     });
     const headers = headerMap(response.denied_response?.headers);

@@ -41,7 +41,10 @@ export function envoyCheckRequest(options: EnvoyRequestOptions = {}): CheckReque
   };
   if (options.rawHeaders) {
     http.header_map = {
-      headers: Object.entries(headers).map(([key, value]) => ({ key, raw_value: Buffer.from(value, "utf8") })),
+      headers: Object.entries(headers).map(([key, value]) => ({
+        key,
+        raw_value: Buffer.from(value, "utf8"),
+      })),
     };
   } else {
     http.headers = headers;

@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
 import { createLogger } from "@gateway/common";
-import { test as withServices } from "@gateway/testing";
-import pg from "pg";
 import type { CheckRequest, CheckResponse__Output } from "@gateway/proto";
+import { type TestServices, test as withServices } from "@gateway/testing";
+import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { createService } from "../src/main.js";
 import { authzClient } from "./envoy.js";
@@ -45,88 +45,109 @@ export interface Api {
   query(text: string, values?: unknown[]): Promise<any[]>;
 }
 
-/** A running api-key-service on a free port, with its own database and Redis prefix. */
-export const test = withServices.extend<{ api: Api }>({
-  api: async ({ services }, use) => {
-    const logs: string[] = [];
-    const destination = new Writable({
-      write(chunk, _enc, done) {
-        logs.push(String(chunk));
-        done();
-      },
-    });
-    const config = loadConfig({
-      DATABASE_URL: services.databaseUrl,
-      REDIS_URL: services.redisUrl,
-      ADMIN_TOKEN,
-      HTTP_PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "info",
-      REDIS_KEY_PREFIX: services.redisPrefix,
-      GRPC_PORT: "0",
-    });
-    const service = createService(config, {
-      logger: createLogger({ service: "api-key-service", destination }),
-    });
-    const { httpPort, grpcPort } = await service.start();
-    const client = authzClient(grpcPort);
-    const baseUrl = `http://127.0.0.1:${httpPort}`;
+export interface RunningApi extends Api {
+  stop(): Promise<void>;
+}
 
-    const request = async (
-      method: string,
-      path: string,
-      options: RequestOptions = {},
-    ): Promise<ApiResponse> => {
-      const headers: Record<string, string> = { ...options.headers };
-      const token = options.token === undefined ? ADMIN_TOKEN : options.token;
-      if (token !== null) headers.authorization = `Bearer ${token}`;
-      let body: string | Buffer | undefined;
-      if (options.raw !== undefined) body = options.raw;
-      else if (options.body !== undefined) body = JSON.stringify(options.body);
-      if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-      const res = await fetch(baseUrl + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
-      return { status: res.status, headers: res.headers, body: parsed, text };
-    };
+/**
+ * Starts an api-key-service on free ports against the given services; `env` overrides its
+ * configuration. Two instances started with the same services share the database and Redis prefix,
+ * as replicas do.
+ */
+export async function startApi(
+  services: TestServices,
+  env: Record<string, string> = {},
+): Promise<RunningApi> {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const config = loadConfig({
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    ADMIN_TOKEN,
+    HTTP_PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    REDIS_KEY_PREFIX: services.redisPrefix,
+    GRPC_PORT: "0",
+    ...env,
+  });
+  const service = createService(config, {
+    logger: createLogger({ service: "api-key-service", destination }),
+  });
+  const { httpPort, grpcPort } = await service.start();
+  const client = authzClient(grpcPort);
+  const baseUrl = `http://127.0.0.1:${httpPort}`;
 
-    const createKey = async (body: Record<string, unknown> = {}) => {
-      const res = await request("POST", "/api/keys", {
-        body: { user_id: "user_1", name: "test key", ...body },
-      });
-      if (res.status !== 201) throw new Error(`createKey: ${res.status} ${res.text}`);
-      return res.body;
-    };
+  const request = async (
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<ApiResponse> => {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    let body: string | Buffer | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
+    const res = await fetch(baseUrl + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
 
-    const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
-    const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows;
-    const rowCounts = async () => {
-      const [row] = await query(
-        `select (select count(*) from api_keys)::int as api_keys, (select count(*) from users)::int as users,
+  const createKey = async (body: Record<string, unknown> = {}) => {
+    const res = await request("POST", "/api/keys", {
+      body: { user_id: "user_1", name: "test key", ...body },
+    });
+    if (res.status !== 201) throw new Error(`createKey: ${res.status} ${res.text}`);
+    return res.body;
+  };
+
+  const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
+  const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows;
+  const rowCounts = async () => {
+    const [row] = await query(
+      `select (select count(*) from api_keys)::int as api_keys, (select count(*) from users)::int as users,
                 (select count(*) from audit_events)::int as audit_events`,
-      );
-      return row;
-    };
+    );
+    return row;
+  };
 
-    try {
-      const metricsText = async () => (await request("GET", "/metrics", { token: null })).text;
-      await use({
-        baseUrl,
-        grpcPort,
-        check: client.check,
-        metricsText,
-        databaseUrl: services.databaseUrl,
-        logs,
-        request,
-        createKey,
-        rowCounts,
-        query,
-      });
-    } finally {
+  const metricsText = async () => (await request("GET", "/metrics", { token: null })).text;
+  return {
+    baseUrl,
+    grpcPort,
+    check: client.check,
+    metricsText,
+    databaseUrl: services.databaseUrl,
+    logs,
+    request,
+    createKey,
+    rowCounts,
+    query,
+    async stop() {
       client.close();
       await service.stop();
       await pool.end();
+    },
+  };
+}
+
+/** A running api-key-service on free ports, with its own database and Redis prefix. */
+export const test = withServices.extend<{ api: Api }>({
+  api: async ({ services }, use) => {
+    const api = await startApi(services);
+    try {
+      await use(api);
+    } finally {
+      await api.stop();
     }
   },
 });

@@ -46,7 +46,8 @@ export function checkRequestFor(key: string, sequence: number): CheckRequest {
 
 /** Serialized with the same proto-loader definition the service uses, then gRPC length-prefixed. */
 export function encodeCheckRequest(request: CheckRequest): Buffer {
-  const message = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.requestSerialize(request);
+  const message =
+    loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.requestSerialize(request);
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt8(0, 0);
   frame.writeUInt32BE(message.length, 1);

@@ -1,13 +1,14 @@
 /**
- * The load generator, run as its own process so its CPU is measured apart from the server's. It is a
- * bare node:http2 client sending gRPC frames encoded before the run: no grpc-js channel, no protobuf
- * encoding, and only a wire-level read of each response, so a check costs it a fraction of what it
- * costs a grpc-js server.
+ * The load generator, run as its own process so its CPU is measured apart from the server's. It
+ * speaks HTTP/2 on a plain socket (h2-wire.ts) and sends gRPC frames encoded before the run: no
+ * grpc-js channel, no protobuf encoding, and only a wire-level read of each response, so a check
+ * costs it a fraction of what it costs a grpc-js server.
  */
-import http2 from "node:http2";
 import { performance } from "node:perf_hooks";
-import { CHECK_HEADERS, checkResponseCode, decodeCheckResponse, readBodies } from "./check-request.js";
+import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
+import { checkResponseCode, decodeCheckResponse, readBodies } from "./check-request.js";
 import type { Failures, GeneratorConfig, GeneratorEvent, GeneratorResult } from "./generator-protocol.js";
+import { Call, H2Connection, RequestTemplate, requestHeaderBlock } from "./h2-wire.js";
 import { Histogram } from "./histogram.js";
 
 const DRAIN_TIMEOUT_MS = 5_000;
@@ -35,7 +36,8 @@ const config = readConfig();
 const bodies = readBodies(config.bodiesFile);
 const hotBody = bodies[0];
 if (!hotBody) fail(`${config.bodiesFile} holds no request bodies`);
-const ring = config.keys === "hot" ? [hotBody] : bodies;
+const block = requestHeaderBlock(config.port, AUTHORIZATION_CHECK_PATH);
+const templates = (config.keys === "hot" ? [hotBody] : bodies).map((body) => new RequestTemplate(block, body));
 // Parse the proto definition now: the first sampled decode must not pay for it mid-run.
 decodeCheckResponse(Buffer.from([0, 0, 0, 0, 0]));
 
@@ -65,128 +67,71 @@ const fromSchedule = new Histogram();
 let checks = 0;
 let completed = 0;
 let sampledDecodes = 0;
-let inFlight = 0;
 let maxInFlight = 0;
 let nextBody = 0;
-let nextSession = 0;
 let onDrained: (() => void) | undefined;
 
-function connect(): Promise<http2.ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${config.port}`);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`could not connect to 127.0.0.1:${config.port} within ${CONNECT_TIMEOUT_MS} ms`));
-    }, CONNECT_TIMEOUT_MS);
-    session.once("connect", () => {
-      clearTimeout(timer);
-      resolve(session);
-    });
-    session.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
-let sessions: http2.ClientHttp2Session[];
-try {
-  sessions = await Promise.all(Array.from({ length: config.connections }, connect));
-} catch (err) {
-  fail(err instanceof Error ? err.message : String(err));
-}
-for (const session of sessions) {
-  // A lost connection mid-run would make every later send throw; end the run and report it instead.
-  session.on("error", (err) => noteFailure("transport", `session error: ${err.message}`));
-  session.on("close", () => {
-    if (phase !== "stopped") {
-      noteFailure("transport", "connection closed by the target during the run");
-      stop();
-    }
-  });
-}
-
-function finish(
-  startedAt: number,
-  scheduledAt: number,
-  httpStatus: number,
-  grpcStatus: string | undefined,
-  body: Buffer | undefined,
-  error: string | undefined,
-): void {
-  inFlight--;
+function onComplete(call: Call, connection: H2Connection): void {
   const now = performance.now();
   completed++;
   let ok = false;
-  if (error !== undefined) noteFailure("transport", error);
-  else if (httpStatus !== 200) noteFailure("http", `HTTP status ${httpStatus}`);
-  else if (grpcStatus !== "0") noteFailure("grpc", `grpc-status ${grpcStatus ?? "(missing)"}`);
-  else {
-    const code = body ? checkResponseCode(body) : -1;
+  if (call.error !== undefined) noteFailure("transport", call.error);
+  else if (call.httpStatus !== 200) noteFailure("http", `HTTP status ${call.httpStatus}`);
+  else if (call.grpcStatus !== "0") {
+    noteFailure("grpc", `grpc-status ${call.grpcStatus ?? "(missing)"} ${call.grpcMessage ?? ""}`.trim());
+  } else {
+    const code = call.body ? checkResponseCode(call.body) : -1;
     if (code !== 0) noteFailure("denied", `CheckResponse status.code ${code}`);
     else ok = true;
-    if (body && completed % SAMPLE_EVERY === 0) {
+    if (call.body && completed % SAMPLE_EVERY === 0) {
       sampledDecodes++;
-      const decoded = decodeCheckResponse(body).status?.code ?? 0;
+      const decoded = decodeCheckResponse(call.body).status?.code ?? 0;
       if (decoded !== code) noteFailure("decodeMismatch", `full decode ${decoded}, wire read ${code}`);
     }
   }
   if (ok && phase === "measuring") {
     checks++;
-    latency.record((now - startedAt) * 1000);
-    if (config.mode === "paced") fromSchedule.record((now - scheduledAt) * 1000);
+    latency.record((now - call.startedAt) * 1000);
+    if (config.mode === "paced") fromSchedule.record((now - call.scheduledAt) * 1000);
   }
   if (phase === "stopped") {
-    if (inFlight === 0) onDrained?.();
-  } else if (config.mode === "closed") {
-    send(now);
+    if (inFlight() === 0) onDrained?.();
+  } else if (config.mode === "closed" && !connection.closed) {
+    send(connection, now);
   }
 }
 
-function send(scheduledAt: number): void {
-  const body = ring[nextBody] as Buffer;
-  nextBody = nextBody + 1 === ring.length ? 0 : nextBody + 1;
-  const session = sessions[nextSession] as http2.ClientHttp2Session;
-  nextSession = nextSession + 1 === sessions.length ? 0 : nextSession + 1;
-
-  const startedAt = performance.now();
-  let httpStatus = 0;
-  let grpcStatus: string | undefined;
-  let data: Buffer | undefined;
-  let error: string | undefined;
-  let stream: http2.ClientHttp2Stream;
-  try {
-    stream = session.request(CHECK_HEADERS);
-  } catch (err) {
-    noteFailure("transport", err instanceof Error ? err.message : String(err));
+let connections: H2Connection[];
+try {
+  connections = await Promise.all(
+    Array.from({ length: config.connections }, () =>
+      H2Connection.connect(config.port, onComplete, CONNECT_TIMEOUT_MS),
+    ),
+  );
+} catch (err) {
+  fail(err instanceof Error ? err.message : String(err));
+}
+for (const connection of connections) {
+  // A lost connection would leave the run measuring nothing; end it and report why instead.
+  connection.onClose = (reason) => {
+    if (phase === "stopped") return;
+    noteFailure("transport", reason);
     stop();
-    return;
-  }
-  inFlight++;
-  if (inFlight > maxInFlight) maxInFlight = inFlight;
-  stream.on("response", (headers) => {
-    httpStatus = Number(headers[":status"]);
-    // A trailers-only response (how gRPC errors usually arrive) carries grpc-status in the headers.
-    const status = headers["grpc-status"];
-    if (status !== undefined) grpcStatus = String(status);
-  });
-  stream.on("trailers", (trailers) => {
-    const status = trailers["grpc-status"];
-    if (status !== undefined) grpcStatus = String(status);
-  });
-  stream.on("data", (chunk: Buffer) => {
-    data = data === undefined ? chunk : Buffer.concat([data, chunk]);
-  });
-  stream.on("error", (err) => {
-    error = err.message;
-  });
-  stream.on("close", () => {
-    if (error === undefined && stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
-      error = `stream reset with code ${stream.rstCode}`;
-    }
-    finish(startedAt, scheduledAt, httpStatus, grpcStatus, data, error);
-  });
-  stream.end(body);
+  };
+}
+
+function inFlight(): number {
+  let n = 0;
+  for (const connection of connections) n += connection.inFlight;
+  return n;
+}
+
+function send(connection: H2Connection, scheduledAt: number): void {
+  const template = templates[nextBody] as RequestTemplate;
+  nextBody = nextBody + 1 === templates.length ? 0 : nextBody + 1;
+  connection.send(template, new Call(performance.now(), scheduledAt));
+  const n = inFlight();
+  if (n > maxInFlight) maxInFlight = n;
 }
 
 let pacer: NodeJS.Timeout | undefined;
@@ -196,6 +141,7 @@ function startPaced(): void {
   const cap = config.concurrency ?? 0;
   const startedAt = performance.now();
   let sent = 0;
+  let nextConnection = 0;
   // Node timers fire about once a millisecond at best, so requests leave in small bursts of whatever
   // fell due since the last tick; each keeps its own due time so lateness shows in the latency.
   pacer = setInterval(() => {
@@ -203,8 +149,10 @@ function startPaced(): void {
     while (sent < due) {
       const scheduledAt = startedAt + (sent * 1000) / rate;
       sent++;
-      if (inFlight >= cap) failures.skipped++;
-      else send(scheduledAt);
+      const connection = connections[nextConnection] as H2Connection;
+      nextConnection = nextConnection + 1 === connections.length ? 0 : nextConnection + 1;
+      if (inFlight() >= cap) failures.skipped++;
+      else send(connection, scheduledAt);
       if (phase === "stopped") return;
     }
   }, 1);
@@ -240,12 +188,13 @@ function stop(): void {
     clearTimeout(drainTimer);
     report();
   };
-  if (inFlight === 0) onDrained();
+  if (inFlight() === 0) onDrained();
 }
 
 function report(): void {
   onDrained = undefined;
-  if (inFlight > 0) noteFailure("transport", `${inFlight} requests still unanswered after the run`);
+  const unanswered = inFlight();
+  if (unanswered > 0) noteFailure("transport", `${unanswered} requests still unanswered after the run`);
   const windowS = (windowEndedAt - windowStartedAt) / 1000;
   const result: GeneratorResult = {
     checks,
@@ -258,11 +207,15 @@ function report(): void {
     maxInFlight,
   };
   if (config.mode === "paced") result.latencyFromSchedule = fromSchedule.summary();
-  for (const session of sessions) session.destroy();
+  for (const connection of connections) connection.destroy();
   emit({ event: "result", result }, () => process.exit(0));
 }
 
 setTimeout(startMeasuring, config.warmupS * 1000);
 setTimeout(stop, (config.warmupS + config.durationS) * 1000);
 if (config.mode === "paced") startPaced();
-else for (let i = 0; i < config.concurrency; i++) send(performance.now());
+else {
+  for (let i = 0; i < config.concurrency; i++) {
+    send(connections[i % connections.length] as H2Connection, performance.now());
+  }
+}

@@ -3,8 +3,9 @@
  * Whatever the real service does beyond this is what the ratio in the report measures. Prints
  * `{"port":N}` on stdout once bound.
  */
-import * as grpc from "@grpc/grpc-js";
+
 import { type AuthorizationHandlers, loadEnvoyServices } from "@gateway/proto";
+import * as grpc from "@grpc/grpc-js";
 
 const handlers: AuthorizationHandlers = {
   Check: (_call, callback) => callback(null, { status: { code: 0 } }),

@@ -1,0 +1,359 @@
+/**
+ * A minimal HTTP/2 client connection for unary gRPC calls, written against the socket rather than
+ * node:http2: node:http2 builds a Duplex stream, a headers object and several event listeners per
+ * request, which on this class of machine costs about as much CPU as a grpc-js server spends
+ * answering. Here a request is a pre-built pair of HEADERS + DATA frames whose stream ids are patched
+ * in, and a response is read frame by frame with an HPACK decoder that caches the few distinct
+ * blocks a gRPC server sends.
+ */
+import net from "node:net";
+import { encodeHeaderBlock, type HeaderList, HpackDecoder } from "./hpack.js";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+const FRAME_HEADER = 9;
+
+const DATA = 0x0;
+const HEADERS = 0x1;
+const RST_STREAM = 0x3;
+const SETTINGS = 0x4;
+const PING = 0x6;
+const GOAWAY = 0x7;
+const WINDOW_UPDATE = 0x8;
+const CONTINUATION = 0x9;
+
+const END_STREAM = 0x1;
+const ACK = 0x1;
+const END_HEADERS = 0x4;
+const PADDED = 0x8;
+const PRIORITY = 0x20;
+
+const SETTINGS_HEADER_TABLE_SIZE = 0x1;
+const SETTINGS_ENABLE_PUSH = 0x2;
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
+const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
+
+const MAX_WINDOW = 2 ** 31 - 1;
+const DEFAULT_WINDOW = 65_535;
+/** Gives the server back receive window once this much response data has arrived. */
+const WINDOW_REFILL = 2 ** 30;
+const MAX_STREAM_ID = 2 ** 31 - 1;
+
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc(FRAME_HEADER + payload.length);
+  out.writeUIntBE(payload.length, 0, 3);
+  out.writeUInt8(type, 3);
+  out.writeUInt8(flags, 4);
+  out.writeUInt32BE(streamId, 5);
+  payload.copy(out, FRAME_HEADER);
+  return out;
+}
+
+function settingsPayload(settings: Array<[id: number, value: number]>): Buffer {
+  const payload = Buffer.alloc(settings.length * 6);
+  settings.forEach(([id, value], i) => {
+    payload.writeUInt16BE(id, i * 6);
+    payload.writeUInt32BE(value, i * 6 + 2);
+  });
+  return payload;
+}
+
+function windowUpdate(streamId: number, increment: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(increment, 0);
+  return frame(WINDOW_UPDATE, 0, streamId, payload);
+}
+
+/**
+ * HEADERS (END_HEADERS) then DATA (END_STREAM) for one call, with stream id 0 as a placeholder; the
+ * same header block serves every request because it uses neither Huffman nor the dynamic table.
+ */
+export class RequestTemplate {
+  readonly bytes: Buffer;
+  readonly dataOffset: number;
+  readonly bodyLength: number;
+
+  constructor(headerBlock: Buffer, grpcBody: Buffer) {
+    const headers = frame(HEADERS, END_HEADERS, 0, headerBlock);
+    this.bytes = Buffer.concat([headers, frame(DATA, END_STREAM, 0, grpcBody)]);
+    this.dataOffset = headers.length;
+    this.bodyLength = grpcBody.length;
+  }
+}
+
+export function requestHeaderBlock(port: number, path: string): Buffer {
+  const headers: HeaderList = [
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", `127.0.0.1:${port}`],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+  ];
+  return encodeHeaderBlock(headers);
+}
+
+/** One call in flight; the caller's timing fields ride along so completion needs no lookup. */
+export class Call {
+  httpStatus = 0;
+  grpcStatus: string | undefined = undefined;
+  grpcMessage: string | undefined = undefined;
+  body: Buffer | undefined = undefined;
+  headersSeen = false;
+  error: string | undefined = undefined;
+
+  constructor(
+    readonly startedAt: number,
+    readonly scheduledAt: number,
+  ) {}
+}
+
+export type CompletionHandler = (call: Call, connection: H2Connection) => void;
+
+export class H2Connection {
+  private readonly calls = new Map<number, Call>();
+  private readonly decoder = new HpackDecoder(0);
+  private nextStreamId = 1;
+  private sendWindow = DEFAULT_WINDOW;
+  private received = 0;
+  private leftover: Buffer | undefined;
+  private outgoing: Buffer[] = [];
+  private flushScheduled = false;
+  /** Calls waiting for the server to open the connection's flow-control window. */
+  private blocked: Array<[RequestTemplate, Call]> = [];
+  private headerBlock: { streamId: number; flags: number; parts: Buffer[] } | undefined;
+  private closedReason: string | undefined;
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says otherwise). */
+  maxConcurrentStreams = Number.POSITIVE_INFINITY;
+  onClose: ((reason: string) => void) | undefined;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly onComplete: CompletionHandler,
+  ) {
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("error", (err) => this.close(`socket error: ${err.message}`));
+    socket.on("close", () => this.close("connection closed by the server"));
+    const settings = settingsPayload([
+      // No dynamic table: response blocks decode without context, so they can be cached.
+      [SETTINGS_HEADER_TABLE_SIZE, 0],
+      [SETTINGS_ENABLE_PUSH, 0],
+      [SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW],
+    ]);
+    socket.write(
+      Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, settings), windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW)]),
+    );
+  }
+
+  static connect(port: number, onComplete: CompletionHandler, timeoutMs: number): Promise<H2Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`could not connect to 127.0.0.1:${port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(new H2Connection(socket, onComplete));
+      });
+      socket.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  get inFlight(): number {
+    return this.calls.size + this.blocked.length;
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  send(template: RequestTemplate, call: Call): void {
+    if (this.closedReason !== undefined) {
+      call.error = this.closedReason;
+      this.onComplete(call, this);
+      return;
+    }
+    if (this.sendWindow < template.bodyLength || this.blocked.length > 0) {
+      this.blocked.push([template, call]);
+      return;
+    }
+    const streamId = this.nextStreamId;
+    if (streamId > MAX_STREAM_ID) {
+      call.error = "stream ids exhausted on this connection";
+      this.onComplete(call, this);
+      return;
+    }
+    this.nextStreamId += 2;
+    this.sendWindow -= template.bodyLength;
+    this.calls.set(streamId, call);
+    const bytes = Buffer.from(template.bytes);
+    bytes.writeUInt32BE(streamId, 5);
+    bytes.writeUInt32BE(streamId, template.dataOffset + 5);
+    this.queue(bytes);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // Everything written in one turn of the event loop leaves in one write: under load a batch of
+  // completions turns into a batch of new requests, and one syscall instead of dozens is most of
+  // what makes this client cheap.
+  private queue(bytes: Buffer): void {
+    this.outgoing.push(bytes);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0 || this.closedReason !== undefined) return;
+    const batch = this.outgoing.length === 1 ? (this.outgoing[0] as Buffer) : Buffer.concat(this.outgoing);
+    this.outgoing = [];
+    this.socket.write(batch);
+  }
+
+  private receive(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.leftover) {
+      buf = Buffer.concat([this.leftover, chunk]);
+      this.leftover = undefined;
+    }
+    let at = 0;
+    while (buf.length - at >= FRAME_HEADER) {
+      const length = buf.readUIntBE(at, 3);
+      if (buf.length - at < FRAME_HEADER + length) break;
+      const type = buf[at + 3] ?? 0;
+      const flags = buf[at + 4] ?? 0;
+      const streamId = buf.readUInt32BE(at + 5) & MAX_STREAM_ID;
+      const payload = buf.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
+      at += FRAME_HEADER + length;
+      try {
+        this.handleFrame(type, flags, streamId, payload);
+      } catch (err) {
+        this.close(`protocol error: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+    }
+    if (at < buf.length) this.leftover = buf.subarray(at);
+  }
+
+  private handleFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (this.headerBlock && type !== CONTINUATION) throw new Error("expected CONTINUATION");
+    switch (type) {
+      case DATA:
+        return this.handleData(flags, streamId, payload);
+      case HEADERS: {
+        let start = 0;
+        let end = payload.length;
+        if (flags & PADDED) {
+          start = 1;
+          end -= payload[0] ?? 0;
+        }
+        if (flags & PRIORITY) start += 5;
+        this.headerBlock = { streamId, flags, parts: [payload.subarray(start, end)] };
+        if (flags & END_HEADERS) this.endHeaderBlock();
+        return;
+      }
+      case CONTINUATION:
+        if (!this.headerBlock || this.headerBlock.streamId !== streamId) throw new Error("stray CONTINUATION");
+        this.headerBlock.parts.push(payload);
+        if (flags & END_HEADERS) this.endHeaderBlock();
+        return;
+      case RST_STREAM:
+        return this.fail(streamId, `stream reset by the server (code ${payload.readUInt32BE(0)})`);
+      case SETTINGS:
+        if (flags & ACK) return;
+        for (let i = 0; i + 6 <= payload.length; i += 6) {
+          if (payload.readUInt16BE(i) === SETTINGS_MAX_CONCURRENT_STREAMS) {
+            this.maxConcurrentStreams = payload.readUInt32BE(i + 2);
+          }
+        }
+        this.queue(frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
+        return;
+      case PING:
+        if (!(flags & ACK)) this.queue(frame(PING, ACK, 0, payload));
+        return;
+      case GOAWAY:
+        return this.close(`server sent GOAWAY (code ${payload.readUInt32BE(4)})`);
+      case WINDOW_UPDATE:
+        if (streamId === 0) {
+          this.sendWindow += payload.readUInt32BE(0) & MAX_STREAM_ID;
+          this.unblock();
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleData(flags: number, streamId: number, payload: Buffer): void {
+    this.received += payload.length;
+    if (this.received >= WINDOW_REFILL) {
+      this.queue(windowUpdate(0, this.received));
+      this.received = 0;
+    }
+    const call = this.calls.get(streamId);
+    if (!call) return;
+    let data = payload;
+    if (flags & PADDED) data = payload.subarray(1, payload.length - (payload[0] ?? 0));
+    call.body = call.body === undefined ? data : Buffer.concat([call.body, data]);
+    if (flags & END_STREAM) this.complete(streamId, call);
+  }
+
+  private endHeaderBlock(): void {
+    const block = this.headerBlock;
+    if (!block) return;
+    this.headerBlock = undefined;
+    const bytes = block.parts.length === 1 ? (block.parts[0] as Buffer) : Buffer.concat(block.parts);
+    // Decode even for unknown streams: skipping a block would desynchronise a dynamic table.
+    const headers = this.decoder.decode(bytes);
+    const call = this.calls.get(block.streamId);
+    if (!call) return;
+    for (const [name, value] of headers) {
+      if (name === ":status" && !call.headersSeen) call.httpStatus = Number(value);
+      else if (name === "grpc-status") call.grpcStatus = value;
+      else if (name === "grpc-message") call.grpcMessage = value;
+    }
+    call.headersSeen = true;
+    if (block.flags & END_STREAM) this.complete(block.streamId, call);
+  }
+
+  private complete(streamId: number, call: Call): void {
+    this.calls.delete(streamId);
+    this.onComplete(call, this);
+  }
+
+  private fail(streamId: number, error: string): void {
+    const call = this.calls.get(streamId);
+    if (!call) return;
+    call.error = error;
+    this.complete(streamId, call);
+  }
+
+  private unblock(): void {
+    const waiting = this.blocked;
+    this.blocked = [];
+    for (const [template, call] of waiting) this.send(template, call);
+  }
+
+  private close(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    this.socket.destroy();
+    const pending = [...this.calls.values(), ...this.blocked.map(([, call]) => call)];
+    this.calls.clear();
+    this.blocked = [];
+    for (const call of pending) {
+      call.error = reason;
+      this.onComplete(call, this);
+    }
+    this.onClose?.(reason);
+  }
+}

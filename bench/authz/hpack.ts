@@ -1,0 +1,310 @@
+/**
+ * Just enough HPACK (RFC 7541) for the load generator: a fixed request header block encoded once,
+ * and a decoder for the small response and trailer blocks a gRPC server sends back.
+ */
+
+export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
+
+// RFC 7541 Appendix A.
+const STATIC_TABLE: HeaderList = [
+  [":authority", ""],
+  [":method", "GET"],
+  [":method", "POST"],
+  [":path", "/"],
+  [":path", "/index.html"],
+  [":scheme", "http"],
+  [":scheme", "https"],
+  [":status", "200"],
+  [":status", "204"],
+  [":status", "206"],
+  [":status", "304"],
+  [":status", "400"],
+  [":status", "404"],
+  [":status", "500"],
+  ["accept-charset", ""],
+  ["accept-encoding", "gzip, deflate"],
+  ["accept-language", ""],
+  ["accept-ranges", ""],
+  ["accept", ""],
+  ["access-control-allow-origin", ""],
+  ["age", ""],
+  ["allow", ""],
+  ["authorization", ""],
+  ["cache-control", ""],
+  ["content-disposition", ""],
+  ["content-encoding", ""],
+  ["content-language", ""],
+  ["content-length", ""],
+  ["content-location", ""],
+  ["content-range", ""],
+  ["content-type", ""],
+  ["cookie", ""],
+  ["date", ""],
+  ["etag", ""],
+  ["expect", ""],
+  ["expires", ""],
+  ["from", ""],
+  ["host", ""],
+  ["if-match", ""],
+  ["if-modified-since", ""],
+  ["if-none-match", ""],
+  ["if-range", ""],
+  ["if-unmodified-since", ""],
+  ["last-modified", ""],
+  ["link", ""],
+  ["location", ""],
+  ["max-forwards", ""],
+  ["proxy-authenticate", ""],
+  ["proxy-authorization", ""],
+  ["range", ""],
+  ["referer", ""],
+  ["refresh", ""],
+  ["retry-after", ""],
+  ["server", ""],
+  ["set-cookie", ""],
+  ["strict-transport-security", ""],
+  ["transfer-encoding", ""],
+  ["user-agent", ""],
+  ["vary", ""],
+  ["via", ""],
+  ["www-authenticate", ""],
+];
+
+// RFC 7541 Appendix B gives the code lengths of symbols 0..255 (then EOS, 30 bits). The code is
+// canonical, so the codes themselves follow from the lengths; `assertKnownCodes` checks a few against
+// the RFC.
+const CODE_LENGTHS = [
+  13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28,
+  28, 28, 28, 28, 28, 6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7,
+  8, 15, 6, 12, 10, 13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8,
+  13, 19, 13, 14, 6, 15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11,
+  14, 13, 28, 20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23,
+  23, 21, 22, 23, 22, 23, 23, 24, 22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22,
+  21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23, 26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26,
+  24, 25, 19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27, 20, 24, 20, 21, 22, 21, 21, 23, 22,
+  22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26, 30,
+];
+const EOS = 256;
+const MAX_CODE_LENGTH = 30;
+
+interface CanonicalCode {
+  /** First code of each length. */
+  first: number[];
+  /** Number of codes of each length. */
+  count: number[];
+  /** Where each length's symbols start in `symbols`. */
+  offset: number[];
+  /** Symbols ordered by (length, symbol). */
+  symbols: number[];
+}
+
+function buildCanonicalCode(): CanonicalCode {
+  const symbols = CODE_LENGTHS.map((_, symbol) => symbol).sort(
+    (a, b) => (CODE_LENGTHS[a] ?? 0) - (CODE_LENGTHS[b] ?? 0) || a - b,
+  );
+  const first: number[] = [];
+  const count: number[] = [];
+  const offset: number[] = [];
+  let code = 0;
+  let index = 0;
+  for (let length = 0; length <= MAX_CODE_LENGTH; length++) {
+    let n = 0;
+    while (index + n < symbols.length && CODE_LENGTHS[symbols[index + n] ?? 0] === length) n++;
+    first.push(code);
+    count.push(n);
+    offset.push(index);
+    index += n;
+    code = (code + n) * 2;
+  }
+  return { first, count, offset, symbols };
+}
+
+const HUFFMAN = buildCanonicalCode();
+
+function codeOf(symbol: number): number {
+  const length = CODE_LENGTHS[symbol] ?? 0;
+  const rank = HUFFMAN.symbols.indexOf(symbol) - (HUFFMAN.offset[length] ?? 0);
+  return (HUFFMAN.first[length] ?? 0) + rank;
+}
+
+// Spot checks against RFC 7541 Appendix B: a wrong table would misread every header silently.
+function assertKnownCodes(): void {
+  const known: Array<[symbol: number, code: number]> = [
+    [0, 0x1ff8],
+    [32, 0x14],
+    [48, 0x0],
+    [97, 0x3],
+    [255, 0x3ffffee],
+    [EOS, 0x3fffffff],
+  ];
+  for (const [symbol, code] of known) {
+    if (codeOf(symbol) !== code) throw new Error(`HPACK Huffman table is wrong at symbol ${symbol}`);
+  }
+}
+assertKnownCodes();
+
+function huffmanDecode(buf: Buffer, start: number, end: number): string {
+  let out = "";
+  let code = 0;
+  let length = 0;
+  for (let i = start; i < end; i++) {
+    const byte = buf[i] ?? 0;
+    for (let bit = 7; bit >= 0; bit--) {
+      code = code * 2 + ((byte >> bit) & 1);
+      length++;
+      const rank = code - (HUFFMAN.first[length] ?? 0);
+      if (rank >= 0 && rank < (HUFFMAN.count[length] ?? 0)) {
+        const symbol = HUFFMAN.symbols[(HUFFMAN.offset[length] ?? 0) + rank] ?? EOS;
+        if (symbol === EOS) throw new Error("HPACK: EOS inside a Huffman string");
+        out += String.fromCharCode(symbol);
+        code = 0;
+        length = 0;
+      } else if (length >= MAX_CODE_LENGTH) {
+        throw new Error("HPACK: invalid Huffman code");
+      }
+    }
+  }
+  // What is left must be padding: fewer than 8 bits, all ones (a prefix of EOS).
+  if (length > 7 || code !== 2 ** length - 1) throw new Error("HPACK: invalid Huffman padding");
+  return out;
+}
+
+function encodeInteger(value: number, prefixBits: number, firstByteFlags: number): number[] {
+  const max = 2 ** prefixBits - 1;
+  if (value < max) return [firstByteFlags | value];
+  const bytes = [firstByteFlags | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    bytes.push((rest % 128) + 128);
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(rest);
+  return bytes;
+}
+
+function encodeString(text: string): number[] {
+  const bytes = Buffer.from(text, "latin1");
+  return [...encodeInteger(bytes.length, 7, 0), ...bytes];
+}
+
+/**
+ * A header block with no Huffman coding and no dynamic-table insertions, so the same bytes are valid
+ * on every request of every connection.
+ */
+export function encodeHeaderBlock(headers: HeaderList): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of headers) {
+    const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
+    if (exact >= 0) {
+      out.push(...encodeInteger(exact + 1, 7, 0x80));
+      continue;
+    }
+    const named = STATIC_TABLE.findIndex(([n]) => n === name);
+    // Literal without indexing (0000xxxx): nothing enters the peer's dynamic table.
+    if (named >= 0) out.push(...encodeInteger(named + 1, 4, 0x00));
+    else out.push(0x00, ...encodeString(name));
+    out.push(...encodeString(value));
+  }
+  return Buffer.from(out);
+}
+
+/** One decoding context per connection, as HPACK requires. */
+export class HpackDecoder {
+  private dynamic: Array<readonly [string, string]> = [];
+  private dynamicSize = 0;
+  private maxSize: number;
+  // With no dynamic table a block decodes the same way every time, and a gRPC server sends the same
+  // few blocks over and over, so decoding each distinct block once keeps the generator cheap.
+  private readonly cache = new Map<string, HeaderList>();
+
+  /** `maxSize` is what we announced in SETTINGS_HEADER_TABLE_SIZE. */
+  constructor(private readonly settingsMaxSize: number) {
+    this.maxSize = settingsMaxSize;
+  }
+
+  decode(block: Buffer): HeaderList {
+    const cacheable = this.settingsMaxSize === 0;
+    const key = cacheable ? block.toString("latin1") : "";
+    if (cacheable) {
+      const hit = this.cache.get(key);
+      if (hit) return hit;
+    }
+    const headers = this.decodeUncached(block);
+    if (cacheable) {
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(key, headers);
+    }
+    return headers;
+  }
+
+  private decodeUncached(block: Buffer): HeaderList {
+    const headers: Array<readonly [string, string]> = [];
+    let i = 0;
+    const readInteger = (prefixBits: number): number => {
+      const max = 2 ** prefixBits - 1;
+      let value = (block[i++] ?? 0) & max;
+      if (value < max) return value;
+      let factor = 1;
+      for (;;) {
+        if (i >= block.length) throw new Error("HPACK: truncated integer");
+        const byte = block[i++] ?? 0;
+        value += (byte & 0x7f) * factor;
+        factor *= 128;
+        if ((byte & 0x80) === 0) return value;
+        if (factor > 2 ** 28) throw new Error("HPACK: integer too large");
+      }
+    };
+    const readString = (): string => {
+      const huffman = ((block[i] ?? 0) & 0x80) !== 0;
+      const length = readInteger(7);
+      const end = i + length;
+      if (end > block.length) throw new Error("HPACK: truncated string");
+      const text = huffman ? huffmanDecode(block, i, end) : block.toString("latin1", i, end);
+      i = end;
+      return text;
+    };
+    while (i < block.length) {
+      const byte = block[i] ?? 0;
+      if (byte & 0x80) {
+        headers.push(this.entry(readInteger(7)));
+      } else if ((byte & 0xc0) === 0x40) {
+        const index = readInteger(6);
+        const name = index === 0 ? readString() : this.entry(index)[0];
+        const field = [name, readString()] as const;
+        headers.push(field);
+        this.insert(field);
+      } else if ((byte & 0xe0) === 0x20) {
+        const size = readInteger(5);
+        if (size > this.settingsMaxSize) throw new Error("HPACK: table size update above our setting");
+        this.maxSize = size;
+        this.evict();
+      } else {
+        const index = readInteger(4);
+        const name = index === 0 ? readString() : this.entry(index)[0];
+        headers.push([name, readString()]);
+      }
+    }
+    return headers;
+  }
+
+  private entry(index: number): readonly [string, string] {
+    const found =
+      index <= STATIC_TABLE.length ? STATIC_TABLE[index - 1] : this.dynamic[index - 1 - STATIC_TABLE.length];
+    if (!found) throw new Error(`HPACK: no table entry ${index}`);
+    return found;
+  }
+
+  private insert(field: readonly [string, string]): void {
+    this.dynamic.unshift(field);
+    this.dynamicSize += field[0].length + field[1].length + 32;
+    this.evict();
+  }
+
+  private evict(): void {
+    while (this.dynamicSize > this.maxSize) {
+      const last = this.dynamic.pop();
+      if (!last) break;
+      this.dynamicSize -= last[0].length + last[1].length + 32;
+    }
+  }
+}
