@@ -38,6 +38,16 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     url: config.DATABASE_URL,
     onError: (err) => logger.warn({ err: err.message }, "postgres idle client error"),
   });
+  // The check path gets its own small pool with short timeouts, so a hung Postgres cannot hold
+  // lookups (or the management API's connections) for long.
+  const lookupDb = createDb({
+    url: config.DATABASE_URL,
+    max: 4,
+    connectionTimeoutMs: 500,
+    queryTimeoutMs: 1_000,
+    statementTimeoutMs: 1_000,
+    onError: (err) => logger.warn({ err: err.message }, "postgres idle client error"),
+  });
   const redisOptions = {
     url: config.REDIS_URL,
     keyPrefix: config.REDIS_KEY_PREFIX,
@@ -70,7 +80,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     format,
     credentialHeaders: { authorization: config.AUTHORIZATION_HEADER, apiKey: config.API_KEY_HEADER },
     lookup: new KeyLookup(
-      db,
+      lookupDb,
       cache,
       {
         defaults,
@@ -148,7 +158,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       ]);
       await usage.stop();
       for (const client of [redis, limiterRedis, subscriber]) client.disconnect();
-      await db.destroy();
+      await Promise.all([db.destroy(), lookupDb.destroy()]);
     },
   };
 }

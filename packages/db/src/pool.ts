@@ -9,15 +9,20 @@ export interface DbOptions {
   /** Called for errors on idle clients, which would otherwise crash the process. */
   onError?: (err: Error) => void;
   statementTimeoutMs?: number;
+  /** How long to wait for a connection; short on paths that must answer quickly. */
+  connectionTimeoutMs?: number;
+  /** Client-side limit per query: also covers a server that stopped answering altogether. */
+  queryTimeoutMs?: number;
 }
 
 export function createPool(options: DbOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.max ?? 10,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs ?? 10_000,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
   pool.on("error", (err) => options.onError?.(err));
   return pool;

@@ -16,6 +16,8 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let mode: ProxyMode = "forward";
   const sockets = new Set<Socket>();
+  /** Accepted while black-holed: never connected upstream, so reset when the proxy forwards again. */
+  const stalled = new Set<Socket>();
   const server: Server = createServer((client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
@@ -24,7 +26,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       client.resetAndDestroy();
       return;
     }
-    if (mode === "blackhole") return;
+    if (mode === "blackhole") {
+      stalled.add(client);
+      client.on("close", () => stalled.delete(client));
+      return;
+    }
     const upstream = connect(targetPort, targetHost);
     sockets.add(upstream);
     upstream.on("close", () => sockets.delete(upstream));
@@ -39,7 +45,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     port,
     setMode(next) {
       mode = next;
-      if (next !== "forward") for (const s of sockets) s.resetAndDestroy();
+      const cut = next === "forward" ? stalled : sockets;
+      for (const s of [...cut]) s.resetAndDestroy();
     },
     close: () =>
       new Promise((resolve) => {
