@@ -45,7 +45,7 @@ const schema = z.object({
   API_KEY_HEADER: headerName("x-api-key"),
   REMOVE_CREDENTIAL_HEADERS: flag(true),
   KEY_CACHE_SIZE: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
-  KEY_CACHE_TTL: duration("60s"),
+  KEY_CACHE_TTL: duration("5m"),
   NEGATIVE_CACHE_TTL: duration("5s"),
   REDIS_TIMEOUT: duration("50ms"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
