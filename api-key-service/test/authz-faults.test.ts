@@ -116,6 +116,12 @@ describe("Postgres unreachable", () => {
         expect(b.ms, mode).toBeLessThan(200);
       }
 
+      // The management API says so too, with a 503 the caller may retry, not a 500.
+      const rest = await api.request("POST", "/api/keys", { body: { user_id: "u1", name: "during outage" } });
+      expect(rest.status).toBe(503);
+      expect(rest.body.code).toBe("UNAVAILABLE");
+      expect(rest.headers.get("retry-after")).toBe("5");
+
       proxy.setMode("forward");
       const backAt = performance.now();
       await expect

@@ -3,10 +3,15 @@ import { service as healthService } from "grpc-health-check";
 import { describe, expect, test } from "./fixtures.js";
 
 describe("gRPC health", () => {
-  test("reports SERVING for the server and for the Authorization service, NOT_FOUND for others", async ({ api }) => {
+  test("reports SERVING for the server and for the Authorization service, NOT_FOUND for others", async ({
+    api,
+  }) => {
     const Health = grpc.makeClientConstructor(healthService, "Health");
     const client = new Health(`127.0.0.1:${api.grpcPort}`, grpc.credentials.createInsecure()) as unknown as {
-      Check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+      Check(
+        req: { service: string },
+        cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+      ): void;
       close(): void;
     };
     const check = (service: string) =>

@@ -22,6 +22,7 @@ const TITLE: Record<number, string> = {
   415: "Unsupported media type",
   429: "Too many requests",
   500: "Internal server error",
+  503: "Service unavailable",
 };
 
 /** Writes an RFC 9457 problem document. */
@@ -71,6 +72,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendProblem(res, status, clientErrorDetail(err, status), { code: codeFor(status) });
       return;
     }
+    if (isDependencyOutage(err)) {
+      logger.warn({ request_id: res.locals.requestId, err: describe(err).message }, "dependency unavailable");
+      res.setHeader("Retry-After", "5");
+      sendProblem(res, 503, "a dependency of the service is unavailable; retry shortly", {
+        code: "UNAVAILABLE",
+      });
+      return;
+    }
     logger.error(
       { request_id: res.locals.requestId, method: req.method, path: req.path, err: describe(err) },
       "unhandled error",
@@ -79,6 +88,28 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       code: "INTERNAL",
     });
   };
+}
+
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "57P01",
+  "57P03",
+  "08000",
+  "08001",
+  "08006",
+]);
+
+/** Postgres or Redis could not be reached: the caller may retry, unlike after a bug. */
+function isDependencyOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && OUTAGE_CODES.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(
+    err.message,
+  );
 }
 
 function clientErrorStatus(err: unknown): number | null {
