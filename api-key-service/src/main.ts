@@ -134,6 +134,9 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, "migrated");
       }
       await invalidation.start();
+      // The hot path's client queues nothing, so let it connect before the first check; if Redis
+      // is down, start anyway and let the failure mode decide.
+      await readyOrTimeout(limiterRedis, 2_000);
       usage.start();
       const listening = app.listen(config.HTTP_PORT, config.HOST);
       server = listening;
@@ -161,6 +164,17 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       await Promise.all([db.destroy(), lookupDb.destroy()]);
     },
   };
+}
+
+function readyOrTimeout(client: { status: string; once(event: "ready", cb: () => void): unknown }, ms: number) {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    client.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Stops accepting, lets in-flight requests finish, and cuts what is left after the timeout. */
