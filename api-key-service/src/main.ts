@@ -166,7 +166,10 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
   };
 }
 
-function readyOrTimeout(client: { status: string; once(event: "ready", cb: () => void): unknown }, ms: number) {
+function readyOrTimeout(
+  client: { status: string; once(event: "ready", cb: () => void): unknown },
+  ms: number,
+) {
   if (client.status === "ready") return Promise.resolve();
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);

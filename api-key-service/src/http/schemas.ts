@@ -78,30 +78,25 @@ const expiryRule = (v: { expires_at?: unknown; expires_in?: unknown }) =>
   v.expires_at === undefined || v.expires_in === undefined;
 const expiryMessage = { message: "give expires_at or expires_in, not both", path: ["expires_in"] };
 
+/** What a key's owner may set at creation and change later. */
+const keySettings = {
+  rate_limit_per_minute: rateLimit.optional(),
+  rate_limit_per_day: rateLimit.optional(),
+  scopes: scopes.optional(),
+  expires_at: expiresAt.optional(),
+  expires_in: expiresIn.optional(),
+  metadata: metadata.optional(),
+  stripe_customer_id: stripeCustomerId.optional(),
+};
+
 export const createKeyBody = z
-  .strictObject({
-    user_id: userId,
-    name,
-    rate_limit_per_minute: rateLimit.optional(),
-    rate_limit_per_day: rateLimit.optional(),
-    scopes: scopes.optional(),
-    expires_at: expiresAt.optional(),
-    expires_in: expiresIn.optional(),
-    metadata: metadata.optional(),
-    stripe_customer_id: stripeCustomerId.optional(),
-  })
+  .strictObject({ user_id: userId, name, ...keySettings })
   .refine(expiryRule, expiryMessage);
 
 export const updateKeyBody = z
   .strictObject({
     name: name.optional(),
-    rate_limit_per_minute: rateLimit.optional(),
-    rate_limit_per_day: rateLimit.optional(),
-    scopes: scopes.optional(),
-    expires_at: expiresAt.optional(),
-    expires_in: expiresIn.optional(),
-    metadata: metadata.optional(),
-    stripe_customer_id: stripeCustomerId.optional(),
+    ...keySettings,
     enabled: z.boolean({ error: "must be true or false" }).optional(),
   })
   .refine(expiryRule, expiryMessage);
