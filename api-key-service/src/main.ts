@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { createLogger, createRedisClient, type Logger } from "@gateway/common";
+import { createLogger, createRedisClient, GrpcServer, type Logger } from "@gateway/common";
 import { createDb, migrateToLatest } from "@gateway/db";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -14,7 +14,6 @@ import { RedisRateLimiter } from "./authz/redis-limiter.js";
 import { UsageRecorder } from "./authz/usage-recorder.js";
 import type { Config } from "./config.js";
 import { AuthorizationService } from "./grpc/authorization-service.js";
-import { GrpcServer } from "./grpc/server.js";
 import { createHttpApp } from "./http/app.js";
 import { KeyFormat } from "./keys/key-format.js";
 import { KeyService } from "./keys/keys.service.js";
@@ -97,18 +96,21 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     metrics,
     logger,
   });
-  const grpcServer = new GrpcServer([
-    new AuthorizationService(
-      checker,
-      {
-        credentialHeaders: config.REMOVE_CREDENTIAL_HEADERS
-          ? [config.AUTHORIZATION_HEADER, config.API_KEY_HEADER]
-          : [],
-      },
-      metrics,
-      logger,
-    ),
-  ]);
+  const grpcServer = new GrpcServer(
+    [
+      new AuthorizationService(
+        checker,
+        {
+          credentialHeaders: config.REMOVE_CREDENTIAL_HEADERS
+            ? [config.AUTHORIZATION_HEADER, config.API_KEY_HEADER]
+            : [],
+        },
+        metrics,
+        logger,
+      ),
+    ],
+    ["envoy.service.auth.v3.Authorization"],
+  );
 
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,

@@ -1,3 +1,4 @@
 export { ConfigError, duration, flag, parseConfig, parseDuration, port, url } from "./config.js";
+export { GrpcServer, type GrpcService } from "./grpc-server.js";
 export { createLogger, type Logger } from "./logger.js";
 export { createRedisClient, type Redis, type RedisClientOptions } from "./redis.js";

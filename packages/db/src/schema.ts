@@ -53,7 +53,51 @@ export interface AuthzCountsTable {
   updated_at: Timestamp;
 }
 
+type BigCount = ColumnType<string, number | string | undefined, number | string>;
+
+export interface UsageMinutesTable {
+  key_id: string;
+  minute: ColumnType<Date, Date | string, Date | string>;
+  user_id: string;
+  stripe_customer_id: string | null;
+  requests: BigCount;
+  billable_requests: BigCount;
+  bytes_in: BigCount;
+  bytes_out: BigCount;
+  status_2xx: BigCount;
+  status_3xx: BigCount;
+  status_4xx: BigCount;
+  status_5xx: BigCount;
+  updated_at: Timestamp;
+}
+
+export interface UsageBatchesTable {
+  batch_id: string;
+  entries: number;
+  written_at: Timestamp;
+}
+
+export type OutboxStatus = "pending" | "sent" | "dead";
+
+export interface StripeOutboxTable {
+  id: ColumnType<string, never, never>;
+  identifier: string;
+  stripe_customer_id: string;
+  event_name: string;
+  window_start: ColumnType<Date, Date | string, Date | string>;
+  value: BigCount;
+  status: ColumnType<OutboxStatus, OutboxStatus | undefined, OutboxStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: NullableTimestamp;
+}
+
 export interface Database {
+  usage_minutes: UsageMinutesTable;
+  usage_batches: UsageBatchesTable;
+  stripe_outbox: StripeOutboxTable;
   users: UsersTable;
   authz_counts: AuthzCountsTable;
   api_keys: ApiKeysTable;

@@ -5,16 +5,23 @@ export interface GrpcService {
   addToServer(server: grpc.Server): void;
 }
 
-const AUTHORIZATION = "envoy.service.auth.v3.Authorization";
-
-/** The gRPC server for ext_authz with the standard health service beside it. */
+/**
+ * A gRPC server for Envoy-facing services with the standard health service beside it: `""` and each
+ * named service report SERVING once bound and NOT_SERVING while draining.
+ */
 export class GrpcServer {
   private readonly server: grpc.Server;
-  private readonly health = new HealthImplementation({ "": "NOT_SERVING", [AUTHORIZATION]: "NOT_SERVING" });
+  private readonly health: HealthImplementation;
 
-  constructor(services: GrpcService[]) {
+  constructor(
+    services: GrpcService[],
+    private readonly healthNames: string[],
+  ) {
+    this.health = new HealthImplementation(
+      Object.fromEntries(["", ...healthNames].map((n) => [n, "NOT_SERVING"])),
+    );
     this.server = new grpc.Server({
-      // Envoy keeps few, long-lived HTTP/2 connections; let them carry many concurrent checks.
+      // Envoy keeps few, long-lived HTTP/2 connections; let them carry many concurrent calls.
       "grpc.max_concurrent_streams": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_receive_message_length": 4 * 1024 * 1024,
@@ -29,15 +36,13 @@ export class GrpcServer {
         err ? reject(err) : resolve(actual),
       );
     });
-    this.health.setStatus("", "SERVING");
-    this.health.setStatus(AUTHORIZATION, "SERVING");
+    for (const name of ["", ...this.healthNames]) this.health.setStatus(name, "SERVING");
     return bound;
   }
 
   /** Reports NOT_SERVING, lets in-flight calls finish for up to `timeoutMs`, then cuts the rest. */
   async stop(timeoutMs: number): Promise<void> {
-    this.health.setStatus("", "NOT_SERVING");
-    this.health.setStatus(AUTHORIZATION, "NOT_SERVING");
+    for (const name of ["", ...this.healthNames]) this.health.setStatus(name, "NOT_SERVING");
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -1,0 +1,51 @@
+import { duration, parseConfig, port, url } from "@gateway/common";
+import { z } from "zod";
+
+/** "100-499" or "200-299,304": the response codes that are billed. */
+const statusRanges = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ranges: [number, number][] = [];
+      for (const part of text.split(",").map((p) => p.trim())) {
+        const match = /^(\d{3})(?:-(\d{3}))?$/.exec(part);
+        const low = Number(match?.[1]);
+        const high = Number(match?.[2] ?? match?.[1]);
+        if (!match || low > high) {
+          ctx.addIssue({
+            code: "custom",
+            message: 'must be status codes or ranges, such as "100-499" or "200-299,304"',
+          });
+          return z.NEVER;
+        }
+        ranges.push([low, high]);
+      }
+      return ranges;
+    });
+
+const schema = z.object({
+  DATABASE_URL: url(["postgres:", "postgresql:"]),
+  ALS_PORT: port(9002),
+  HTTP_PORT: port(9091),
+  HOST: z.string().default("0.0.0.0"),
+  STRIPE_API_KEY: z
+    .string()
+    .regex(/^(sk|rk)_[A-Za-z0-9_]+$/, "must be a Stripe secret or restricted key")
+    .optional(),
+  STRIPE_API_BASE: url(["http:", "https:"]).optional(),
+  STRIPE_METER_EVENT_NAME: z.string().min(1).max(100).default("api_requests"),
+  BILLABLE_STATUSES: statusRanges("100-499"),
+  USAGE_FLUSH_INTERVAL: duration("1s"),
+  USAGE_BATCH_ROWS: z.coerce.number().int().min(1).max(100_000).default(5_000),
+  USAGE_BUFFER_ROWS: z.coerce.number().int().min(1_000).max(10_000_000).default(200_000),
+  DEDUPE_WINDOW_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(500_000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SHUTDOWN_TIMEOUT: duration("10s"),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfig(schema, env);
+}

@@ -1,0 +1,81 @@
+import type { Server } from "node:http";
+import { createLogger, GrpcServer, type Logger } from "@gateway/common";
+import { createDb } from "@gateway/db";
+import { sql } from "kysely";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { AccessLogService } from "./als/access-log-service.js";
+import type { Config } from "./config.js";
+import { createHttpApp } from "./http/app.js";
+import { SidecarMetrics } from "./metrics.js";
+import { UsageAggregator } from "./usage/aggregator.js";
+
+export interface Sidecar {
+  start(): Promise<{ alsPort: number; httpPort: number }>;
+  /** Stops taking streams, writes what it holds, then closes the pool. */
+  stop(): Promise<void>;
+  /** Seals and writes the usage held in memory now (tests and shutdown). */
+  flush(): Promise<void>;
+}
+
+/** The composition root of the billing sidecar. Migrations are run by api-key-service or `pnpm migrate`. */
+export function createSidecar(config: Config, options: { logger?: Logger } = {}): Sidecar {
+  const logger = options.logger ?? createLogger({ service: "billing-sidecar", level: config.LOG_LEVEL });
+  const db = createDb({
+    url: config.DATABASE_URL,
+    onError: (err) => logger.warn({ err: err.message }, "postgres idle client error"),
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = new SidecarMetrics(registry);
+  const aggregator = new UsageAggregator(
+    db,
+    {
+      flushIntervalMs: config.USAGE_FLUSH_INTERVAL,
+      batchRows: config.USAGE_BATCH_ROWS,
+      bufferRows: config.USAGE_BUFFER_ROWS,
+      dedupeEntries: config.DEDUPE_WINDOW_ENTRIES,
+    },
+    metrics,
+    logger,
+  );
+  const grpcServer = new GrpcServer(
+    [new AccessLogService(aggregator, { billableStatuses: config.BILLABLE_STATUSES }, metrics, logger)],
+    ["envoy.service.accesslog.v3.AccessLogService"],
+  );
+  const app = createHttpApp(registry, async () => ({
+    postgres: await sql`select 1`
+      .execute(db)
+      .then(() => "ok")
+      .catch(() => "unavailable"),
+    stripe: config.STRIPE_API_KEY
+      ? "configured"
+      : "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
+  }));
+  let server: Server | undefined;
+
+  return {
+    async start() {
+      aggregator.start();
+      const alsPort = await grpcServer.start(config.HOST, config.ALS_PORT);
+      const listening = app.listen(config.HTTP_PORT, config.HOST);
+      server = listening;
+      await new Promise<void>((resolve, reject) => {
+        listening.once("listening", resolve);
+        listening.once("error", reject);
+      });
+      const address = listening.address();
+      const httpPort = typeof address === "object" && address ? address.port : config.HTTP_PORT;
+      if (!config.STRIPE_API_KEY)
+        logger.warn("no STRIPE_API_KEY: usage is recorded in Postgres, nothing is sent to Stripe");
+      logger.info({ als_port: alsPort, http_port: httpPort }, "billing-sidecar listening");
+      return { alsPort, httpPort };
+    },
+    async stop() {
+      await grpcServer.stop(config.SHUTDOWN_TIMEOUT);
+      await aggregator.stop();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await db.destroy();
+    },
+    flush: () => aggregator.flush(),
+  };
+}

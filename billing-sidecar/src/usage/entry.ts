@@ -1,0 +1,69 @@
+import type { HTTPAccessLogEntry__Output } from "@gateway/proto";
+
+/** The ext_authz filter's namespace in Envoy's dynamic metadata, where the identity is. */
+export const EXT_AUTHZ_NAMESPACE = "envoy.filters.http.ext_authz";
+
+export interface UsageEvent {
+  keyId: string;
+  userId: string;
+  stripeCustomerId: string | null;
+  /** Start of the minute the request started in, ms since the epoch. */
+  minuteMs: number;
+  billable: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  /** 2, 3, 4 or 5 for the response code's class; 0 when Envoy produced no response. */
+  statusClass: 0 | 2 | 3 | 4 | 5;
+  /** x-request-id, to drop the same entry sent twice. */
+  requestId: string;
+}
+
+export type Skip = "no_identity" | "denied";
+
+export interface BillingRule {
+  /** Inclusive ranges of response codes that are billed. */
+  billableStatuses: [number, number][];
+}
+
+const num = (text: string | undefined) => (text ? Number(text) : 0);
+
+/**
+ * Reads one HTTP access-log entry. The identity is taken only from the ext_authz dynamic metadata,
+ * which a client cannot set; entries without it (routes without ext_authz, such as /health) and
+ * entries ext_authz denied are not usage.
+ */
+export function readEntry(
+  entry: HTTPAccessLogEntry__Output,
+  rule: BillingRule,
+  nowMs: number,
+): UsageEvent | Skip {
+  const common = entry.common_properties;
+  const fields = common?.metadata?.filter_metadata?.[EXT_AUTHZ_NAMESPACE]?.fields;
+  const keyId = fields?.api_key_id?.stringValue;
+  const userId = fields?.user_id?.stringValue;
+  if (!keyId || !userId) return "no_identity";
+  if (fields?.denied_reason?.stringValue || entry.response?.response_code_details === "ext_authz_denied") {
+    return "denied";
+  }
+  const code = entry.response?.response_code?.value;
+  const startMs = common?.start_time ? num(common.start_time.seconds) * 1000 : nowMs;
+  return {
+    keyId,
+    userId,
+    stripeCustomerId: fields?.stripe_customer_id?.stringValue || null,
+    minuteMs: startMs - (startMs % 60_000),
+    billable: code !== undefined && rule.billableStatuses.some(([low, high]) => code >= low && code <= high),
+    bytesIn: num(entry.request?.request_headers_bytes) + num(entry.request?.request_body_bytes),
+    bytesOut: num(entry.response?.response_headers_bytes) + num(entry.response?.response_body_bytes),
+    statusClass: statusClass(code),
+    requestId: entry.request?.request_id || common?.stream_id || "",
+  };
+}
+
+function statusClass(code: number | undefined): UsageEvent["statusClass"] {
+  if (code === undefined || code < 200) return 0;
+  if (code < 300) return 2;
+  if (code < 400) return 3;
+  if (code < 500) return 4;
+  return 5;
+}
