@@ -7,6 +7,8 @@ import { AccessLogService } from "./als/access-log-service.js";
 import type { Config } from "./config.js";
 import { createHttpApp } from "./http/app.js";
 import { SidecarMetrics } from "./metrics.js";
+import { createStripeMeterClient, type MeterClient } from "./stripe/meter-client.js";
+import { OutboxWorker } from "./stripe/outbox-worker.js";
 import { UsageAggregator } from "./usage/aggregator.js";
 
 export interface Sidecar {
@@ -15,10 +17,18 @@ export interface Sidecar {
   stop(): Promise<void>;
   /** Seals and writes the usage held in memory now (tests and shutdown). */
   flush(): Promise<void>;
+  /** Runs one outbox pass now: enqueue what closed windows owe, send what is due. */
+  sendToStripe(): Promise<void>;
 }
 
 /** The composition root of the billing sidecar. Migrations are run by api-key-service or `pnpm migrate`. */
-export function createSidecar(config: Config, options: { logger?: Logger } = {}): Sidecar {
+export interface SidecarOptions {
+  logger?: Logger;
+  /** Replaces the Stripe SDK client (tests of the outbox's decisions). */
+  meterClient?: MeterClient;
+}
+
+export function createSidecar(config: Config, options: SidecarOptions = {}): Sidecar {
   const logger = options.logger ?? createLogger({ service: "billing-sidecar", level: config.LOG_LEVEL });
   const db = createDb({
     url: config.DATABASE_URL,
@@ -42,6 +52,27 @@ export function createSidecar(config: Config, options: { logger?: Logger } = {})
     [new AccessLogService(aggregator, { billableStatuses: config.BILLABLE_STATUSES }, metrics, logger)],
     ["envoy.service.accesslog.v3.AccessLogService"],
   );
+  const meterClient =
+    options.meterClient ??
+    (config.STRIPE_API_KEY
+      ? createStripeMeterClient(config.STRIPE_API_KEY, config.STRIPE_API_BASE)
+      : undefined);
+  const outbox = meterClient
+    ? new OutboxWorker(
+        db,
+        meterClient,
+        {
+          eventName: config.STRIPE_METER_EVENT_NAME,
+          windowMs: config.STRIPE_WINDOW,
+          settleMs: config.STRIPE_SETTLE,
+          lookbackMs: config.STRIPE_LOOKBACK,
+          intervalMs: config.STRIPE_SEND_INTERVAL,
+          concurrency: config.STRIPE_CONCURRENCY,
+        },
+        metrics.stripeEvents,
+        logger,
+      )
+    : undefined;
   const app = createHttpApp(registry, async () => ({
     postgres: await sql`select 1`
       .execute(db)
@@ -56,6 +87,7 @@ export function createSidecar(config: Config, options: { logger?: Logger } = {})
   return {
     async start() {
       aggregator.start();
+      outbox?.start();
       const alsPort = await grpcServer.start(config.HOST, config.ALS_PORT);
       const listening = app.listen(config.HTTP_PORT, config.HOST);
       server = listening;
@@ -73,9 +105,11 @@ export function createSidecar(config: Config, options: { logger?: Logger } = {})
     async stop() {
       await grpcServer.stop(config.SHUTDOWN_TIMEOUT);
       await aggregator.stop();
+      await outbox?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await db.destroy();
     },
     flush: () => aggregator.flush(),
+    sendToStripe: () => outbox?.runOnce() ?? Promise.resolve(),
   };
 }

@@ -6,6 +6,7 @@ export class SidecarMetrics {
   readonly batches: Counter<"result">;
   readonly bufferRows: Gauge;
   readonly flushDuration: Histogram;
+  readonly stripeEvents: Counter<"result">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -35,6 +36,12 @@ export class SidecarMetrics {
       name: "usage_flush_duration_seconds",
       help: "Time to write one usage batch",
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.stripeEvents = new Counter({
+      name: "stripe_meter_events_total",
+      help: "Stripe meter event calls: delivered, duplicate (Stripe had it: delivered), rate_limited, retry, refused (dead letter)",
+      labelNames: ["result"],
       registers,
     });
   }

@@ -4,6 +4,7 @@ import { type TestServices, test as withServices } from "@gateway/testing";
 import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { createSidecar, type Sidecar } from "../src/main.js";
+import type { MeterClient } from "../src/stripe/meter-client.js";
 
 export interface RunningSidecar extends Sidecar {
   alsPort: number;
@@ -18,6 +19,7 @@ export interface RunningSidecar extends Sidecar {
 export async function startSidecar(
   services: TestServices,
   env: Record<string, string> = {},
+  meterClient?: MeterClient,
 ): Promise<RunningSidecar> {
   const logs: string[] = [];
   const destination = new Writable({
@@ -32,10 +34,12 @@ export async function startSidecar(
     HTTP_PORT: "0",
     HOST: "127.0.0.1",
     USAGE_FLUSH_INTERVAL: "100ms",
+    STRIPE_SEND_INTERVAL: "1h", // tests run passes themselves with sendToStripe()
     ...env,
   });
   const sidecar = createSidecar(config, {
     logger: createLogger({ service: "billing-sidecar", destination }),
+    ...(meterClient ? { meterClient } : {}),
   });
   const { alsPort, httpPort } = await sidecar.start();
   const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });

@@ -1,0 +1,83 @@
+import Stripe from "stripe";
+
+export interface MeterEvent {
+  eventName: string;
+  customerId: string;
+  value: string;
+  identifier: string;
+  timestamp: Date;
+}
+
+/** What became of one call: the sender decides from this alone. */
+export type SendOutcome =
+  | { kind: "delivered"; duplicate: boolean }
+  | { kind: "rate_limited"; reason: string }
+  | { kind: "retry"; reason: string }
+  | { kind: "refused"; reason: string };
+
+export interface MeterClient {
+  send(event: MeterEvent): Promise<SendOutcome>;
+}
+
+const DUPLICATE = /^An event already exists with identifier/;
+
+/** The official SDK, pointed at Stripe or, through STRIPE_API_BASE, at another host. */
+export function createStripeMeterClient(apiKey: string, apiBase?: string, timeoutMs = 10_000): MeterClient {
+  const base = apiBase ? new URL(apiBase) : undefined;
+  const stripe = new Stripe(apiKey, {
+    maxNetworkRetries: 2,
+    timeout: timeoutMs,
+    telemetry: false,
+    ...(base
+      ? {
+          host: base.hostname,
+          port: Number(base.port || (base.protocol === "https:" ? 443 : 80)),
+          protocol: base.protocol === "https:" ? "https" : "http",
+        }
+      : {}),
+  });
+  return {
+    async send(event) {
+      try {
+        await stripe.billing.meterEvents.create(
+          {
+            event_name: event.eventName,
+            payload: { stripe_customer_id: event.customerId, value: event.value },
+            identifier: event.identifier,
+            timestamp: Math.floor(event.timestamp.getTime() / 1000),
+          },
+          // The same key for the same identifier: a retry after a crash replays instead of duplicating.
+          { idempotencyKey: `gw-${event.identifier}` },
+        );
+        return { kind: "delivered", duplicate: false };
+      } catch (err) {
+        return classify(err);
+      }
+    },
+  };
+}
+
+function classify(err: unknown): SendOutcome {
+  if (!(err instanceof Stripe.errors.StripeError)) return { kind: "retry", reason: String(err) };
+  const reason = `${err.type}${err.statusCode ? ` ${err.statusCode}` : ""}: ${err.message}`;
+  if (err instanceof Stripe.errors.StripeInvalidRequestError && DUPLICATE.test(err.message)) {
+    return { kind: "delivered", duplicate: true };
+  }
+  if (err instanceof Stripe.errors.StripeRateLimitError) return { kind: "rate_limited", reason };
+  if (
+    err instanceof Stripe.errors.StripeAPIError ||
+    err instanceof Stripe.errors.StripeConnectionError ||
+    (err.statusCode ?? 0) >= 500 ||
+    err.statusCode === 409
+  ) {
+    return { kind: "retry", reason };
+  }
+  // Bad key or permissions: an operator must act, but the usage is not lost.
+  if (
+    err instanceof Stripe.errors.StripeAuthenticationError ||
+    err instanceof Stripe.errors.StripePermissionError
+  ) {
+    return { kind: "retry", reason };
+  }
+  return { kind: "refused", reason };
+}

@@ -1,0 +1,132 @@
+import type { Logger } from "@gateway/common";
+import type { Database } from "@gateway/db";
+import { type Kysely, sql } from "kysely";
+import type { Counter } from "prom-client";
+import type { MeterClient } from "./meter-client.js";
+import {
+  dueEvents,
+  enqueueDifferences,
+  markDead,
+  markRetry,
+  markSent,
+  type OutboxEvent,
+} from "./outbox.repository.js";
+
+export interface OutboxSettings {
+  eventName: string;
+  windowMs: number;
+  /** How long after a window ends before it is sent, so the access log's last entries are in. */
+  settleMs: number;
+  /** How far back late usage is still sent as a correction (Stripe refuses events older than 35 days). */
+  lookbackMs: number;
+  intervalMs: number;
+  /** Customers sent to at once; each customer still has one call in flight at most. */
+  concurrency: number;
+}
+
+const LOCK = 7_346_117; // one sender at a time across sidecar replicas
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+
+/**
+ * Turns usage into Stripe meter events through the outbox: enqueue what closed windows owe, then
+ * send what is due, one call at a time per customer, backing off with jitter on 429 and errors. A
+ * duplicate-identifier answer means Stripe already has the event: delivered. Anything else Stripe
+ * refuses goes to the dead-letter state with its reason.
+ */
+export class OutboxWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly client: MeterClient,
+    private readonly settings: OutboxSettings,
+    private readonly sent: Counter<"result">,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.settings.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass: enqueue, then send what is due. Safe to call at any time; passes never overlap. */
+  runOnce(): Promise<void> {
+    this.running ??= this.pass()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, "stripe outbox pass failed; will retry"))
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{
+        locked: boolean;
+      }>`select pg_try_advisory_xact_lock(${LOCK}) as locked`.execute(trx);
+      if (!rows[0]?.locked) return; // another replica is sending
+      const now = this.now();
+      const enqueued = await enqueueDifferences(trx, {
+        eventName: this.settings.eventName,
+        windowMs: this.settings.windowMs,
+        since: new Date(now - this.settings.lookbackMs),
+        until: new Date(now - this.settings.settleMs),
+      });
+      if (enqueued > 0) this.logger.info({ events: enqueued }, "stripe meter events enqueued");
+      const due = await dueEvents(trx, 500);
+      const byCustomer = new Map<string, OutboxEvent[]>();
+      for (const event of due) {
+        const list = byCustomer.get(event.stripe_customer_id) ?? [];
+        list.push(event);
+        byCustomer.set(event.stripe_customer_id, list);
+      }
+      const queues = [...byCustomer.values()];
+      const workers = Array.from({ length: Math.min(this.settings.concurrency, queues.length) }, async () => {
+        for (let queue = queues.shift(); queue; queue = queues.shift()) {
+          for (const event of queue) {
+            if (!(await this.deliver(trx, event))) break; // keep this customer's order; try again later
+          }
+        }
+      });
+      await Promise.all(workers);
+    });
+  }
+
+  /** Sends one event and records the outcome; false when the customer's remaining events should wait. */
+  private async deliver(db: Kysely<Database>, event: OutboxEvent): Promise<boolean> {
+    const outcome = await this.client.send({
+      eventName: event.event_name,
+      customerId: event.stripe_customer_id,
+      value: event.value,
+      identifier: event.identifier,
+      timestamp: event.window_start,
+    });
+    this.sent.inc({ result: outcome.kind === "delivered" && outcome.duplicate ? "duplicate" : outcome.kind });
+    switch (outcome.kind) {
+      case "delivered":
+        await markSent(db, event.id, outcome.duplicate ? "Stripe already had this identifier" : null);
+        return true;
+      case "refused":
+        this.logger.error(
+          { identifier: event.identifier, reason: outcome.reason },
+          "stripe refused a meter event",
+        );
+        await markDead(db, event.id, outcome.reason);
+        return true;
+      default: {
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** event.attempts);
+        const jittered = delay / 2 + Math.random() * (delay / 2);
+        await markRetry(db, event.id, new Date(this.now() + jittered), outcome.reason);
+        return false;
+      }
+    }
+  }
+}
