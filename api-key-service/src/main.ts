@@ -17,6 +17,7 @@ import { AuthorizationService } from "./grpc/authorization-service.js";
 import { createHttpApp } from "./http/app.js";
 import { KeyFormat } from "./keys/key-format.js";
 import { KeyService } from "./keys/keys.service.js";
+import { UsageService } from "./usage/usage.service.js";
 import { UserService } from "./users/users.service.js";
 
 export interface Service {
@@ -121,6 +122,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     keys: new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation),
     users: new UserService(db, invalidation),
     audit: new AuditService(db),
+    usage: new UsageService(db),
     readiness: {
       postgres: () => sql`select 1`.execute(db),
       redis: () => redis.ping(),

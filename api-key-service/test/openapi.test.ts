@@ -5,6 +5,7 @@ import type { AuditService } from "../src/audit/audit.service.js";
 import { createHttpApp } from "../src/http/app.js";
 import { openApiDocument } from "../src/http/openapi.js";
 import type { KeyService } from "../src/keys/keys.service.js";
+import type { UsageService } from "../src/usage/usage.service.js";
 import type { UserService } from "../src/users/users.service.js";
 
 /** Every route express has registered, as "METHOD /openapi/{style}/path". */
@@ -18,6 +19,7 @@ function registeredRoutes(): string[] {
     keys: {} as KeyService,
     users: {} as UserService,
     audit: {} as AuditService,
+    usage: {} as UsageService,
     readiness: {},
   });
   const stack = (

@@ -11,6 +11,7 @@ function routes(keyId: string) {
     { method: "POST", path: `/api/keys/by-id/${keyId}/rotate`, body: {} },
     { method: "PUT", path: "/api/users/alice", body: { stripe_customer_id: "cus_A1" } },
     { method: "GET", path: "/api/audit" },
+    { method: "GET", path: "/api/usage?user_id=alice" },
     { method: "GET", path: "/api/openapi.json" },
   ];
 }

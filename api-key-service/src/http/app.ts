@@ -5,6 +5,7 @@ import helmet from "helmet";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { AuditService } from "../audit/audit.service.js";
 import type { KeyService } from "../keys/keys.service.js";
+import type { UsageService } from "../usage/usage.service.js";
 import type { UserService } from "../users/users.service.js";
 import { adminAuth } from "./admin-auth.js";
 import { jsonBody } from "./json-body.js";
@@ -14,6 +15,7 @@ import { requestLog } from "./request-log.js";
 import { auditRoutes } from "./routes/audit.js";
 import { healthRoutes, type ReadinessChecks } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
+import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/users.js";
 
 export interface AppDeps {
@@ -25,6 +27,7 @@ export interface AppDeps {
   keys: KeyService;
   users: UserService;
   audit: AuditService;
+  usage: UsageService;
   readiness: ReadinessChecks;
 }
 
@@ -51,6 +54,7 @@ export function createHttpApp(deps: AppDeps): Express {
   keyRoutes(app, deps.keys);
   userRoutes(app, deps.users);
   auditRoutes(app, deps.audit);
+  usageRoutes(app, deps.usage);
 
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger));

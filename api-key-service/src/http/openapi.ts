@@ -130,6 +130,54 @@ export function openApiDocument() {
           responses: { "200": ok("A page of audit events", page("AuditEvent")), ...errors },
         },
       },
+      "/api/usage": {
+        get: {
+          summary:
+            "Usage per key and window: allowed and denied checks, requests the access log delivered, the gap between them, and what was sent to Stripe per customer and day",
+          parameters: [
+            {
+              name: "user_id",
+              in: "query",
+              schema: { type: "string" },
+              description: "this user's keys (or key_id)",
+            },
+            { name: "key_id", in: "query", schema: { type: "string" } },
+            {
+              name: "from",
+              in: "query",
+              schema: { type: "string", format: "date-time" },
+              description: "default: to − 24 h",
+            },
+            {
+              name: "to",
+              in: "query",
+              schema: { type: "string", format: "date-time" },
+              description: "default: now",
+            },
+            {
+              name: "granularity",
+              in: "query",
+              schema: { enum: ["minute", "hour", "day"], default: "hour" },
+            },
+            {
+              name: "format",
+              in: "query",
+              schema: { enum: ["json", "csv"] },
+              description: "or Accept: text/csv",
+            },
+          ],
+          responses: {
+            "200": {
+              description: "The usage report",
+              content: {
+                "application/json": { schema: { type: "object" } },
+                "text/csv": { schema: { type: "string" } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
       "/api/openapi.json": {
         get: {
           summary: "This document",

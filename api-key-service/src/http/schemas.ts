@@ -145,3 +145,23 @@ function depth(value: unknown): number {
   const children = Object.values(value);
   return 1 + (children.length === 0 ? 0 : Math.max(...children.map(depth)));
 }
+
+const instant = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time such as "2026-11-01T00:00:00Z"' })
+  .transform((v) => new Date(v));
+
+export const usageQuery = z
+  .strictObject({
+    user_id: userId.optional(),
+    key_id: keyId.optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    granularity: z
+      .enum(["minute", "hour", "day"], { message: "must be minute, hour or day" })
+      .default("hour"),
+    format: z.enum(["json", "csv"], { message: "must be json or csv" }).optional(),
+  })
+  .refine((q) => (q.user_id === undefined) !== (q.key_id === undefined), {
+    message: "give user_id or key_id (one of them)",
+    path: ["user_id"],
+  });

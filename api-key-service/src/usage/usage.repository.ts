@@ -1,0 +1,90 @@
+import type { Queryable } from "@gateway/db";
+import { sql } from "kysely";
+
+export type Granularity = "minute" | "hour" | "day";
+
+export interface UsageQuery {
+  userId?: string;
+  keyId?: string;
+  from: Date;
+  to: Date;
+  granularity: Granularity;
+}
+
+export interface UsageRow {
+  key_id: string;
+  window_start: Date;
+  allowed: string;
+  denied: string;
+  requests: string;
+  billable_requests: string;
+  bytes_in: string;
+  bytes_out: string;
+  status_2xx: string;
+  status_3xx: string;
+  status_4xx: string;
+  status_5xx: string;
+}
+
+/**
+ * Per key and window: what ext_authz allowed and denied (authz_counts) beside what the access log
+ * delivered (usage_minutes). The two are joined in full, so a window only one side saw still shows.
+ */
+export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<UsageRow[]> {
+  const keys = q.keyId
+    ? sql`select ${q.keyId}::text as id`
+    : sql`select id from api_keys where user_id = ${q.userId ?? ""}`;
+  const bucket = (column: string) => sql`date_trunc(${q.granularity}, ${sql.ref(column)}, 'UTC')`;
+  const { rows } = await sql<UsageRow>`
+    with keys as (${keys}),
+    authz as (
+      select key_id, ${bucket("minute")} as window_start, sum(allowed) as allowed, sum(denied) as denied
+        from authz_counts
+       where key_id in (select id from keys) and minute >= ${q.from} and minute < ${q.to}
+       group by 1, 2
+    ), served as (
+      select key_id, ${bucket("minute")} as window_start, sum(requests) as requests,
+             sum(billable_requests) as billable_requests, sum(bytes_in) as bytes_in, sum(bytes_out) as bytes_out,
+             sum(status_2xx) as status_2xx, sum(status_3xx) as status_3xx,
+             sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx
+        from usage_minutes
+       where key_id in (select id from keys) and minute >= ${q.from} and minute < ${q.to}
+       group by 1, 2
+    )
+    select coalesce(a.key_id, s.key_id) as key_id, coalesce(a.window_start, s.window_start) as window_start,
+           coalesce(a.allowed, 0)::text as allowed, coalesce(a.denied, 0)::text as denied,
+           coalesce(s.requests, 0)::text as requests, coalesce(s.billable_requests, 0)::text as billable_requests,
+           coalesce(s.bytes_in, 0)::text as bytes_in, coalesce(s.bytes_out, 0)::text as bytes_out,
+           coalesce(s.status_2xx, 0)::text as status_2xx, coalesce(s.status_3xx, 0)::text as status_3xx,
+           coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx
+      from authz a full outer join served s on a.key_id = s.key_id and a.window_start = s.window_start
+     order by 2, 1
+  `.execute(db);
+  return rows;
+}
+
+export interface StripeDayRow {
+  stripe_customer_id: string;
+  day: Date;
+  sent: string;
+  pending: string;
+  dead: string;
+}
+
+/** What the outbox holds per customer and day for the customers this usage billed. */
+export async function stripeByDay(db: Queryable, q: UsageQuery): Promise<StripeDayRow[]> {
+  const customers = q.keyId
+    ? sql`select distinct stripe_customer_id from usage_minutes where key_id = ${q.keyId} and minute >= ${q.from} and minute < ${q.to}`
+    : sql`select distinct stripe_customer_id from usage_minutes where user_id = ${q.userId ?? ""} and minute >= ${q.from} and minute < ${q.to}`;
+  const { rows } = await sql<StripeDayRow>`
+    select stripe_customer_id, date_trunc('day', window_start, 'UTC') as day,
+           coalesce(sum(value) filter (where status = 'sent'), 0)::text as sent,
+           coalesce(sum(value) filter (where status = 'pending'), 0)::text as pending,
+           coalesce(sum(value) filter (where status = 'dead'), 0)::text as dead
+      from stripe_outbox
+     where stripe_customer_id in (${customers}) and window_start >= ${q.from} and window_start < ${q.to}
+     group by 1, 2
+     order by 2, 1
+  `.execute(db);
+  return rows;
+}

@@ -1,0 +1,78 @@
+import { describe, expect, test } from "./fixtures.js";
+
+const H = Date.UTC(2026, 10, 20, 9, 0, 0);
+const at = (minutes: number) => new Date(H + minutes * 60_000).toISOString();
+
+describe("GET /api/usage", () => {
+  test("per key and window: allowed, denied, delivered, billable, the gap, and Stripe per customer and day", async ({
+    api,
+  }) => {
+    const key = await api.createKey({ user_id: "acme" });
+    const other = await api.createKey({ user_id: "acme" });
+    const stranger = await api.createKey({ user_id: "zed" });
+    await api.query(
+      `insert into authz_counts (key_id, minute, allowed, denied) values
+         ($1, $4, 10, 2), ($1, $5, 5, 0), ($2, $4, 3, 0), ($3, $4, 99, 0)`,
+      [key.id, other.id, stranger.id, at(0), at(61)],
+    );
+    await api.query(
+      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, status_2xx, status_5xx)
+       values ($1, $3, 'acme', 'cus_Acme', 9, 8, 8, 1), ($1, $4, 'acme', 'cus_Acme', 5, 5, 5, 0),
+              ($2, $3, 'acme', 'cus_Acme', 3, 3, 3, 0)`,
+      [key.id, other.id, at(0), at(61)],
+    );
+    await api.query(
+      `insert into stripe_outbox (identifier, stripe_customer_id, event_name, window_start, value, status)
+       values ('i1', 'cus_Acme', 'api_requests', $1, 11, 'sent'), ('i2', 'cus_Acme', 'api_requests', $2, 5, 'pending')`,
+      [at(0), at(61)],
+    );
+
+    const res = await api.request("GET", `/api/usage?user_id=acme&from=${at(0)}&to=${at(180)}&granularity=hour`);
+    expect(res.status).toBe(200);
+    const byKey = (id: string) => res.body.data.filter((w: { key_id: string }) => w.key_id === id);
+    expect(byKey(key.id)).toEqual([
+      expect.objectContaining({ window_start: at(0), allowed: 10, denied: 2, requests: 9, billable_requests: 8, gap: 1 }),
+      expect.objectContaining({ window_start: at(60), allowed: 5, requests: 5, gap: 0 }),
+    ]);
+    expect(byKey(other.id)).toEqual([expect.objectContaining({ allowed: 3, requests: 3, gap: 0 })]);
+    expect(byKey(stranger.id)).toEqual([]);
+    expect(res.body.totals).toEqual({ allowed: 18, requests: 17, billable_requests: 16, gap: 1 });
+    expect(res.body.stripe).toEqual([{ stripe_customer_id: "cus_Acme", day: "2026-11-20", sent: 11, pending: 5, dead: 0 }]);
+
+    const minutes = await api.request("GET", `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(120)}&granularity=minute`);
+    expect(minutes.body.data.map((w: { window_start: string }) => w.window_start)).toEqual([at(0), at(61)]);
+  });
+
+  test("CSV with format=csv or Accept: text/csv", async ({ api }) => {
+    const key = await api.createKey({ user_id: "acme" });
+    await api.query("insert into authz_counts (key_id, minute, allowed, denied) values ($1, $2, 4, 1)", [key.id, at(0)]);
+    const query = `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(60)}`;
+    for (const res of [
+      await api.request("GET", `${query}&format=csv`),
+      await api.request("GET", query, { headers: { accept: "text/csv" } }),
+    ]) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain("text/csv");
+      expect(res.text.split("\r\n")).toEqual([
+        "key_id,window_start,allowed,denied,requests,billable_requests,gap,bytes_in,bytes_out,status_2xx,status_3xx,status_4xx,status_5xx",
+        `${key.id},${at(0)},4,1,0,0,4,0,0,0,0,0,0`,
+        "",
+      ]);
+    }
+  });
+
+  test("refuses a missing or double subject, bad dates and spans too long for the granularity", async ({ api }) => {
+    for (const [query, field] of [
+      ["", "user_id"],
+      ["user_id=a&key_id=key_0000000000000000000000", "user_id"],
+      ["user_id=a&from=yesterday", "from"],
+      [`user_id=a&from=${at(60)}&to=${at(0)}`, "to"],
+      [`user_id=a&from=${at(0)}&to=${at(60 * 48)}&granularity=minute`, "to"],
+      ["user_id=a&granularity=week", "granularity"],
+    ] as const) {
+      const res = await api.request("GET", `/api/usage?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(res.body.errors[0].field, query).toBe(field);
+    }
+  });
+});
