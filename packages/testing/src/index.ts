@@ -1,4 +1,5 @@
 export { createTestDatabase, withDatabase } from "./databases.js";
 export { describe, expect, type TestServices, test } from "./fixtures.js";
 export { resolveServices } from "./services.js";
+export * from "./stripe-emulator/index.js";
 export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
