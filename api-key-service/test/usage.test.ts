@@ -27,25 +27,43 @@ describe("GET /api/usage", () => {
       [at(0), at(61)],
     );
 
-    const res = await api.request("GET", `/api/usage?user_id=acme&from=${at(0)}&to=${at(180)}&granularity=hour`);
+    const res = await api.request(
+      "GET",
+      `/api/usage?user_id=acme&from=${at(0)}&to=${at(180)}&granularity=hour`,
+    );
     expect(res.status).toBe(200);
     const byKey = (id: string) => res.body.data.filter((w: { key_id: string }) => w.key_id === id);
     expect(byKey(key.id)).toEqual([
-      expect.objectContaining({ window_start: at(0), allowed: 10, denied: 2, requests: 9, billable_requests: 8, gap: 1 }),
+      expect.objectContaining({
+        window_start: at(0),
+        allowed: 10,
+        denied: 2,
+        requests: 9,
+        billable_requests: 8,
+        gap: 1,
+      }),
       expect.objectContaining({ window_start: at(60), allowed: 5, requests: 5, gap: 0 }),
     ]);
     expect(byKey(other.id)).toEqual([expect.objectContaining({ allowed: 3, requests: 3, gap: 0 })]);
     expect(byKey(stranger.id)).toEqual([]);
     expect(res.body.totals).toEqual({ allowed: 18, requests: 17, billable_requests: 16, gap: 1 });
-    expect(res.body.stripe).toEqual([{ stripe_customer_id: "cus_Acme", day: "2026-11-20", sent: 11, pending: 5, dead: 0 }]);
+    expect(res.body.stripe).toEqual([
+      { stripe_customer_id: "cus_Acme", day: "2026-11-20", sent: 11, pending: 5, dead: 0 },
+    ]);
 
-    const minutes = await api.request("GET", `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(120)}&granularity=minute`);
+    const minutes = await api.request(
+      "GET",
+      `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(120)}&granularity=minute`,
+    );
     expect(minutes.body.data.map((w: { window_start: string }) => w.window_start)).toEqual([at(0), at(61)]);
   });
 
   test("CSV with format=csv or Accept: text/csv", async ({ api }) => {
     const key = await api.createKey({ user_id: "acme" });
-    await api.query("insert into authz_counts (key_id, minute, allowed, denied) values ($1, $2, 4, 1)", [key.id, at(0)]);
+    await api.query("insert into authz_counts (key_id, minute, allowed, denied) values ($1, $2, 4, 1)", [
+      key.id,
+      at(0),
+    ]);
     const query = `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(60)}`;
     for (const res of [
       await api.request("GET", `${query}&format=csv`),
@@ -61,7 +79,9 @@ describe("GET /api/usage", () => {
     }
   });
 
-  test("refuses a missing or double subject, bad dates and spans too long for the granularity", async ({ api }) => {
+  test("refuses a missing or double subject, bad dates and spans too long for the granularity", async ({
+    api,
+  }) => {
     for (const [query, field] of [
       ["", "user_id"],
       ["user_id=a&key_id=key_0000000000000000000000", "user_id"],
