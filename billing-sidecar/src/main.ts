@@ -55,7 +55,7 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   const meterClient =
     options.meterClient ??
     (config.STRIPE_API_KEY
-      ? createStripeMeterClient(config.STRIPE_API_KEY, config.STRIPE_API_BASE)
+      ? createStripeMeterClient(config.STRIPE_API_KEY, config.STRIPE_API_BASE, config.STRIPE_TIMEOUT)
       : undefined);
   const outbox = meterClient
     ? new OutboxWorker(
