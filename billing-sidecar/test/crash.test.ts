@@ -38,6 +38,7 @@ describe("the sidecar killed with SIGKILL mid-stream", () => {
       USAGE_FLUSH_INTERVAL: "500ms",
     };
     const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
+    pool.on("error", () => {});
     const total = async () =>
       Number((await pool.query("select coalesce(sum(requests), 0)::int as n from usage_minutes")).rows[0].n);
     const first = startProcess(env);

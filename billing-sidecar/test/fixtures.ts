@@ -43,6 +43,8 @@ export async function startSidecar(
   });
   const { alsPort, httpPort } = await sidecar.start();
   const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
+  // The test database is dropped with FORCE afterwards; a connection still closing must not crash the run.
+  pool.on("error", () => {});
   return {
     ...sidecar,
     alsPort,
