@@ -7,7 +7,7 @@ import { AccessLogService } from "./als/access-log-service.js";
 import type { Config } from "./config.js";
 import { createHttpApp } from "./http/app.js";
 import { SidecarMetrics } from "./metrics.js";
-import { createStripeMeterClient, type MeterClient } from "./stripe/meter-client.js";
+import { createStripe, createStripeMeterClient, type MeterClient } from "./stripe/meter-client.js";
 import { OutboxWorker } from "./stripe/outbox-worker.js";
 import { UsageAggregator } from "./usage/aggregator.js";
 
@@ -55,7 +55,9 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   const meterClient =
     options.meterClient ??
     (config.STRIPE_API_KEY
-      ? createStripeMeterClient(config.STRIPE_API_KEY, config.STRIPE_API_BASE, config.STRIPE_TIMEOUT)
+      ? createStripeMeterClient(
+          createStripe(config.STRIPE_API_KEY, config.STRIPE_API_BASE, config.STRIPE_TIMEOUT),
+        )
       : undefined);
   const outbox = meterClient
     ? new OutboxWorker(

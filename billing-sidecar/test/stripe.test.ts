@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
+import { createDb } from "@gateway/db";
 import { type StripeEmulator, startStripeEmulator } from "@gateway/testing";
 import Stripe from "stripe";
+import { createStripe } from "../src/stripe/meter-client.js";
+import { reconcile } from "../src/stripe/reconcile.js";
 import { describe, expect, type RunningSidecar, startSidecar, test } from "./fixtures.js";
 
 const EVENT = "api_requests";
@@ -133,6 +136,49 @@ describe("the sidecar against the Stripe emulator, through the official SDK", ()
       expect(rows[1]).toMatchObject({ c: "cus_Known", status: "sent" });
       expect(emulator.total(EVENT, "cus_Known")).toBe(4);
     } finally {
+      await sidecar.close();
+      await emulator.close();
+    }
+  });
+});
+
+describe("pnpm billing:reconcile", () => {
+  test("finds no difference after delivery, and names the customer-hour Stripe disagrees on", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
+    const sidecar = await startSidecar(services, stripeEnv(emulator));
+    const db = createDb({ url: services.databaseUrl, max: 1 });
+    try {
+      await addUsage(sidecar, "cus_A", minuteAgo(3), 4);
+      await addUsage(sidecar, "cus_B", minuteAgo(3), 6);
+      await drain(sidecar);
+      const hour = Math.floor(minuteAgo(3).getTime() / 3_600_000) * 3_600_000;
+      const from = new Date(hour);
+      const to = new Date(hour + 3_600_000);
+      const stripe = createStripe(emulator.apiKey, emulator.url);
+      const clean = await reconcile(db, stripe, EVENT, from, to);
+      expect(clean.mismatches).toBe(0);
+      expect(clean.rows.map((r) => [r.customer, r.sent, r.stripe])).toEqual([
+        ["cus_A", 4, 4],
+        ["cus_B", 6, 6],
+      ]);
+
+      // Someone else reports usage for cus_B into the same meter and hour.
+      await stripe.billing.meterEvents.create({
+        event_name: EVENT,
+        payload: { stripe_customer_id: "cus_B", value: "2" },
+        timestamp: Math.floor(minuteAgo(3).getTime() / 1000),
+      });
+      const dirty = await reconcile(db, stripe, EVENT, from, to);
+      expect(dirty.mismatches).toBe(1);
+      expect(dirty.rows.find((r) => r.customer === "cus_B")).toMatchObject({
+        sent: 6,
+        stripe: 8,
+        difference: 2,
+      });
+    } finally {
+      await db.destroy();
       await sidecar.close();
       await emulator.close();
     }

@@ -22,9 +22,9 @@ export interface MeterClient {
 const DUPLICATE = /^An event already exists with identifier/;
 
 /** The official SDK, pointed at Stripe or, through STRIPE_API_BASE, at another host. */
-export function createStripeMeterClient(apiKey: string, apiBase?: string, timeoutMs = 10_000): MeterClient {
+export function createStripe(apiKey: string, apiBase?: string, timeoutMs = 10_000): Stripe {
   const base = apiBase ? new URL(apiBase) : undefined;
-  const stripe = new Stripe(apiKey, {
+  return new Stripe(apiKey, {
     maxNetworkRetries: 2,
     timeout: timeoutMs,
     telemetry: false,
@@ -36,6 +36,9 @@ export function createStripeMeterClient(apiKey: string, apiBase?: string, timeou
         }
       : {}),
   });
+}
+
+export function createStripeMeterClient(stripe: Stripe): MeterClient {
   return {
     async send(event) {
       try {
