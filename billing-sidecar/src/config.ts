@@ -44,6 +44,7 @@ const schema = z.object({
   STRIPE_SEND_INTERVAL: duration("2s"),
   STRIPE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   STRIPE_TIMEOUT: duration("10s"),
+  STRIPE_MODE: z.enum(["v1", "stream"], { message: "must be v1 or stream" }).default("v1"),
   BILLABLE_STATUSES: statusRanges("100-499"),
   USAGE_FLUSH_INTERVAL: duration("1s"),
   USAGE_BATCH_ROWS: z.coerce.number().int().min(1).max(100_000).default(5_000),

@@ -7,8 +7,14 @@ import { AccessLogService } from "./als/access-log-service.js";
 import type { Config } from "./config.js";
 import { createHttpApp } from "./http/app.js";
 import { SidecarMetrics } from "./metrics.js";
-import { createStripe, createStripeMeterClient, type MeterClient } from "./stripe/meter-client.js";
+import {
+  createStripe,
+  createStripeMeterClient,
+  type MeterClient,
+  stripeConfig,
+} from "./stripe/meter-client.js";
 import { OutboxWorker } from "./stripe/outbox-worker.js";
+import { createStreamMeterClient } from "./stripe/stream-client.js";
 import { UsageAggregator } from "./usage/aggregator.js";
 
 export interface Sidecar {
@@ -54,11 +60,7 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   );
   const meterClient =
     options.meterClient ??
-    (config.STRIPE_API_KEY
-      ? createStripeMeterClient(
-          createStripe(config.STRIPE_API_KEY, config.STRIPE_API_BASE, config.STRIPE_TIMEOUT),
-        )
-      : undefined);
+    (config.STRIPE_API_KEY ? stripeClientFor(config, config.STRIPE_API_KEY) : undefined);
   const outbox = meterClient
     ? new OutboxWorker(
         db,
@@ -114,4 +116,11 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
     flush: () => aggregator.flush(),
     sendToStripe: () => outbox?.runOnce() ?? Promise.resolve(),
   };
+}
+
+function stripeClientFor(config: Config, apiKey: string): MeterClient {
+  const stripe = createStripe(apiKey, config.STRIPE_API_BASE, config.STRIPE_TIMEOUT);
+  if (config.STRIPE_MODE === "v1") return createStripeMeterClient(stripe);
+  // The session client talks to the same host with the same settings, under the session's token.
+  return createStreamMeterClient(stripe, stripeConfig(config.STRIPE_API_BASE, config.STRIPE_TIMEOUT));
 }

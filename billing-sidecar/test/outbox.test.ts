@@ -7,7 +7,9 @@ function scriptedClient(answer: (event: MeterEvent, call: number) => SendOutcome
   const inFlight = new Map<string, number>();
   let maxInFlightPerCustomer = 0;
   const client: MeterClient = {
-    async send(event) {
+    batchSize: 1,
+    async send([event]) {
+      if (!event) throw new Error("empty call");
       const n = (inFlight.get(event.customerId) ?? 0) + 1;
       inFlight.set(event.customerId, n);
       maxInFlightPerCustomer = Math.max(maxInFlightPerCustomer, n);

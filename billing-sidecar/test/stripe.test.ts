@@ -184,3 +184,33 @@ describe("pnpm billing:reconcile", () => {
     }
   });
 });
+
+describe("STRIPE_MODE=stream (Stripe's v2 meter event stream)", () => {
+  test("sends in batches of at most 100 under a session token, renewing it when Stripe says it expired", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
+    const sidecar = await startSidecar(services, stripeEnv(emulator, { STRIPE_MODE: "stream" }));
+    try {
+      for (let c = 0; c < 150; c++) await addUsage(sidecar, `cus_${c}`, minuteAgo(3), c + 1);
+      await sidecar.sendToStripe();
+      const calls = emulator.requests({ path: "/v2/billing/meter_event_stream" });
+      expect(calls.map((c) => c.status)).toEqual([200, 200]);
+      expect(emulator.events()).toHaveLength(150);
+      expect(emulator.total(EVENT, "cus_149")).toBe(150);
+
+      emulator.expireSessions();
+      await addUsage(sidecar, "cus_late", minuteAgo(3), 5);
+      await sidecar.sendToStripe();
+      expect(emulator.total(EVENT, "cus_late")).toBe(5);
+      expect(emulator.requests({ path: "/v2/billing/meter_event_session" })).toHaveLength(2);
+      const [left] = await sidecar.query(
+        "select count(*)::int as n from stripe_outbox where status <> 'sent'",
+      );
+      expect(left.n).toBe(0);
+    } finally {
+      await sidecar.close();
+      await emulator.close();
+    }
+  });
+});

@@ -16,15 +16,18 @@ export type SendOutcome =
   | { kind: "refused"; reason: string };
 
 export interface MeterClient {
-  send(event: MeterEvent): Promise<SendOutcome>;
+  /** Events one call carries at most; the sender batches to this size. */
+  readonly batchSize: number;
+  /** Sends the events in one call; the outcome applies to all of them. */
+  send(events: MeterEvent[]): Promise<SendOutcome>;
 }
 
 const DUPLICATE = /^An event already exists with identifier/;
 
 /** The official SDK, pointed at Stripe or, through STRIPE_API_BASE, at another host. */
-export function createStripe(apiKey: string, apiBase?: string, timeoutMs = 10_000): Stripe {
+export function stripeConfig(apiBase?: string, timeoutMs = 10_000): Stripe.StripeConfig {
   const base = apiBase ? new URL(apiBase) : undefined;
-  return new Stripe(apiKey, {
+  return {
     maxNetworkRetries: 2,
     timeout: timeoutMs,
     telemetry: false,
@@ -35,12 +38,20 @@ export function createStripe(apiKey: string, apiBase?: string, timeoutMs = 10_00
           protocol: base.protocol === "https:" ? "https" : "http",
         }
       : {}),
-  });
+  };
 }
 
+export function createStripe(apiKey: string, apiBase?: string, timeoutMs = 10_000): Stripe {
+  return new Stripe(apiKey, stripeConfig(apiBase, timeoutMs));
+}
+
+/** v1 meter events: one event per call, validated synchronously. */
 export function createStripeMeterClient(stripe: Stripe): MeterClient {
   return {
-    async send(event) {
+    batchSize: 1,
+    async send(events) {
+      const event = events[0];
+      if (!event || events.length > 1) throw new Error("v1 meter events are sent one at a time");
       try {
         await stripe.billing.meterEvents.create(
           {
@@ -60,7 +71,7 @@ export function createStripeMeterClient(stripe: Stripe): MeterClient {
   };
 }
 
-function classify(err: unknown): SendOutcome {
+export function classify(err: unknown): SendOutcome {
   if (!(err instanceof Stripe.errors.StripeError)) return { kind: "retry", reason: String(err) };
   const reason = `${err.type}${err.statusCode ? ` ${err.statusCode}` : ""}: ${err.message}`;
   if (err instanceof Stripe.errors.StripeInvalidRequestError && DUPLICATE.test(err.message)) {

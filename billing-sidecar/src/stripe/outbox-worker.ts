@@ -82,6 +82,13 @@ export class OutboxWorker {
       });
       if (enqueued > 0) this.logger.info({ events: enqueued }, "stripe meter events enqueued");
       const due = await dueEvents(trx, 500);
+      if (this.client.batchSize > 1) {
+        // The stream has no per-customer concurrency rule: send in full batches, one after another.
+        for (let i = 0; i < due.length; i += this.client.batchSize) {
+          if (!(await this.deliver(trx, due.slice(i, i + this.client.batchSize)))) break;
+        }
+        return;
+      }
       const byCustomer = new Map<string, OutboxEvent[]>();
       for (const event of due) {
         const list = byCustomer.get(event.stripe_customer_id) ?? [];
@@ -92,7 +99,7 @@ export class OutboxWorker {
       const workers = Array.from({ length: Math.min(this.settings.concurrency, queues.length) }, async () => {
         for (let queue = queues.shift(); queue; queue = queues.shift()) {
           for (const event of queue) {
-            if (!(await this.deliver(trx, event))) break; // keep this customer's order; try again later
+            if (!(await this.deliver(trx, [event]))) break; // keep this customer's order; try again later
           }
         }
       });
@@ -100,33 +107,38 @@ export class OutboxWorker {
     });
   }
 
-  /** Sends one event and records the outcome; false when the customer's remaining events should wait. */
-  private async deliver(db: Kysely<Database>, event: OutboxEvent): Promise<boolean> {
-    const outcome = await this.client.send({
-      eventName: event.event_name,
-      customerId: event.stripe_customer_id,
-      value: event.value,
-      identifier: event.identifier,
-      timestamp: event.window_start,
-    });
-    this.sent.inc({ result: outcome.kind === "delivered" && outcome.duplicate ? "duplicate" : outcome.kind });
-    switch (outcome.kind) {
-      case "delivered":
-        await markSent(db, event.id, outcome.duplicate ? "Stripe already had this identifier" : null);
-        return true;
-      case "refused":
-        this.logger.error(
-          { identifier: event.identifier, reason: outcome.reason },
-          "stripe refused a meter event",
-        );
-        await markDead(db, event.id, outcome.reason);
-        return true;
-      default: {
-        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** event.attempts);
-        const jittered = delay / 2 + Math.random() * (delay / 2);
-        await markRetry(db, event.id, new Date(this.now() + jittered), outcome.reason);
-        return false;
+  /** Sends events in one call and records the outcome for each; false when what follows should wait. */
+  private async deliver(db: Kysely<Database>, events: OutboxEvent[]): Promise<boolean> {
+    const outcome = await this.client.send(
+      events.map((event) => ({
+        eventName: event.event_name,
+        customerId: event.stripe_customer_id,
+        value: event.value,
+        identifier: event.identifier,
+        timestamp: event.window_start,
+      })),
+    );
+    const result = outcome.kind === "delivered" && outcome.duplicate ? "duplicate" : outcome.kind;
+    this.sent.inc({ result }, events.length);
+    for (const event of events) {
+      switch (outcome.kind) {
+        case "delivered":
+          await markSent(db, event.id, outcome.duplicate ? "Stripe already had this identifier" : null);
+          break;
+        case "refused":
+          this.logger.error(
+            { identifier: event.identifier, reason: outcome.reason },
+            "stripe refused a meter event",
+          );
+          await markDead(db, event.id, outcome.reason);
+          break;
+        default: {
+          const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** event.attempts);
+          const jittered = delay / 2 + Math.random() * (delay / 2);
+          await markRetry(db, event.id, new Date(this.now() + jittered), outcome.reason);
+        }
       }
     }
+    return outcome.kind === "delivered" || outcome.kind === "refused";
   }
 }
