@@ -1,0 +1,151 @@
+// pnpm stack: the gateway's Node services on this machine, against local Postgres and Redis, without
+// Docker; Envoy too when an `envoy` binary is on the PATH. Prints the URLs and the admin token, and
+// stops everything on Ctrl-C. Ports and URLs can be changed through the environment (see below).
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+
+const env = process.env;
+const DATABASE_URL = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/gateway";
+const REDIS_URL = env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const ADMIN_TOKEN = env.ADMIN_TOKEN ?? randomBytes(32).toString("hex");
+const ports = {
+  api: Number(env.API_HTTP_PORT ?? 8080),
+  grpc: Number(env.API_GRPC_PORT ?? 9001),
+  als: Number(env.SIDECAR_ALS_PORT ?? 9002),
+  sidecar: Number(env.SIDECAR_HTTP_PORT ?? 9091),
+  backend: Number(env.BACKEND_PORT ?? 3000),
+  gateway: Number(env.GATEWAY_PORT ?? 8000),
+};
+
+const children: { name: string; child: ChildProcess }[] = [];
+
+function start(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? "info", ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const prefix = `[${name}] `;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) process.stdout.write(`${prefix}${line}\n`);
+    });
+  }
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`${prefix}exited (${signal ?? code}); stopping the stack`);
+      void stop(1);
+    }
+  });
+  children.push({ name, child });
+  return child;
+}
+
+/** The database named in DATABASE_URL is created on first use, so the stack needs no setup step. */
+async function ensureDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (rowCount === 0) await client.query(`create database "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitHealthy(name: string, url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} did not become healthy at ${url}`);
+}
+
+function envoyOnPath(): boolean {
+  try {
+    execFileSync("envoy", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** envoy/envoy.yaml names services by their DNS names; here they are on 127.0.0.1 and our ports. */
+function localEnvoyConfig(): string {
+  const text = readFileSync("envoy/envoy.yaml", "utf8")
+    .replace(/address: api-key-service, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.grpc}`)
+    .replace(/address: billing-sidecar, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.als}`)
+    .replace(/address: backend-service, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.backend}`)
+    .replace(/port_value: 8000\b/g, `port_value: ${ports.gateway}`)
+    .replace(/type: STRICT_DNS/g, "type: STATIC");
+  const file = join(mkdtempSync(join(tmpdir(), "gateway-envoy-")), "envoy.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+let stopping = false;
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const { child } of children) child.kill("SIGTERM");
+  await Promise.all(
+    children.map(
+      ({ child }) => new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r))),
+    ),
+  );
+  process.exit(code);
+}
+process.once("SIGINT", () => void stop(0));
+process.once("SIGTERM", () => void stop(0));
+
+try {
+  await ensureDatabase(DATABASE_URL);
+  const common = { DATABASE_URL, HOST: "127.0.0.1" };
+  start("api", "api-key-service/src/run.ts", {
+    ...common,
+    REDIS_URL,
+    ADMIN_TOKEN,
+    HTTP_PORT: String(ports.api),
+    GRPC_PORT: String(ports.grpc),
+  });
+  await waitHealthy("api-key-service", `http://127.0.0.1:${ports.api}/ready`);
+  start("sidecar", "billing-sidecar/src/run.ts", {
+    ...common,
+    ALS_PORT: String(ports.als),
+    HTTP_PORT: String(ports.sidecar),
+  });
+  start("backend", "backend-service/src/run.ts", { PORT: String(ports.backend), HOST: "127.0.0.1" });
+  await waitHealthy("billing-sidecar", `http://127.0.0.1:${ports.sidecar}/health`);
+  await waitHealthy("backend-service", `http://127.0.0.1:${ports.backend}/health`);
+  const withEnvoy = envoyOnPath();
+  if (withEnvoy) {
+    const child = spawn("envoy", ["-c", localEnvoyConfig(), "--log-level", "warn"], { stdio: "inherit" });
+    children.push({ name: "envoy", child });
+  }
+  console.log(`
+The stack is up (Ctrl-C stops it):
+  management API  http://127.0.0.1:${ports.api}     (ADMIN_TOKEN=${ADMIN_TOKEN})
+  ext_authz gRPC  127.0.0.1:${ports.grpc}
+  access log gRPC 127.0.0.1:${ports.als}, sidecar http://127.0.0.1:${ports.sidecar}
+  backend         http://127.0.0.1:${ports.backend}
+  gateway         ${withEnvoy ? `http://127.0.0.1:${ports.gateway}` : "not running: no envoy binary on the PATH (the services run without it)"}
+  database        ${DATABASE_URL.replace(/\/\/[^@]*@/, "//")}
+Try: API_URL=http://127.0.0.1:${ports.api} ADMIN_TOKEN=… SKIP_GATEWAY=${withEnvoy ? 0 : 1} ./test-api.sh
+`);
+} catch (err) {
+  console.error(`pnpm stack: ${(err as Error).message}`);
+  await stop(1);
+}
