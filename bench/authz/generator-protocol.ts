@@ -15,6 +15,8 @@ export interface GeneratorConfig {
   rate: number;
   warmupS: number;
   durationS: number;
+  /** Closed mode: stop after sending this many requests (a pass over the keys), if sooner. */
+  maxRequests?: number;
 }
 
 export interface Failures {
@@ -43,8 +45,12 @@ export interface GeneratorResult {
   latency: LatencySummary;
   /** Paced mode: from the moment the request was due (includes any lateness of the generator). */
   latencyFromSchedule?: LatencySummary;
-  /** Over the whole run, warm-up included: any failure makes the run invalid. */
+  /** Inside the measured window: any failure makes the run invalid. */
   failures: Failures;
+  /** During warm-up (and the drain after the window): reported, but not part of the figures. */
+  outsideWindowFailures: Failures;
+  /** OK responses over the whole run, warm-up and drain included. */
+  totalOk: number;
   sampledDecodes: number;
   /** process.cpuUsage() over the measured window. */
   cpuS: number;

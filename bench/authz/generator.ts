@@ -4,11 +4,12 @@
  * grpc-js channel, no protobuf encoding, and only a wire-level read of each response, so a check
  * costs it a fraction of what it costs a grpc-js server.
  */
+import { writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
 import { checkResponseCode, decodeCheckResponse, readBodies } from "./check-request.js";
 import type { Failures, GeneratorConfig, GeneratorEvent, GeneratorResult } from "./generator-protocol.js";
-import { Call, H2Connection, RequestTemplate, requestHeaderBlock } from "./h2-wire.js";
+import { Call, checkHeaderBlocks, H2Connection, RequestTemplate } from "./h2-wire.js";
 import { Histogram } from "./histogram.js";
 
 const DRAIN_TIMEOUT_MS = 5_000;
@@ -21,9 +22,8 @@ function emit(event: GeneratorEvent, then?: () => void): void {
 }
 
 function fail(message: string): never {
-  emit({ event: "fatal", message }, () => process.exit(1));
-  // Keeps the type checker content; the write callback above ends the process.
-  throw new Error(message);
+  writeSync(1, `${JSON.stringify({ event: "fatal", message } satisfies GeneratorEvent)}\n`);
+  process.exit(1);
 }
 
 function readConfig(): GeneratorConfig {
@@ -36,8 +36,8 @@ const config = readConfig();
 const bodies = readBodies(config.bodiesFile);
 const hotBody = bodies[0];
 if (!hotBody) fail(`${config.bodiesFile} holds no request bodies`);
-const block = requestHeaderBlock(config.port, AUTHORIZATION_CHECK_PATH);
-const templates = (config.keys === "hot" ? [hotBody] : bodies).map((body) => new RequestTemplate(block, body));
+const headerBlocks = checkHeaderBlocks(config.port, AUTHORIZATION_CHECK_PATH);
+const templates = (config.keys === "hot" ? [hotBody] : bodies).map((body) => new RequestTemplate(body));
 // Parse the proto definition now: the first sampled decode must not pay for it mid-run.
 decodeCheckResponse(Buffer.from([0, 0, 0, 0, 0]));
 
@@ -47,7 +47,7 @@ setTimeout(
   (config.warmupS + config.durationS) * 1000 + DRAIN_TIMEOUT_MS + 20_000,
 ).unref();
 
-const failures: Failures = {
+const noFailures = (): Failures => ({
   http: 0,
   grpc: 0,
   denied: 0,
@@ -55,8 +55,11 @@ const failures: Failures = {
   skipped: 0,
   decodeMismatch: 0,
   examples: [],
-};
+});
+const inWindow = noFailures();
+const outsideWindow = noFailures();
 function noteFailure(kind: Exclude<keyof Failures, "examples">, detail: string): void {
+  const failures = phase === "measuring" ? inWindow : outsideWindow;
   failures[kind]++;
   if (failures.examples.length < MAX_EXAMPLES) failures.examples.push(`${kind}: ${detail}`);
 }
@@ -66,6 +69,8 @@ const latency = new Histogram();
 const fromSchedule = new Histogram();
 let checks = 0;
 let completed = 0;
+let totalOk = 0;
+let sent = 0;
 let sampledDecodes = 0;
 let maxInFlight = 0;
 let nextBody = 0;
@@ -89,6 +94,7 @@ function onComplete(call: Call, connection: H2Connection): void {
       if (decoded !== code) noteFailure("decodeMismatch", `full decode ${decoded}, wire read ${code}`);
     }
   }
+  if (ok) totalOk++;
   if (ok && phase === "measuring") {
     checks++;
     latency.record((now - call.startedAt) * 1000);
@@ -97,7 +103,8 @@ function onComplete(call: Call, connection: H2Connection): void {
   if (phase === "stopped") {
     if (inFlight() === 0) onDrained?.();
   } else if (config.mode === "closed" && !connection.closed) {
-    send(connection, now);
+    if (config.maxRequests === undefined || sent < config.maxRequests) send(connection, now);
+    else if (inFlight() === 0) stop();
   }
 }
 
@@ -105,7 +112,7 @@ let connections: H2Connection[];
 try {
   connections = await Promise.all(
     Array.from({ length: config.connections }, () =>
-      H2Connection.connect(config.port, onComplete, CONNECT_TIMEOUT_MS),
+      H2Connection.connect(config.port, headerBlocks, onComplete, CONNECT_TIMEOUT_MS),
     ),
   );
 } catch (err) {
@@ -129,6 +136,7 @@ function inFlight(): number {
 function send(connection: H2Connection, scheduledAt: number): void {
   const template = templates[nextBody] as RequestTemplate;
   nextBody = nextBody + 1 === templates.length ? 0 : nextBody + 1;
+  sent++;
   connection.send(template, new Call(performance.now(), scheduledAt));
   const n = inFlight();
   if (n > maxInFlight) maxInFlight = n;
@@ -140,18 +148,18 @@ function startPaced(): void {
   const rate = config.rate ?? 0;
   const cap = config.concurrency ?? 0;
   const startedAt = performance.now();
-  let sent = 0;
+  let due = 0;
   let nextConnection = 0;
   // Node timers fire about once a millisecond at best, so requests leave in small bursts of whatever
   // fell due since the last tick; each keeps its own due time so lateness shows in the latency.
   pacer = setInterval(() => {
-    const due = Math.floor(((performance.now() - startedAt) * rate) / 1000);
-    while (sent < due) {
-      const scheduledAt = startedAt + (sent * 1000) / rate;
-      sent++;
+    const dueNow = Math.floor(((performance.now() - startedAt) * rate) / 1000);
+    while (due < dueNow) {
+      const scheduledAt = startedAt + (due * 1000) / rate;
+      due++;
       const connection = connections[nextConnection] as H2Connection;
       nextConnection = nextConnection + 1 === connections.length ? 0 : nextConnection + 1;
-      if (inFlight() >= cap) failures.skipped++;
+      if (inFlight() >= cap) noteFailure("skipped", "in-flight cap reached");
       else send(connection, scheduledAt);
       if (phase === "stopped") return;
     }
@@ -201,7 +209,9 @@ function report(): void {
     windowS,
     checksPerS: windowS > 0 ? checks / windowS : 0,
     latency: latency.summary(),
-    failures,
+    failures: inWindow,
+    outsideWindowFailures: outsideWindow,
+    totalOk,
     sampledDecodes,
     cpuS: (cpuInWindow.user + cpuInWindow.system) / 1e6,
     maxInFlight,
@@ -215,7 +225,7 @@ setTimeout(startMeasuring, config.warmupS * 1000);
 setTimeout(stop, (config.warmupS + config.durationS) * 1000);
 if (config.mode === "paced") startPaced();
 else {
-  for (let i = 0; i < config.concurrency; i++) {
+  for (let i = 0; i < Math.min(config.concurrency, config.maxRequests ?? config.concurrency); i++) {
     send(connections[i % connections.length] as H2Connection, performance.now());
   }
 }

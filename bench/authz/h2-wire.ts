@@ -3,11 +3,10 @@
  * node:http2: node:http2 builds a Duplex stream, a headers object and several event listeners per
  * request, which on this class of machine costs about as much CPU as a grpc-js server spends
  * answering. Here a request is a pre-built pair of HEADERS + DATA frames whose stream ids are patched
- * in, and a response is read frame by frame with an HPACK decoder that caches the few distinct
- * blocks a gRPC server sends.
+ * in, and a response is read frame by frame with a small HPACK decoder.
  */
 import net from "node:net";
-import { encodeHeaderBlock, type HeaderList, HpackDecoder } from "./hpack.js";
+import { encodeRepeatedHeaders, type HeaderList, HpackDecoder } from "./hpack.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const FRAME_HEADER = 9;
@@ -27,7 +26,7 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 
-const SETTINGS_HEADER_TABLE_SIZE = 0x1;
+const DEFAULT_HEADER_TABLE_SIZE = 4_096;
 const SETTINGS_ENABLE_PUSH = 0x2;
 const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
@@ -63,24 +62,19 @@ function windowUpdate(streamId: number, increment: number): Buffer {
   return frame(WINDOW_UPDATE, 0, streamId, payload);
 }
 
-/**
- * HEADERS (END_HEADERS) then DATA (END_STREAM) for one call, with stream id 0 as a placeholder; the
- * same header block serves every request because it uses neither Huffman nor the dynamic table.
- */
+/** One request's DATA frame (END_STREAM) with stream id 0 as a placeholder, built once per key. */
 export class RequestTemplate {
-  readonly bytes: Buffer;
-  readonly dataOffset: number;
+  readonly data: Buffer;
   readonly bodyLength: number;
 
-  constructor(headerBlock: Buffer, grpcBody: Buffer) {
-    const headers = frame(HEADERS, END_HEADERS, 0, headerBlock);
-    this.bytes = Buffer.concat([headers, frame(DATA, END_STREAM, 0, grpcBody)]);
-    this.dataOffset = headers.length;
+  constructor(grpcBody: Buffer) {
+    this.data = frame(DATA, END_STREAM, 0, grpcBody);
     this.bodyLength = grpcBody.length;
   }
 }
 
-export function requestHeaderBlock(port: number, path: string): Buffer {
+/** What Envoy's ext_authz gRPC client puts in every call's HEADERS. */
+export function checkHeaderBlocks(port: number, path: string): { first: Buffer; repeat: Buffer } {
   const headers: HeaderList = [
     [":method", "POST"],
     [":scheme", "http"],
@@ -89,7 +83,7 @@ export function requestHeaderBlock(port: number, path: string): Buffer {
     ["content-type", "application/grpc"],
     ["te", "trailers"],
   ];
-  return encodeHeaderBlock(headers);
+  return encodeRepeatedHeaders(headers);
 }
 
 /** One call in flight; the caller's timing fields ride along so completion needs no lookup. */
@@ -111,14 +105,16 @@ export type CompletionHandler = (call: Call, connection: H2Connection) => void;
 
 export class H2Connection {
   private readonly calls = new Map<number, Call>();
-  private readonly decoder = new HpackDecoder(0);
+  private readonly decoder = new HpackDecoder(DEFAULT_HEADER_TABLE_SIZE);
+  private readonly firstHeaders: Buffer;
+  private readonly repeatHeaders: Buffer;
   private nextStreamId = 1;
   private sendWindow = DEFAULT_WINDOW;
   private received = 0;
   private leftover: Buffer | undefined;
   private outgoing: Buffer[] = [];
   private flushScheduled = false;
-  /** Calls waiting for the server to open the connection's flow-control window. */
+  /** Calls waiting for flow-control window or for a stream slot under the server's limit. */
   private blocked: Array<[RequestTemplate, Call]> = [];
   private headerBlock: { streamId: number; flags: number; parts: Buffer[] } | undefined;
   private closedReason: string | undefined;
@@ -128,15 +124,17 @@ export class H2Connection {
 
   private constructor(
     private readonly socket: net.Socket,
+    headerBlocks: { first: Buffer; repeat: Buffer },
     private readonly onComplete: CompletionHandler,
   ) {
+    this.firstHeaders = frame(HEADERS, END_HEADERS, 0, headerBlocks.first);
+    this.repeatHeaders = frame(HEADERS, END_HEADERS, 0, headerBlocks.repeat);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", (err) => this.close(`socket error: ${err.message}`));
     socket.on("close", () => this.close("connection closed by the server"));
+    // The default header table (4096 bytes) stays, as with Envoy: the server may index its answers.
     const settings = settingsPayload([
-      // No dynamic table: response blocks decode without context, so they can be cached.
-      [SETTINGS_HEADER_TABLE_SIZE, 0],
       [SETTINGS_ENABLE_PUSH, 0],
       [SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW],
     ]);
@@ -145,7 +143,12 @@ export class H2Connection {
     );
   }
 
-  static connect(port: number, onComplete: CompletionHandler, timeoutMs: number): Promise<H2Connection> {
+  static connect(
+    port: number,
+    headerBlocks: { first: Buffer; repeat: Buffer },
+    onComplete: CompletionHandler,
+    timeoutMs: number,
+  ): Promise<H2Connection> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: "127.0.0.1", port });
       const timer = setTimeout(() => {
@@ -154,7 +157,7 @@ export class H2Connection {
       }, timeoutMs);
       socket.once("connect", () => {
         clearTimeout(timer);
-        resolve(new H2Connection(socket, onComplete));
+        resolve(new H2Connection(socket, headerBlocks, onComplete));
       });
       socket.once("error", (err) => {
         clearTimeout(timer);
@@ -177,7 +180,11 @@ export class H2Connection {
       this.onComplete(call, this);
       return;
     }
-    if (this.sendWindow < template.bodyLength || this.blocked.length > 0) {
+    if (
+      this.sendWindow < template.bodyLength ||
+      this.calls.size >= this.maxConcurrentStreams ||
+      this.blocked.length > 0
+    ) {
       this.blocked.push([template, call]);
       return;
     }
@@ -190,9 +197,12 @@ export class H2Connection {
     this.nextStreamId += 2;
     this.sendWindow -= template.bodyLength;
     this.calls.set(streamId, call);
-    const bytes = Buffer.from(template.bytes);
+    const headers = streamId === 1 ? this.firstHeaders : this.repeatHeaders;
+    const bytes = Buffer.allocUnsafe(headers.length + template.data.length);
+    headers.copy(bytes, 0);
+    template.data.copy(bytes, headers.length);
     bytes.writeUInt32BE(streamId, 5);
-    bytes.writeUInt32BE(streamId, template.dataOffset + 5);
+    bytes.writeUInt32BE(streamId, headers.length + 5);
     this.queue(bytes);
   }
 
@@ -248,7 +258,8 @@ export class H2Connection {
     if (this.headerBlock && type !== CONTINUATION) throw new Error("expected CONTINUATION");
     switch (type) {
       case DATA:
-        return this.handleData(flags, streamId, payload);
+        this.handleData(flags, streamId, payload);
+        return;
       case HEADERS: {
         let start = 0;
         let end = payload.length;
@@ -262,12 +273,14 @@ export class H2Connection {
         return;
       }
       case CONTINUATION:
-        if (!this.headerBlock || this.headerBlock.streamId !== streamId) throw new Error("stray CONTINUATION");
+        if (!this.headerBlock || this.headerBlock.streamId !== streamId)
+          throw new Error("stray CONTINUATION");
         this.headerBlock.parts.push(payload);
         if (flags & END_HEADERS) this.endHeaderBlock();
         return;
       case RST_STREAM:
-        return this.fail(streamId, `stream reset by the server (code ${payload.readUInt32BE(0)})`);
+        this.fail(streamId, `stream reset by the server (code ${payload.readUInt32BE(0)})`);
+        return;
       case SETTINGS:
         if (flags & ACK) return;
         for (let i = 0; i + 6 <= payload.length; i += 6) {
@@ -281,7 +294,8 @@ export class H2Connection {
         if (!(flags & ACK)) this.queue(frame(PING, ACK, 0, payload));
         return;
       case GOAWAY:
-        return this.close(`server sent GOAWAY (code ${payload.readUInt32BE(4)})`);
+        this.close(`server sent GOAWAY (code ${payload.readUInt32BE(4)})`);
+        return;
       case WINDOW_UPDATE:
         if (streamId === 0) {
           this.sendWindow += payload.readUInt32BE(0) & MAX_STREAM_ID;
@@ -327,6 +341,7 @@ export class H2Connection {
 
   private complete(streamId: number, call: Call): void {
     this.calls.delete(streamId);
+    if (this.blocked.length > 0) this.unblock();
     this.onComplete(call, this);
   }
 

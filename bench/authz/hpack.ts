@@ -76,13 +76,13 @@ const STATIC_TABLE: HeaderList = [
 const CODE_LENGTHS = [
   13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28,
   28, 28, 28, 28, 28, 6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7,
-  8, 15, 6, 12, 10, 13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8,
-  13, 19, 13, 14, 6, 15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11,
-  14, 13, 28, 20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23,
-  23, 21, 22, 23, 22, 23, 23, 24, 22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22,
-  21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23, 26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26,
-  24, 25, 19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27, 20, 24, 20, 21, 22, 21, 21, 23, 22,
-  22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26, 30,
+  8, 15, 6, 12, 10, 13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19,
+  13, 14, 6, 15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13,
+  28, 20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23, 23, 21,
+  22, 23, 22, 23, 23, 24, 22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23,
+  22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23, 26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,
+  19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27, 20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25,
+  25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26, 30,
 ];
 const EOS = 256;
 const MAX_CODE_LENGTH = 30;
@@ -134,6 +134,7 @@ function assertKnownCodes(): void {
     [32, 0x14],
     [48, 0x0],
     [97, 0x3],
+    [128, 0xfffe6],
     [255, 0x3ffffee],
     [EOS, 0x3fffffff],
   ];
@@ -188,24 +189,37 @@ function encodeString(text: string): number[] {
 }
 
 /**
- * A header block with no Huffman coding and no dynamic-table insertions, so the same bytes are valid
- * on every request of every connection.
+ * The header blocks for a connection that sends the same headers on every request, as Envoy's
+ * ext_authz client does: the first block adds each field to the peer's dynamic table (literal with
+ * incremental indexing, no Huffman), every later block is one index byte per field. The peer then
+ * decodes what it would decode from Envoy.
  */
-export function encodeHeaderBlock(headers: HeaderList): Buffer {
-  const out: number[] = [];
+export function encodeRepeatedHeaders(headers: HeaderList): { first: Buffer; repeat: Buffer } {
+  const first: number[] = [];
+  const inserted: Array<readonly [string, string]> = [];
   for (const [name, value] of headers) {
     const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
     if (exact >= 0) {
-      out.push(...encodeInteger(exact + 1, 7, 0x80));
+      first.push(...encodeInteger(exact + 1, 7, 0x80));
       continue;
     }
     const named = STATIC_TABLE.findIndex(([n]) => n === name);
-    // Literal without indexing (0000xxxx): nothing enters the peer's dynamic table.
-    if (named >= 0) out.push(...encodeInteger(named + 1, 4, 0x00));
-    else out.push(0x00, ...encodeString(name));
-    out.push(...encodeString(value));
+    if (named >= 0) first.push(...encodeInteger(named + 1, 6, 0x40));
+    else first.push(0x40, ...encodeString(name));
+    first.push(...encodeString(value));
+    inserted.push([name, value]);
   }
-  return Buffer.from(out);
+  const repeat: number[] = [];
+  for (const [name, value] of headers) {
+    const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
+    // The newest entry has the lowest dynamic index (62), so insertion order reverses.
+    const index =
+      exact >= 0
+        ? exact + 1
+        : STATIC_TABLE.length + inserted.length - inserted.findIndex(([n, v]) => n === name && v === value);
+    repeat.push(...encodeInteger(index, 7, 0x80));
+  }
+  return { first: Buffer.from(first), repeat: Buffer.from(repeat) };
 }
 
 /** One decoding context per connection, as HPACK requires. */
@@ -213,78 +227,74 @@ export class HpackDecoder {
   private dynamic: Array<readonly [string, string]> = [];
   private dynamicSize = 0;
   private maxSize: number;
-  // With no dynamic table a block decodes the same way every time, and a gRPC server sends the same
-  // few blocks over and over, so decoding each distinct block once keeps the generator cheap.
-  private readonly cache = new Map<string, HeaderList>();
 
   /** `maxSize` is what we announced in SETTINGS_HEADER_TABLE_SIZE. */
   constructor(private readonly settingsMaxSize: number) {
     this.maxSize = settingsMaxSize;
   }
 
+  /**
+   * A gRPC server repeats the same fields, so after the first response nearly every field is a
+   * one-byte reference to the dynamic table and decoding costs next to nothing.
+   */
   decode(block: Buffer): HeaderList {
-    const cacheable = this.settingsMaxSize === 0;
-    const key = cacheable ? block.toString("latin1") : "";
-    if (cacheable) {
-      const hit = this.cache.get(key);
-      if (hit) return hit;
-    }
-    const headers = this.decodeUncached(block);
-    if (cacheable) {
-      if (this.cache.size >= 10_000) this.cache.clear();
-      this.cache.set(key, headers);
-    }
-    return headers;
-  }
-
-  private decodeUncached(block: Buffer): HeaderList {
+    this.block = block;
+    this.at = 0;
     const headers: Array<readonly [string, string]> = [];
-    let i = 0;
-    const readInteger = (prefixBits: number): number => {
-      const max = 2 ** prefixBits - 1;
-      let value = (block[i++] ?? 0) & max;
-      if (value < max) return value;
-      let factor = 1;
-      for (;;) {
-        if (i >= block.length) throw new Error("HPACK: truncated integer");
-        const byte = block[i++] ?? 0;
-        value += (byte & 0x7f) * factor;
-        factor *= 128;
-        if ((byte & 0x80) === 0) return value;
-        if (factor > 2 ** 28) throw new Error("HPACK: integer too large");
-      }
-    };
-    const readString = (): string => {
-      const huffman = ((block[i] ?? 0) & 0x80) !== 0;
-      const length = readInteger(7);
-      const end = i + length;
-      if (end > block.length) throw new Error("HPACK: truncated string");
-      const text = huffman ? huffmanDecode(block, i, end) : block.toString("latin1", i, end);
-      i = end;
-      return text;
-    };
-    while (i < block.length) {
-      const byte = block[i] ?? 0;
+    while (this.at < block.length) {
+      const byte = block[this.at] ?? 0;
       if (byte & 0x80) {
-        headers.push(this.entry(readInteger(7)));
+        headers.push(this.entry(this.readInteger(7)));
       } else if ((byte & 0xc0) === 0x40) {
-        const index = readInteger(6);
-        const name = index === 0 ? readString() : this.entry(index)[0];
-        const field = [name, readString()] as const;
+        const index = this.readInteger(6);
+        const name = index === 0 ? this.readString() : this.entry(index)[0];
+        const field = [name, this.readString()] as const;
         headers.push(field);
         this.insert(field);
       } else if ((byte & 0xe0) === 0x20) {
-        const size = readInteger(5);
+        const size = this.readInteger(5);
         if (size > this.settingsMaxSize) throw new Error("HPACK: table size update above our setting");
         this.maxSize = size;
         this.evict();
       } else {
-        const index = readInteger(4);
-        const name = index === 0 ? readString() : this.entry(index)[0];
-        headers.push([name, readString()]);
+        const index = this.readInteger(4);
+        const name = index === 0 ? this.readString() : this.entry(index)[0];
+        headers.push([name, this.readString()]);
       }
     }
     return headers;
+  }
+
+  // The block being decoded and the position in it: fields rather than closures, so decoding a
+  // block allocates nothing but the header list.
+  private block: Buffer = Buffer.alloc(0);
+  private at = 0;
+
+  private readInteger(prefixBits: number): number {
+    const block = this.block;
+    const max = 2 ** prefixBits - 1;
+    let value = (block[this.at++] ?? 0) & max;
+    if (value < max) return value;
+    let factor = 1;
+    for (;;) {
+      if (this.at >= block.length) throw new Error("HPACK: truncated integer");
+      const byte = block[this.at++] ?? 0;
+      value += (byte & 0x7f) * factor;
+      factor *= 128;
+      if ((byte & 0x80) === 0) return value;
+      if (factor > 2 ** 28) throw new Error("HPACK: integer too large");
+    }
+  }
+
+  private readString(): string {
+    const block = this.block;
+    const huffman = ((block[this.at] ?? 0) & 0x80) !== 0;
+    const length = this.readInteger(7);
+    const start = this.at;
+    const end = start + length;
+    if (end > block.length) throw new Error("HPACK: truncated string");
+    this.at = end;
+    return huffman ? huffmanDecode(block, start, end) : block.toString("latin1", start, end);
   }
 
   private entry(index: number): readonly [string, string] {
