@@ -41,6 +41,15 @@ export function createApp(options: AppOptions = {}): Express {
     });
   });
 
+  // Behind the gateway's scoped route: Envoy lets only keys holding the `admin` scope through.
+  app.get("/admin", (req, res) => {
+    res.json({
+      area: "admin",
+      user_id: req.get("x-user-id") ?? null,
+      api_key_id: req.get("x-api-key-id") ?? null,
+    });
+  });
+
   // Any JSON value, not only objects and arrays: the echo shows what was sent. Other bodies as text.
   const jsonBody = express.json({ limit, strict: false, type: isJson });
   const textBody = express.text({ limit, type: (req) => !isJson(req) });

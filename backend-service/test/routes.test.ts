@@ -38,6 +38,18 @@ describe("GET /hello", () => {
   });
 });
 
+describe("GET /admin", () => {
+  test("answers with the identity the gateway passed (the scope check happens in Envoy)", async () => {
+    const res = await get("/admin", { "x-user-id": "acme", "x-api-key-id": "key_0123456789abcdefghijkl" });
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({
+      area: "admin",
+      user_id: "acme",
+      api_key_id: "key_0123456789abcdefghijkl",
+    });
+  });
+});
+
 describe("ANY /echo", () => {
   test("returns method, path, query and headers of a GET", async () => {
     const res = await get("/echo?a=1&b=two&b=three", { "x-api-key-id": "key_x" });
