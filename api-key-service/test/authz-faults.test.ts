@@ -24,7 +24,10 @@ describe("Redis unreachable", () => {
   }) => {
     const target = new URL(services.redisUrl);
     const proxy = await startTcpProxy(target.hostname, Number(target.port));
-    const api = await startApi(services, { REDIS_URL: viaProxy(services.redisUrl, proxy) });
+    const api = await startApi(services, {
+      REDIS_URL: viaProxy(services.redisUrl, proxy),
+      REDIS_TIMEOUT: "50ms",
+    });
     try {
       const key = await api.createKey({ rate_limit_per_minute: 3 });
       expect((await timedCheck(api, key.key)).response.status?.code).toBe(0); // counted in Redis, and cached
@@ -64,6 +67,7 @@ describe("Redis unreachable", () => {
     const api = await startApi(services, {
       REDIS_URL: viaProxy(services.redisUrl, proxy),
       RATE_LIMIT_FAILURE_MODE: "closed",
+      REDIS_TIMEOUT: "50ms",
     });
     try {
       const key = await api.createKey();

@@ -74,6 +74,9 @@ export async function startApi(
     LOG_LEVEL: "info",
     REDIS_KEY_PREFIX: services.redisPrefix,
     GRPC_PORT: "0",
+    // A loaded test machine can be slower than production's 50 ms budget; a timeout here would
+    // switch to the local fallback limiter and blur what a test asserts. Fault tests set it back.
+    REDIS_TIMEOUT: "1s",
     ...env,
   });
   const service = createService(config, {

@@ -5,7 +5,7 @@ import type { AuthzMetrics } from "./metrics.js";
 import { addAuthzCounts, type CountRow, touchLastUsed } from "./usage.repository.js";
 
 const MINUTE_MS = 60_000;
-const BATCH_ROWS = 1_000;
+const BATCH_ROWS = 10_000;
 
 /**
  * Counts allowed and denied checks per key and minute, and each key's last use, in memory; writes
@@ -14,7 +14,7 @@ const BATCH_ROWS = 1_000;
  */
 export class UsageRecorder {
   private pending = new Map<string, CountRow>();
-  private lastUsed = new Map<string, Date>();
+  private lastUsed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -39,7 +39,7 @@ export class UsageRecorder {
     }
     if (allowed) {
       row.allowed += 1;
-      this.lastUsed.set(keyId, new Date(nowMs));
+      this.lastUsed.set(keyId, nowMs);
     } else {
       row.denied += 1;
     }
@@ -76,7 +76,7 @@ export class UsageRecorder {
         await addAuthzCounts(this.db, batch);
         written += batch.length;
       }
-      await touchLastUsed(this.db, lastUsed);
+      await touchLastUsed(this.db, new Map([...lastUsed].map(([id, ms]) => [id, new Date(ms)])));
     } catch (err) {
       this.metrics.errors.inc({ dependency: "postgres", operation: "usage_flush" });
       const left = rows.length - written;
@@ -89,7 +89,7 @@ export class UsageRecorder {
     }
   }
 
-  private restore(rows: CountRow[], lastUsed: Map<string, Date>): void {
+  private restore(rows: CountRow[], lastUsed: Map<string, number>): void {
     for (const row of rows) {
       const id = `${row.keyId} ${row.minute.getTime()}`;
       const current = this.pending.get(id);

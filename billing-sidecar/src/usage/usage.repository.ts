@@ -16,8 +16,6 @@ export interface Rollup {
   status5xx: number;
 }
 
-const CHUNK = 1_000;
-
 /**
  * Writes one batch of rollups exactly once: the batch id is recorded in the same transaction, so a
  * retry after an unclear failure (the commit may or may not have happened) adds nothing the second
@@ -37,41 +35,30 @@ export async function writeBatch(
       .returning("batch_id")
       .executeTakeFirst();
     if (!claimed) return false;
-    for (let i = 0; i < rollups.length; i += CHUNK) {
-      await trx
-        .insertInto("usage_minutes")
-        .values(
-          rollups.slice(i, i + CHUNK).map((r) => ({
-            key_id: r.keyId,
-            minute: new Date(r.minuteMs),
-            user_id: r.userId,
-            stripe_customer_id: r.stripeCustomerId,
-            requests: r.requests,
-            billable_requests: r.billable,
-            bytes_in: r.bytesIn,
-            bytes_out: r.bytesOut,
-            status_2xx: r.status2xx,
-            status_3xx: r.status3xx,
-            status_4xx: r.status4xx,
-            status_5xx: r.status5xx,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.columns(["key_id", "minute"]).doUpdateSet({
-            stripe_customer_id: sql`coalesce(excluded.stripe_customer_id, usage_minutes.stripe_customer_id)`,
-            requests: sql`usage_minutes.requests + excluded.requests`,
-            billable_requests: sql`usage_minutes.billable_requests + excluded.billable_requests`,
-            bytes_in: sql`usage_minutes.bytes_in + excluded.bytes_in`,
-            bytes_out: sql`usage_minutes.bytes_out + excluded.bytes_out`,
-            status_2xx: sql`usage_minutes.status_2xx + excluded.status_2xx`,
-            status_3xx: sql`usage_minutes.status_3xx + excluded.status_3xx`,
-            status_4xx: sql`usage_minutes.status_4xx + excluded.status_4xx`,
-            status_5xx: sql`usage_minutes.status_5xx + excluded.status_5xx`,
-            updated_at: sql`now()`,
-          }),
-        )
-        .execute();
-    }
+    // Whole columns as arrays (unnest): thousands of rows stay twelve parameters, cheap to build.
+    const column = <T>(pick: (r: Rollup) => T) => rollups.map(pick);
+    await sql`
+      insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
+                                 bytes_in, bytes_out, status_2xx, status_3xx, status_4xx, status_5xx)
+      select * from unnest(
+        ${column((r) => r.keyId)}::text[], ${column((r) => new Date(r.minuteMs).toISOString())}::timestamptz[],
+        ${column((r) => r.userId)}::text[], ${column((r) => r.stripeCustomerId)}::text[],
+        ${column((r) => r.requests)}::bigint[], ${column((r) => r.billable)}::bigint[],
+        ${column((r) => r.bytesIn)}::bigint[], ${column((r) => r.bytesOut)}::bigint[],
+        ${column((r) => r.status2xx)}::bigint[], ${column((r) => r.status3xx)}::bigint[],
+        ${column((r) => r.status4xx)}::bigint[], ${column((r) => r.status5xx)}::bigint[])
+      on conflict (key_id, minute) do update set
+        stripe_customer_id = coalesce(excluded.stripe_customer_id, usage_minutes.stripe_customer_id),
+        requests = usage_minutes.requests + excluded.requests,
+        billable_requests = usage_minutes.billable_requests + excluded.billable_requests,
+        bytes_in = usage_minutes.bytes_in + excluded.bytes_in,
+        bytes_out = usage_minutes.bytes_out + excluded.bytes_out,
+        status_2xx = usage_minutes.status_2xx + excluded.status_2xx,
+        status_3xx = usage_minutes.status_3xx + excluded.status_3xx,
+        status_4xx = usage_minutes.status_4xx + excluded.status_4xx,
+        status_5xx = usage_minutes.status_5xx + excluded.status_5xx,
+        updated_at = now()
+    `.execute(trx);
     return true;
   });
 }
