@@ -49,7 +49,7 @@ const schema = z.object({
   NEGATIVE_CACHE_TTL: duration("5s"),
   REDIS_TIMEOUT: duration("50ms"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
-  AUTHZ_FLUSH_INTERVAL: duration("1s"),
+  AUTHZ_FLUSH_INTERVAL: duration("5s"),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,11 +1,14 @@
 import type { Logger } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
+import { LRUCache } from "lru-cache";
 import type { AuthzMetrics } from "./metrics.js";
 import { addAuthzCounts, type CountRow, touchLastUsed } from "./usage.repository.js";
 
 const MINUTE_MS = 60_000;
 const BATCH_ROWS = 10_000;
+/** last_used_at is exact to the minute: writing it on every flush would update every busy key every second. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
  * Counts allowed and denied checks per key and minute, and each key's last use, in memory; writes
@@ -15,6 +18,8 @@ const BATCH_ROWS = 10_000;
 export class UsageRecorder {
   private pending = new Map<string, CountRow>();
   private lastUsed = new Map<string, number>();
+  /** When each key's last_used_at was last written: it is refreshed at most once a minute. */
+  private readonly lastWritten = new LRUCache<string, number>({ max: 1_000_000 });
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -39,7 +44,8 @@ export class UsageRecorder {
     }
     if (allowed) {
       row.allowed += 1;
-      this.lastUsed.set(keyId, nowMs);
+      if (nowMs - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_RESOLUTION_MS)
+        this.lastUsed.set(keyId, nowMs);
     } else {
       row.denied += 1;
     }
@@ -77,6 +83,7 @@ export class UsageRecorder {
         written += batch.length;
       }
       await touchLastUsed(this.db, new Map([...lastUsed].map(([id, ms]) => [id, new Date(ms)])));
+      for (const [id, ms] of lastUsed) this.lastWritten.set(id, ms);
     } catch (err) {
       this.metrics.errors.inc({ dependency: "postgres", operation: "usage_flush" });
       const left = rows.length - written;
