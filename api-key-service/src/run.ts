@@ -1,38 +1,5 @@
-import { ConfigError, createLogger } from "@gateway/common";
-import { type Config, loadConfig } from "./config.js";
+import { runService } from "@gateway/common";
+import { loadConfig } from "./config.js";
 import { createService } from "./main.js";
 
-/** The process entry point: config from the environment, then start; SIGTERM or SIGINT drains and exits. */
-async function run(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`api-key-service: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
-  }
-  const logger = createLogger({ service: "api-key-service", level: config.LOG_LEVEL });
-  const service = createService(config, { logger });
-  process.on("unhandledRejection", (reason) => logger.error({ err: String(reason) }, "unhandled rejection"));
-  try {
-    await service.start();
-  } catch (err) {
-    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "could not start");
-    await service.stop().catch(() => {});
-    process.exit(1);
-  }
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, "shutting down");
-      service.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
-}
-
-await run();
+await runService("api-key-service", loadConfig, (config, logger) => createService(config, { logger }));

@@ -2,3 +2,4 @@ export { ConfigError, duration, flag, parseConfig, parseDuration, port, url } fr
 export { GrpcServer, type GrpcService } from "./grpc-server.js";
 export { createLogger, type Logger } from "./logger.js";
 export { createRedisClient, type Redis, type RedisClientOptions } from "./redis.js";
+export { type Runnable, runService } from "./run-service.js";
