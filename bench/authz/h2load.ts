@@ -1,0 +1,156 @@
+/**
+ * nghttp2's h2load as a second, independent load generator for the hot-key runs: C, cheap, and not
+ * written by us, so agreement with generator.ts is evidence that neither distorts the figures. It
+ * sends one fixed body, so it cannot walk the keys, and it sees HTTP status only (not grpc-status);
+ * the service's own authz_checks_total shows what it decided.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
+import type { Failures, GeneratorResult } from "./generator-protocol.js";
+import { Histogram } from "./histogram.js";
+import type { GeneratorHooks } from "./launch.js";
+import { onLines, spawnTracked } from "./processes.js";
+
+function which(command: string): string | undefined {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The h2load binary, installing Debian's nghttp2-client when it is missing and we may (root with
+ * apt-get); otherwise undefined and the reason, and the cross-check is skipped.
+ */
+export function ensureH2load(log: (message: string) => void): { path?: string; note: string } {
+  const found = which("h2load");
+  if (found) return { path: found, note: `h2load found at ${found}` };
+  if (process.getuid?.() !== 0 || !which("apt-get")) {
+    return {
+      note: "h2load is not installed (Debian package nghttp2-client) and cannot be installed from here",
+    };
+  }
+  log("h2load is missing: installing the Debian package nghttp2-client with apt-get…");
+  try {
+    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "nghttp2-client"], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      timeout: 180_000,
+    });
+  } catch (err) {
+    return { note: `installing nghttp2-client failed: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const installed = which("h2load");
+  return installed
+    ? { path: installed, note: "h2load installed by this run (apt-get install nghttp2-client)" }
+    : { note: "nghttp2-client installed but h2load still not found" };
+}
+
+export function h2loadVersion(path: string): string {
+  try {
+    return execFileSync(path, ["--version"], { encoding: "utf8" }).split("\n")[0]?.trim() ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export interface H2loadRun {
+  path: string;
+  port: number;
+  /** One gRPC-framed CheckRequest: h2load posts the same bytes every time. */
+  body: Buffer;
+  workDir: string;
+  concurrency: number;
+  connections: number;
+  warmupS: number;
+  durationS: number;
+}
+
+const noFailures = (): Failures => ({
+  http: 0,
+  grpc: 0,
+  denied: 0,
+  transport: 0,
+  skipped: 0,
+  decodeMismatch: 0,
+  examples: [],
+});
+
+/** Runs h2load once, closed loop, and reads its per-request log into the generator's result shape. */
+export async function runH2load(run: H2loadRun, hooks: GeneratorHooks): Promise<GeneratorResult> {
+  const bodyFile = join(run.workDir, "h2load-body.bin");
+  const logFile = join(run.workDir, "h2load.log");
+  writeFileSync(bodyFile, run.body);
+  writeFileSync(logFile, "");
+  const streams = Math.max(1, Math.round(run.concurrency / run.connections));
+  const child = spawnTracked(
+    run.path,
+    [
+      `--duration=${run.durationS}`,
+      `--warm-up-time=${run.warmupS}`,
+      `--clients=${run.connections}`,
+      `--max-concurrent-streams=${streams}`,
+      "--threads=1",
+      `--data=${bodyFile}`,
+      `--log-file=${logFile}`,
+      "--header=content-type: application/grpc",
+      "--header=te: trailers",
+      `http://127.0.0.1:${run.port}${AUTHORIZATION_CHECK_PATH}`,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const pid = child.pid ?? 0;
+  const output: string[] = [];
+  onLines(child.stdout, (line) => output.push(line));
+  onLines(child.stderr, (line) => output.push(line));
+  // h2load announces its phases only when they are over, so the snapshots follow its timetable.
+  const hookWork: Promise<void>[] = [];
+  const timers = [
+    setTimeout(() => hookWork.push(hooks.onMeasuring(pid)), run.warmupS * 1000),
+    setTimeout(() => hookWork.push(hooks.onWindowEnd(pid)), (run.warmupS + run.durationS) * 1000),
+  ];
+  const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+  for (const timer of timers) clearTimeout(timer);
+  await Promise.all(hookWork);
+  const text = output.join("\n");
+  if (code !== 0) throw new Error(`h2load exited with code ${code}:\n${text}`);
+
+  const requests =
+    /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      text,
+    );
+  const failures = noFailures();
+  failures.transport = Number(requests?.[3] ?? 0) + Number(requests?.[4] ?? 0) + Number(requests?.[5] ?? 0);
+  const latency = new Histogram();
+  let ok = 0;
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    const [, status, durationUs] = line.split("\t");
+    if (status === undefined || durationUs === undefined) continue;
+    // Status 0: still in flight when h2load stopped its clients at the end of the duration.
+    if (status === "0") continue;
+    if (status === "200") {
+      ok++;
+      latency.record(Number(durationUs));
+    } else {
+      failures.http++;
+      if (failures.examples.length < 5) failures.examples.push(`http: HTTP status ${status}`);
+    }
+  }
+  if (failures.transport > 0)
+    failures.examples.push(`transport: ${failures.transport} failed/errored/timed out`);
+  return {
+    checks: ok,
+    windowS: run.durationS,
+    checksPerS: ok / run.durationS,
+    latency: latency.summary(),
+    failures,
+    outsideWindowFailures: noFailures(),
+    totalOk: ok,
+    sampledDecodes: 0,
+    cpuS: 0,
+    maxInFlight: streams * run.connections,
+  };
+}

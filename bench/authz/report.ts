@@ -1,0 +1,472 @@
+import type { LatencySummary } from "./histogram.js";
+import { BUSY_WARNING } from "./machine.js";
+import { totalStatements } from "./pg-counter.js";
+import {
+  type BenchReport,
+  failureCount,
+  isNoisy,
+  isValid,
+  NOISY_CORES,
+  otherCpu,
+  type RunRecord,
+  type RunSpec,
+} from "./results.js";
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const ms = (us: number) => (us / 1000).toFixed(2);
+const perCheck = (n: number, checks: number) => (checks > 0 ? (n / checks).toFixed(4) : "–");
+const fixed = (n: number, digits = 2) => n.toFixed(digits);
+
+function describeLoad(run: RunRecord): string {
+  const keys = run.spec.keys === "hot" ? "1 hot key" : "all keys round-robin";
+  const load =
+    run.spec.mode === "closed"
+      ? `closed loop, ${run.config.concurrency} in flight`
+      : `paced ${int(run.spec.rate)}/s (open loop)`;
+  return `${keys}, ${load}`;
+}
+
+export function runLabel(spec: RunSpec): string {
+  const keys = spec.keys === "hot" ? "hot key" : "spread keys";
+  const mode = spec.mode === "closed" ? "max rate" : `paced ${int(spec.rate)}/s`;
+  return `${spec.target}: ${keys}, ${mode}${spec.generator === "h2load" ? " (h2load)" : ""}`;
+}
+
+function failuresOf(run: RunRecord): string {
+  const f = run.generator.failures;
+  const parts = Object.entries({
+    http: f.http,
+    grpc: f.grpc,
+    denied: f.denied,
+    transport: f.transport,
+    skipped: f.skipped,
+    "decode mismatch": f.decodeMismatch,
+  })
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${int(n)} ${kind}`);
+  return parts.length === 0 ? "0" : `**${parts.join(", ")} (invalid)**`;
+}
+
+/** The matching no-op run: same keys, same mode (and so the same rate). */
+export function ceilingFor(runs: RunRecord[], run: RunRecord): RunRecord | undefined {
+  return runs.find(
+    (r) =>
+      r.spec.target === "no-op" &&
+      r.spec.generator === run.spec.generator &&
+      r.spec.keys === run.spec.keys &&
+      r.spec.mode === run.spec.mode,
+  );
+}
+
+function latencyCells(l: LatencySummary): string {
+  return `${ms(l.p50Us)} | ${ms(l.p99Us)} | ${ms(l.p999Us)} | ${ms(l.maxUs)}`;
+}
+
+function verdict(pass: boolean | undefined): string {
+  if (pass === undefined) return "not measured";
+  return pass ? "**pass**" : "**FAIL**";
+}
+
+interface Targets {
+  rows: string[];
+  allPass: boolean;
+}
+
+function targets(report: BenchReport): Targets {
+  const rows: string[] = [];
+  let allPass = true;
+  const add = (name: string, goal: string, measured: string, pass: boolean | undefined) => {
+    rows.push(`| ${name} | ${goal} | ${measured} | ${verdict(pass)} |`);
+    if (pass !== true) allPass = false;
+  };
+  const service = report.runs.filter((r) => r.spec.target === "service" && r.spec.generator === "bench");
+  for (const run of service.filter((r) => r.spec.mode === "closed")) {
+    const ceiling = ceilingFor(report.runs, run);
+    const ratio = ceiling ? run.generator.checksPerS / ceiling.generator.checksPerS : undefined;
+    const valid = isValid(run) && ceiling !== undefined && isValid(ceiling);
+    add(
+      `throughput / no-op ceiling, ${run.spec.keys === "hot" ? "one hot key" : `${int(report.options.keys)} keys`}`,
+      "≥ 0.6",
+      ratio === undefined
+        ? "–"
+        : `${fixed(ratio)} (${int(run.generator.checksPerS)} vs ${int(ceiling?.generator.checksPerS ?? 0)} checks/s)` +
+            (isNoisy(run) || (ceiling && isNoisy(ceiling)) ? " †" : ""),
+      ratio === undefined || !valid ? undefined : ratio >= 0.6,
+    );
+  }
+  // h2load's ratio is shown beside the verdict, not instead of it: it cannot check grpc-status.
+  const crossCheck = report.runs.find((r) => r.spec.target === "service" && r.spec.generator === "h2load");
+  const crossCeiling = crossCheck ? ceilingFor(report.runs, crossCheck) : undefined;
+  if (crossCheck && crossCeiling) {
+    rows.push(
+      `| (cross-check) the same with h2load, one hot key | ≥ 0.6 | ${fixed(crossCheck.generator.checksPerS / crossCeiling.generator.checksPerS)} ` +
+        `(${int(crossCheck.generator.checksPerS)} vs ${int(crossCeiling.generator.checksPerS)} checks/s)` +
+        `${isNoisy(crossCheck) || isNoisy(crossCeiling) ? " †" : ""} | for comparison |`,
+    );
+  }
+  const paced = service.find((r) => r.spec.mode === "paced");
+  if (paced) {
+    const fromSchedule = paced.generator.latencyFromSchedule;
+    add(
+      `p99 at half the max rate (${int(paced.spec.rate)} checks/s, paced)`,
+      "≤ 5 ms",
+      `${ms(paced.generator.latency.p99Us)} ms from send` +
+        (fromSchedule ? `; ${ms(fromSchedule.p99Us)} ms from the scheduled time` : "") +
+        (isNoisy(paced) ? " †" : ""),
+      isValid(paced) ? paced.generator.latency.p99Us <= 5_000 : undefined,
+    );
+  } else {
+    add("p99 at half the max rate", "≤ 5 ms", "–", undefined);
+  }
+  // The check path touches Postgres only on a cache miss; stale entries are answered from the cache
+  // and refreshed behind the answer, and counts are flushed on a timer, neither per check.
+  let misses = 0;
+  let lookups = 0;
+  let statements = 0;
+  let checks = 0;
+  for (const run of service) {
+    misses += run.service?.cache.miss ?? 0;
+    lookups += run.service?.keyStoreQueries ?? 0;
+    statements += run.pg ? totalStatements(run.pg) : 0;
+    checks += run.generator.checks;
+  }
+  const maxRate = Math.max(
+    0,
+    ...service.filter((r) => r.spec.mode === "closed").map((r) => r.generator.checksPerS),
+  );
+  add(
+    "Postgres queries per check, steady state",
+    "0",
+    `${int(misses)} checks of ${int(checks)} waited on Postgres (cache misses); in the background ` +
+      `${perCheck(lookups, checks)} key refreshes and ${perCheck(statements, checks)} statements of any kind per check. ` +
+      `Outside the windows each in-use key is re-read once per KEY_CACHE_TTL: ${perCheck(report.options.keys / 60, maxRate)} ` +
+      `per check with all ${int(report.options.keys)} keys in use at ${int(maxRate)}/s (see Postgres)`,
+    checks > 0 ? misses === 0 && statements / checks < 0.01 : undefined,
+  );
+  const sampleChecks = report.redisSamples.reduce((n, s) => n + s.checks, 0);
+  const roundTrips = report.redisSamples.reduce((n, s) => n + s.counts.serviceRoundTrips, 0);
+  add(
+    "Redis round trips per check",
+    "≤ 1",
+    sampleChecks > 0
+      ? `${perCheck(roundTrips, sampleChecks)} (MONITOR sample of ${int(sampleChecks)} checks)`
+      : "–",
+    sampleChecks > 0 ? roundTrips / sampleChecks <= 1 : undefined,
+  );
+  return { rows, allPass };
+}
+
+function topCalls(calls: Record<string, number>, checks: number, limit = 6): string {
+  const entries = Object.entries(calls).sort((a, b) => b[1] - a[1]);
+  if (entries.length === 0) return "–";
+  return entries
+    .slice(0, limit)
+    .map(([name, n]) => `${name} ${perCheck(n, checks)}`)
+    .join(", ");
+}
+
+const INTRO = `Every request through Envoy waits for one ext_authz \`Check\` call to api-key-service, so the
+cost and latency of that call bound the whole gateway. This file records what one machine measured
+for it. It is written by \`pnpm bench:authz\` (\`bench/authz/run.ts\`); run it again to refresh the
+figures rather than editing them by hand.
+
+The benchmark starts the service (\`node --import tsx api-key-service/src/run.ts\`) against the local
+Postgres and Redis, seeds keys straight into a fresh database, and drives \`Check\` over gRPC from a
+separate generator process. The same generator then drives a no-op gRPC server (grpc-js, the same
+service definition, answering OK at once): that run is the ceiling, the most this machine, Node and
+grpc-js allow, and the ratio to it is what the service's own work costs.`;
+
+export function renderReport(report: BenchReport): string {
+  const { machine, options, runs } = report;
+  const out: string[] = [];
+  const push = (...lines: string[]) => out.push(...lines);
+  push("# Performance: the ext_authz Check", "", INTRO, "");
+  push(
+    `Measured ${report.startedAt.toISOString().replace(/\.\d+Z$/, "Z")} at commit \`${machine.commit}\` ` +
+      `(the working tree may have held uncommitted changes) on ${machine.cpus} × ${machine.cpuModel}, ` +
+      `Node ${machine.node}; the whole benchmark took ${int(report.wallS)} s.`,
+    "",
+  );
+
+  const t = targets(report);
+  push("## Targets", "", "| target | goal | measured | result |", "| --- | --- | --- | --- |", ...t.rows, "");
+  if (report.runs.some(isNoisy)) {
+    push(
+      `† Other processes used more than ${NOISY_CORES} of a core during that window (see the CPU table): the ` +
+        "figure is disturbed, and a rerun on a quiet machine may differ.",
+      "",
+    );
+  }
+
+  push(
+    "## Runs",
+    "",
+    `Each run: ${options.warmupS} s warm-up, then ${options.durationS} s measured; ${options.connections} HTTP/2 connections. ` +
+      "Latency is from handing the request to the socket to the end of the response (trailers). " +
+      "A run with any failure is not a valid figure. † marks a window in which other processes on the machine " +
+      `used more than ${NOISY_CORES} of a core on average (see "other CPU" below): its figures are disturbed.`,
+    "",
+    "| run | load | checks/s | p50 ms | p99 ms | p99.9 ms | max ms | vs no-op | failures | Postgres stmts/check | Redis cmds/check | Redis reads/check |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+  );
+  for (const run of runs) {
+    const ceiling = run.spec.target === "service" ? ceilingFor(runs, run) : undefined;
+    const checks = run.generator.checks;
+    push(
+      `| ${runLabel(run.spec)} | ${describeLoad(run)} | ${int(run.generator.checksPerS)}${isNoisy(run) ? " †" : ""} | ${latencyCells(run.generator.latency)} | ` +
+        `${ceiling ? fixed(run.generator.checksPerS / ceiling.generator.checksPerS) : "–"} | ${failuresOf(run)} | ` +
+        `${run.pg ? perCheck(totalStatements(run.pg), checks) : "–"} | ${perCheck(run.redis.commands, checks)} | ` +
+        `${perCheck(run.redis.reads, checks)} |`,
+    );
+  }
+  const paced = runs.filter((r) => r.spec.mode === "paced" && r.generator.latencyFromSchedule);
+  if (paced.length > 0) {
+    push(
+      "",
+      "Paced runs, latency measured from each request's scheduled time instead (this adds the generator's own " +
+        "lateness: Node timers tick about once a millisecond, so requests leave in small bursts):",
+      "",
+      "| run | p50 ms | p99 ms | p99.9 ms | max ms |",
+      "| --- | ---: | ---: | ---: | ---: |",
+    );
+    for (const run of paced) {
+      const l = run.generator.latencyFromSchedule;
+      if (l) push(`| ${runLabel(run.spec)} | ${latencyCells(l)} |`);
+    }
+  }
+  const counted = runs.filter((r) => r.service);
+  if (counted.length > 0) {
+    push(
+      "",
+      "What the service itself counted over each window (`authz_checks_total`), next to the answers the generator " +
+        "accepted. The two are read a few milliseconds apart, so they differ by the checks in flight. This is the " +
+        "only check on the h2load rows, since h2load reads HTTP status but not `grpc-status`:",
+      "",
+      "| run | OK answers | service: allowed | service: denied |",
+      "| --- | ---: | ---: | ---: |",
+    );
+    for (const run of counted) {
+      let allowed = 0;
+      let denied = 0;
+      for (const [series, n] of Object.entries(run.service?.checks ?? {})) {
+        if (series.includes('outcome="allowed"')) allowed += n;
+        else denied += n;
+      }
+      push(`| ${runLabel(run.spec)} | ${int(run.generator.checks)} | ${int(allowed)} | ${int(denied)} |`);
+    }
+  }
+  push("");
+
+  push(
+    "## CPU: generator vs. server",
+    "",
+    "CPU seconds over the measured window, all from `/proc/<pid>/stat` (utime + stime, every thread) " +
+      "for the generator and the server, `INFO cpu` for Redis, and `/proc/stat` for the whole machine " +
+      `(${machine.cpus} cores, so at most ${machine.cpus} s of CPU per second). Postgres is every \`postgres\` ` +
+      "process (the server is shared, so other users' queries count too). \"Other\" is the machine's busy time " +
+      "charged to none of these: the kernel, the orchestrator and its Postgres relay, anything else running.",
+    "",
+    "| run | window s | generator CPU s | server CPU s | server / generator | generator µs/check | server µs/check | Redis CPU s | Postgres CPU s | other CPU s |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const run of runs) {
+    const checks = run.generator.checks;
+    const other = otherCpu(run);
+    push(
+      `| ${runLabel(run.spec)} | ${fixed(run.windowS, 1)} | ${fixed(run.cpu.generator)} | ${fixed(run.cpu.server)} | ` +
+        `${run.cpu.generator > 0 ? `${fixed(run.cpu.server / run.cpu.generator, 1)}×` : "–"} | ` +
+        `${checks > 0 ? fixed((run.cpu.generator / checks) * 1e6, 1) : "–"} | ${checks > 0 ? fixed((run.cpu.server / checks) * 1e6, 1) : "–"} | ` +
+        `${fixed(run.cpu.redis)} | ${fixed(run.cpu.postgres)} | ${fixed(other)}${isNoisy(run) ? " †" : ""} |`,
+    );
+  }
+  push("");
+
+  push("## Postgres", "");
+  push(
+    "The service reaches Postgres through a relay in the benchmark process that reads the client side of the wire " +
+      "protocol: every simple query (`Q`) and every execution (`E`) of a parsed statement is counted under the " +
+      "statement's verb and table. The count is exact at any instant, unlike `pg_stat_database`, which backends update " +
+      "at most once a second and up to 10 s late when idle (`pg_stat_statements` is not loaded on this server). " +
+      "`key_store_queries_total` and `key_cache_lookups_total` are the service's own metrics.",
+    "",
+    "| run | statements in the window | per check | per second | key lookups (metric) | cache hit | stale (refreshed behind) | miss (waited) |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  const service = runs.filter((r) => r.spec.target === "service");
+  for (const run of service) {
+    const statements = run.pg ? totalStatements(run.pg) : 0;
+    const kinds = run.pg ? Object.entries(run.pg.statements).map(([kind, n]) => `${kind} ${int(n)}`) : [];
+    const cache = run.service?.cache ?? {};
+    const lookups = run.service?.keyStoreQueries;
+    push(
+      `| ${runLabel(run.spec)} | ${kinds.length > 0 ? kinds.join(", ") : "none"} | ${perCheck(statements, run.generator.checks)} | ` +
+        `${fixed(statements / run.windowS, 1)} | ${lookups === undefined ? "(no metric)" : int(lookups)} | ` +
+        `${int(cache.hit ?? 0)} | ${int(cache.stale ?? 0)} | ${int(cache.miss ?? 0)} |`,
+    );
+  }
+  const prewarmed = service.filter((r) => r.prewarm);
+  if (prewarmed.length > 0) {
+    push(
+      "",
+      "Each spread run starts right after one unmeasured pass over every key, so its window sees the cache's steady " +
+        "state: every key cached and fresh. The passes themselves:",
+      "",
+    );
+    for (const run of prewarmed) {
+      const p = run.prewarm;
+      if (!p) continue;
+      const kinds = Object.entries(p.statements).map(([kind, n]) => `${kind} ${int(n)}`);
+      push(
+        `- before ${runLabel(run.spec)}: ${int(p.checks)} checks at ${p.concurrency} in flight in ${fixed(p.seconds, 1)} s; ` +
+          `Postgres: ${kinds.length > 0 ? kinds.join(", ") : "nothing"}; ${failureCount(p.failures)} failures` +
+          (p.failures.examples.length > 0 ? ` (e.g. ${p.failures.examples[0]})` : ""),
+      );
+    }
+  }
+  const maxRate = Math.max(
+    0,
+    ...service.filter((r) => r.spec.mode === "closed").map((r) => r.generator.checksPerS),
+  );
+  push(
+    "",
+    `Not in any window: a cached key is re-read once per \`KEY_CACHE_TTL\` (60 s by default) while it is in use, ` +
+      `behind an answer served from the cache. With all ${int(options.keys)} keys in use that is ` +
+      `${fixed(options.keys / 60, 0)} lookups/s, ${perCheck(options.keys / 60, maxRate)} per check at the highest rate measured here ` +
+      `(${int(maxRate)}/s); proportionally less with fewer active keys or a longer TTL. The remaining statements are the ` +
+      "usage counts, flushed in one batch per `AUTHZ_FLUSH_INTERVAL` (1 s by default) whatever the rate.",
+  );
+  const cold = runs.flatMap((r) => (failureCount(r.generator.outsideWindowFailures) > 0 ? [r] : []));
+  for (const run of cold) {
+    const f = run.generator.outsideWindowFailures;
+    push(
+      "",
+      `Outside the window of ${runLabel(run.spec)} (warm-up or drain): ${int(failureCount(f))} failures, e.g. ${f.examples.join("; ")}.`,
+    );
+  }
+  if (report.pgTotals) {
+    push(
+      "",
+      `Over the service's whole life (start-up and migrations included) the relay counted ${int(report.pgTotals.statements)} ` +
+        `statements, and \`pg_stat_database.xact_commit\` for the bench database grew by ${int(report.pgTotals.xactCommit)} ` +
+        "(transactions, including the benchmark's own migration and seeding; read after the service exited, when no " +
+        "backend still holds unreported counts).",
+    );
+  }
+  push("");
+
+  push("## Redis", "");
+  push(
+    "`INFO stats` and `INFO commandstats` deltas over each measured window. `total_commands_processed` also counts the " +
+      "commands a Lua script runs, so it overstates round trips; `total_reads_processed` counts read events on client " +
+      "sockets, i.e. request batches as they arrived (several checks' commands can share one). Both are server-wide: " +
+      "the no-op runs, where the service sits idle, show the background (the service's own timers, pub/sub and any " +
+      "other client of this shared Redis).",
+    "",
+    "| run | commands/check | reads/check | commands/s | top commands per check |",
+    "| --- | ---: | ---: | ---: | --- |",
+  );
+  for (const run of runs) {
+    push(
+      `| ${runLabel(run.spec)} | ${perCheck(run.redis.commands, run.generator.checks)} | ${perCheck(run.redis.reads, run.generator.checks)} | ` +
+        `${int(run.redis.commands / run.windowS)} | ${topCalls(run.redis.calls, run.generator.checks)} |`,
+    );
+  }
+  if (report.redisSamples.length > 0) {
+    push(
+      "",
+      "Round trips come from a separate short sample with `MONITOR`, which names the client of every command: " +
+        "commands from the service's own connections (found through `/proc/<pid>/fd`) are requests it sent, " +
+        "commands shown as run by `lua` happened inside a script and cost no round trip. A `MULTI` … `EXEC` block " +
+        "counts once; other pipelining would be counted per command, so this is an upper bound. MONITOR slows " +
+        "Redis, so it never runs during a measured window.",
+      "",
+      "| sample | checks | round trips/check | service commands per check | inside scripts per check | other clients' commands |",
+      "| --- | ---: | ---: | --- | --- | ---: |",
+    );
+    for (const s of report.redisSamples) {
+      push(
+        `| ${s.keys === "hot" ? "hot key" : "spread keys"}, paced ${int(s.rate)}/s | ${int(s.checks)} | ` +
+          `${perCheck(s.counts.serviceRoundTrips, s.checks)} | ${topCalls(s.counts.service, s.checks)} | ` +
+          `${topCalls(s.counts.scripts, s.checks)} | ${int(s.counts.others)} |`,
+      );
+    }
+  }
+  push("");
+
+  push(
+    "## Machine",
+    "",
+    `- CPU: ${machine.cpus} × ${machine.cpuModel} (\`nproc\` ${machine.cpus}), ${machine.memoryGiB} GiB memory`,
+    `- ${machine.kernel}; Node ${machine.node}; PostgreSQL ${machine.postgres}; Redis ${machine.redis}`,
+    `- before the run: load average ${machine.loadBefore}; other processes busy on ${fixed(machine.busyBefore)} cores` +
+      (machine.busyBefore > BUSY_WARNING ? " (**a busy machine: expect noisy figures**)" : ""),
+    `- date: ${report.startedAt.toISOString()}`,
+    "",
+  );
+
+  push(
+    "## How it was measured",
+    "",
+    `- **Keys.** ${int(options.keys)} keys (\`KeyFormat("gw").generate()\`, stored as \`hashKey(key)\`) over 100 users, ` +
+      "inserted with multi-row INSERTs into a new database `bench_<random>` migrated with `@gateway/db`; limits of " +
+      "1,000,000,000 per minute and per day so no check is rate limited. The database is dropped at the end and the " +
+      "run's Redis keys (its own `REDIS_KEY_PREFIX`) deleted.",
+    "- **Requests.** Each key's `CheckRequest` is what Envoy sends for `GET /v1/things` with the key as a bearer " +
+      "token, serialised with `loadEnvoyServices()` from `@gateway/proto` and gRPC-framed once before the run. " +
+      "The hot runs send the first key's body every time; the spread runs take the next key round-robin.",
+    "- **Generator.** `bench/authz/generator.ts`, its own process, speaking HTTP/2 straight to a TCP socket " +
+      "(`h2-wire.ts`, `hpack.ts`). A call is the key's pre-built DATA frame behind a HEADERS frame that, as " +
+      "Envoy's client does, enters the fixed request headers into HPACK's dynamic table on a connection's first " +
+      "call and refers to them by index afterwards; stream ids are patched in, and all calls due in one event-loop " +
+      "turn leave in one write. node:http2 was tried first and spent as much CPU per call as the grpc-js server " +
+      "answering it; a grpc-js client is heavier still. Every response is checked: HTTP status 200, " +
+      "`grpc-status: 0`, and `CheckResponse.status.code` 0 read off the protobuf wire; one in 1,024 is also " +
+      "decoded with grpc-js's deserialiser, and each target is first probed through node:http2, an independent " +
+      "HTTP/2 implementation, with the first key and 20 others.",
+    `- **Load.** Closed loop: ${options.concurrency} calls always in flight. Paced: a fixed schedule at half the ` +
+      `highest rate the service reached in the closed-loop runs, spread keys, open loop (the schedule never waits for ` +
+      `answers; at most ${int(options.pacedCap)} in flight, beyond which a send is counted as skipped).`,
+    "- **Ceiling.** `bench/authz/noop-server.ts`: grpc-js, the same service definition and server options as the " +
+      "service, answers `{status:{code:0}}` at once. Each service run is followed by the same generator settings " +
+      "against it.",
+    `- **Cross-check.** ${
+      report.h2load.version
+        ? `${report.h2load.version} (${report.h2load.note}) drove the hot-key max-rate runs a second time, against the service and the ceiling, with the same connections and streams in flight and the same request body; its rows are marked (h2load). It cannot walk the keys (one body per run) and does not read \`grpc-status\`.`
+        : `h2load was not used: ${report.h2load.note}.`
+    }`,
+    `- **A shared machine.** Before each run the benchmark waits, while its own processes sit idle, until other ` +
+      `processes use less than ${BUSY_WARNING} of a core (at most ${report.quietWait.budgetS} s over the whole ` +
+      `benchmark; this run waited ${fixed(report.quietWait.waitedS, 0)} s). Work that starts during a window still ` +
+      'lands in it: the † marks and the "other CPU" column show where.',
+    "- **Snapshots.** CPU, Redis INFO, the Postgres relay and the service's `/metrics` are read when the generator " +
+      "reports the end of warm-up and again at the end of the window.",
+    "",
+  );
+
+  push(
+    "## Reproduce",
+    "",
+    "```sh",
+    "pnpm install",
+    "pnpm bench:authz          # about 4 to 5 minutes; rewrites docs/PERFORMANCE.md",
+    "```",
+    "",
+    "It needs Postgres on 127.0.0.1:5432 (user `postgres`, a database `test` to connect to, rights to create " +
+      "databases) and Redis on 127.0.0.1:6379, and refuses any non-loopback address. Settings, all optional: " +
+      "`BENCH_DURATION_S` (measured seconds per run, default 20), `BENCH_WARMUP_S` (5), `BENCH_CONCURRENCY` (64), " +
+      "`BENCH_CONNECTIONS` (4), `BENCH_KEYS` (10000), `BENCH_PG_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT` " +
+      "(`docs/PERFORMANCE.md`), `BENCH_H2LOAD=0` (skip the h2load cross-check). When `h2load` is missing and the " +
+      "benchmark runs as root, it installs Debian's `nghttp2-client` with apt-get and says so. Close other " +
+      'CPU-heavy work first: on a small machine it shows up in every figure (see "other CPU" above).',
+    "",
+    `This run used: ${options.durationS} s measured, ${options.warmupS} s warm-up, ${options.concurrency} in flight, ` +
+      `${options.connections} connections, ${int(options.keys)} keys; seeding took ${fixed(report.seedS, 1)} s.`,
+    "",
+  );
+  return out.join("\n");
+}
+
+/** The targets table as Markdown rows, and whether every target was met. */
+export function targetSummary(report: BenchReport): Targets {
+  return targets(report);
+}
