@@ -28,9 +28,10 @@ function run(command: string, args: string[], env: Record<string, string>) {
 }
 
 describe("pnpm stack", () => {
-  test("starts the services without Docker, passes test-api.sh's steps that need no proxy, and stops on Ctrl-C", async ({
-    services,
-  }) => {
+  // Three Node processes compiling TypeScript at start: on a loaded two-core machine that takes a while.
+  test("starts the services without Docker, passes test-api.sh's steps that need no proxy, and stops on Ctrl-C", {
+    timeout: 120_000,
+  }, async ({ services }) => {
     const token = randomBytes(32).toString("hex");
     const apiPort = await freePort();
     const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], {
@@ -46,7 +47,7 @@ describe("pnpm stack", () => {
       LOG_LEVEL: "warn",
     });
     try {
-      await expect.poll(stack.output, { timeout: 40_000, interval: 200 }).toContain("The stack is up");
+      await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
       expect(stack.output()).toContain(`http://127.0.0.1:${apiPort}`);
       expect(stack.output()).toMatch(/gateway +(not running: no envoy binary|http)/);
 
