@@ -1,7 +1,7 @@
 // Regenerates src/generated/ (TypeScript types for Envoy's ext_authz and access-log services) from the
 // protos that @grpc/grpc-js-xds ships. Run after upgrading that package: pnpm --filter @gateway/proto generate
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,3 +35,12 @@ execFileSync(
   ],
   { stdio: "inherit" },
 );
+
+// The generator records each proto's absolute path; keep only the part inside the npm package.
+for (const entry of readdirSync(out, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile()) continue;
+  const file = join(entry.parentPath ?? entry.path, entry.name);
+  const text = readFileSync(file, "utf8");
+  const relative = text.replaceAll(`${deps}/`, "@grpc/grpc-js-xds/deps/");
+  if (relative !== text) writeFileSync(file, relative);
+}

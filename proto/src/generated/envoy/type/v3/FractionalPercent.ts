@@ -1,7 +1,7 @@
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/percent.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/percent.proto
 
 
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/percent.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/percent.proto
 
 export const _envoy_type_v3_FractionalPercent_DenominatorType = {
   HUNDRED: 'HUNDRED',

@@ -1,4 +1,4 @@
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/http_status.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/type/v3/http_status.proto
 
 export const StatusCode = {
   Empty: 'Empty',

@@ -1,4 +1,4 @@
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/base.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/base.proto
 
 
 export interface RuntimeUInt32 {

@@ -1,7 +1,7 @@
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/address.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/address.proto
 
 
-// Original file: /work/main/node_modules/.pnpm/@grpc+grpc-js-xds@1.14.1_@grpc+grpc-js@1.14.7/node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/address.proto
+// Original file: @grpc/grpc-js-xds/deps/envoy-api/envoy/config/core/v3/address.proto
 
 export const _envoy_config_core_v3_SocketAddress_Protocol = {
   TCP: 'TCP',
