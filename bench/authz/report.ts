@@ -130,16 +130,20 @@ function targets(report: BenchReport): Targets {
     statements += run.pg ? totalStatements(run.pg) : 0;
     checks += run.generator.checks;
   }
+  const ttlS = report.serviceSettings.keyCacheTtlS;
   const maxRate = Math.max(
     0,
-    ...service.filter((r) => r.spec.mode === "closed").map((r) => r.generator.checksPerS),
+    ...service
+      .filter((r) => r.spec.mode === "closed" && r.spec.generator === "bench")
+      .map((r) => r.generator.checksPerS),
   );
   add(
     "Postgres queries per check, steady state",
     "0",
     `${int(misses)} checks of ${int(checks)} waited on Postgres (cache misses); in the background ` +
       `${perCheck(lookups, checks)} key refreshes and ${perCheck(statements, checks)} statements of any kind per check. ` +
-      `Outside the windows each in-use key is re-read once per KEY_CACHE_TTL: ${perCheck(report.options.keys / 60, maxRate)} ` +
+      `Outside the windows each in-use key is re-read once per KEY_CACHE_TTL (${fixed(ttlS, 0)} s): ` +
+      `${perCheck(report.options.keys / ttlS, maxRate)} ` +
       `per check with all ${int(report.options.keys)} keys in use at ${int(maxRate)}/s (see Postgres)`,
     checks > 0 ? misses === 0 && statements / checks < 0.01 : undefined,
   );
@@ -252,7 +256,11 @@ export function renderReport(report: BenchReport): string {
         if (series.includes('outcome="allowed"')) allowed += n;
         else denied += n;
       }
-      push(`| ${runLabel(run.spec)} | ${int(run.generator.checks)} | ${int(allowed)} | ${int(denied)} |`);
+      const lag = run.service?.eventLoopDelay;
+      push(
+        `| ${runLabel(run.spec)} | ${int(run.generator.checks)} | ${int(allowed)} | ${int(denied)} | ` +
+          `${lag ? fixed(lag.p99Ms, 1) : "–"} | ${lag ? fixed(lag.maxMs, 1) : "–"} |`,
+      );
     }
   }
   push("");
@@ -323,17 +331,20 @@ export function renderReport(report: BenchReport): string {
       );
     }
   }
+  const ttlS = report.serviceSettings.keyCacheTtlS;
   const maxRate = Math.max(
     0,
-    ...service.filter((r) => r.spec.mode === "closed").map((r) => r.generator.checksPerS),
+    ...service
+      .filter((r) => r.spec.mode === "closed" && r.spec.generator === "bench")
+      .map((r) => r.generator.checksPerS),
   );
   push(
     "",
-    `Not in any window: a cached key is re-read once per \`KEY_CACHE_TTL\` (60 s by default) while it is in use, ` +
+    `Not in any window: a cached key is re-read once per \`KEY_CACHE_TTL\` (${fixed(ttlS, 0)} s here) while it is in use, ` +
       `behind an answer served from the cache. With all ${int(options.keys)} keys in use that is ` +
-      `${fixed(options.keys / 60, 0)} lookups/s, ${perCheck(options.keys / 60, maxRate)} per check at the highest rate measured here ` +
+      `${fixed(options.keys / ttlS, 0)} lookups/s, ${perCheck(options.keys / ttlS, maxRate)} per check at the highest rate measured here ` +
       `(${int(maxRate)}/s); proportionally less with fewer active keys or a longer TTL. The remaining statements are the ` +
-      "usage counts, flushed in one batch per `AUTHZ_FLUSH_INTERVAL` (1 s by default) whatever the rate.",
+      `usage counts, flushed in batches once per \`AUTHZ_FLUSH_INTERVAL\` (${fixed(report.serviceSettings.flushIntervalS, 0)} s here) whatever the rate.`,
   );
   const cold = runs.flatMap((r) => (failureCount(r.generator.outsideWindowFailures) > 0 ? [r] : []));
   for (const run of cold) {

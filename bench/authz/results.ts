@@ -24,6 +24,11 @@ export interface ServiceCounters {
   checks: Record<string, number>;
   /** authz_dependency_errors_total. */
   dependencyErrors: number;
+  /**
+   * The service's event-loop delay over the window (prom-client resets its histogram at every
+   * scrape, and the window starts with one): a stalled loop delays every check queued behind it.
+   */
+  eventLoopDelay: { p99Ms: number; maxMs: number } | undefined;
 }
 
 /** One unmeasured pass over every key just before a spread run, so the run starts with a warm cache. */
@@ -103,6 +108,8 @@ export interface BenchReport {
   /** Over the service's whole life: statements through the relay vs. what pg_stat_database counted. */
   pgTotals: { statements: number; xactCommit: number } | undefined;
   h2load: H2loadInfo;
+  /** KEY_CACHE_TTL and AUTHZ_FLUSH_INTERVAL as the service read them, in seconds. */
+  serviceSettings: { keyCacheTtlS: number; flushIntervalS: number };
   /** Seconds spent waiting for other work on the machine to pass, and the budget for it. */
   quietWait: { waitedS: number; budgetS: number };
 }

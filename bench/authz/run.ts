@@ -92,6 +92,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     hotBody: frames[0] as Buffer,
     h2loadPath: h2load.path,
     quietBudget: { remainingS: QUIET_WAIT_BUDGET_S },
+    keyCacheTtlS: 0,
   };
 
   log("starting api-key-service…");
@@ -109,6 +110,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   });
   cleanup.add("stop api-key-service", () => service.stop());
   log(`  pid ${service.pid}, http ${service.httpPort}, grpc ${service.grpcPort}`);
+  ctx.keyCacheTtlS = service.settings.keyCacheTtlS;
   try {
     await probeTarget("api-key-service", service.grpcPort, frames);
   } catch (err) {
@@ -135,8 +137,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       throw new Error(`api-key-service exited during the runs:\n${service.recentOutput()}`);
   };
   // Service then ceiling for each load, so slow drift on a shared machine hits both alike. Spread
-  // first and paced last puts more than KEY_CACHE_TTL between their passes over the keys (see
-  // prewarmKeys).
+  // first and paced last keeps their passes over the keys far apart (see prewarmKeys).
   for (const keys of ["spread", "hot"] as const) {
     for (const target of ["service", "no-op"] as const) {
       const spec: RunSpec = { target, generator: "bench", keys, mode: "closed", rate: 0 };
@@ -191,6 +192,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     redisSamples,
     pgTotals,
     h2load: { note: h2load.note, version: h2load.path ? h2loadVersion(h2load.path) : undefined },
+    serviceSettings: service.settings,
     quietWait: { waitedS: QUIET_WAIT_BUDGET_S - ctx.quietBudget.remainingS, budgetS: QUIET_WAIT_BUDGET_S },
   };
   writeFileSync(options.output, renderReport(report));

@@ -1,10 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { loadConfig } from "../../api-key-service/src/config.js";
 import type { Target } from "./launch.js";
 import { freePort, GiveUp, onLines, spawnTracked, stopChild, waitFor } from "./processes.js";
 
 export interface ServiceTarget extends Target {
   httpPort: number;
+  /** Settings of the service that shape the figures, as its own config parser reads our env. */
+  settings: { keyCacheTtlS: number; flushIntervalS: number };
   /** Where the service said it listens for gRPC (the `grpc_port` log field), if it said so. */
   announcedGrpcPort: number | undefined;
   redisKeyPrefix: string;
@@ -29,24 +32,27 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
   const httpPort = await freePort();
   const grpcPort = await freePort();
   const redisKeyPrefix = `bench:${randomBytes(4).toString("hex")}:`;
+  const serviceEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    ADMIN_TOKEN: randomBytes(32).toString("hex"),
+    HTTP_PORT: String(httpPort),
+    GRPC_PORT: String(grpcPort),
+    HOST: "127.0.0.1",
+    KEY_PREFIX: env.keyPrefix,
+    LOG_LEVEL: "warn",
+    REDIS_KEY_PREFIX: redisKeyPrefix,
+  };
+  // The service's own parser, so defaults it changes (cache TTL, flush interval) reach the report.
+  const config = loadConfig(serviceEnv);
   const child = spawnTracked(
     process.execPath,
     ["--import", "tsx", join(repoRoot, "api-key-service/src/run.ts")],
     {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        DATABASE_URL: env.databaseUrl,
-        REDIS_URL: env.redisUrl,
-        ADMIN_TOKEN: randomBytes(32).toString("hex"),
-        HTTP_PORT: String(httpPort),
-        GRPC_PORT: String(grpcPort),
-        HOST: "127.0.0.1",
-        KEY_PREFIX: env.keyPrefix,
-        LOG_LEVEL: "warn",
-        REDIS_KEY_PREFIX: redisKeyPrefix,
-      },
+      env: serviceEnv,
     },
   );
   const output: string[] = [];
@@ -89,6 +95,10 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
     grpcPort: announcedGrpcPort ?? grpcPort,
     announcedGrpcPort,
     redisKeyPrefix,
+    settings: {
+      keyCacheTtlS: config.KEY_CACHE_TTL / 1000,
+      flushIntervalS: config.AUTHZ_FLUSH_INTERVAL / 1000,
+    },
     recentOutput,
     stop: () => stopChild(child, 15_000),
   };

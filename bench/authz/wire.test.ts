@@ -1,4 +1,6 @@
-import { type CheckResponse, loadEnvoyServices } from "@gateway/proto";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { AUTHORIZATION_CHECK_PATH, type CheckResponse, loadEnvoyServices } from "@gateway/proto";
 import { describe, expect, it } from "vitest";
 import {
   checkRequestFor,
@@ -6,6 +8,7 @@ import {
   decodeCheckResponse,
   encodeCheckRequest,
 } from "./check-request.js";
+import { Call, checkHeaderBlocks, H2Connection, RequestTemplate } from "./h2-wire.js";
 import { Histogram } from "./histogram.js";
 import { encodeRepeatedHeaders, HpackDecoder } from "./hpack.js";
 
@@ -100,5 +103,54 @@ describe("Histogram", () => {
       expect(Math.abs(h.quantile(q) - exact) / exact).toBeLessThan(0.01);
     }
     expect(h.summary().maxUs).toBe(100_000);
+  });
+});
+
+describe("H2Connection against node:http2", () => {
+  it("completes many calls at once, past the server's initial flow-control window", async () => {
+    const method = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
+    const answer = method.responseSerialize({ status: { code: 0 } });
+    const framed = Buffer.alloc(5 + answer.length);
+    framed.writeUInt32BE(answer.length, 1);
+    answer.copy(framed, 5);
+    const server = http2.createServer();
+    server.on("stream", (stream, headers) => {
+      const seen = headers[":path"] === AUTHORIZATION_CHECK_PATH && headers.te === "trailers";
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": seen ? "0" : "12" }));
+        stream.end(framed);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const calls = 500;
+      const done: Call[] = [];
+      let finished: () => void = () => {};
+      const allDone = new Promise<void>((resolve) => {
+        finished = resolve;
+      });
+      const connection = await H2Connection.connect(
+        port,
+        checkHeaderBlocks(port, AUTHORIZATION_CHECK_PATH),
+        (call) => {
+          done.push(call);
+          if (done.length === calls) finished();
+        },
+        5_000,
+      );
+      // 500 bodies of ~400 bytes are three times the 65,535-byte window a connection starts with.
+      const template = new RequestTemplate(encodeCheckRequest(checkRequestFor("gw_example", 1)));
+      for (let i = 0; i < calls; i++) connection.send(template, new Call(0, 0));
+      await allDone;
+      connection.destroy();
+      expect(done.filter((c) => c.error !== undefined)).toEqual([]);
+      expect(done.every((c) => c.httpStatus === 200 && c.grpcStatus === "0")).toBe(true);
+      expect(done.every((c) => c.body !== undefined && checkResponseCode(c.body) === 0)).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
