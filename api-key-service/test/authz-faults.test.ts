@@ -104,7 +104,10 @@ describe("Postgres unreachable", () => {
   }) => {
     const target = new URL(services.databaseUrl);
     const proxy = await startTcpProxy(target.hostname, Number(target.port));
-    const api = await startApi(services, { DATABASE_URL: viaProxy(services.databaseUrl, proxy) });
+    const api = await startApi(services, {
+      DATABASE_URL: viaProxy(services.databaseUrl, proxy),
+      KEY_LOOKUP_TIMEOUT: "100ms",
+    });
     try {
       const cached = await api.createKey();
       const uncached = await api.createKey();

@@ -77,6 +77,7 @@ export async function startApi(
     // A loaded test machine can be slower than production's 50 ms budget; a timeout here would
     // switch to the local fallback limiter and blur what a test asserts. Fault tests set it back.
     REDIS_TIMEOUT: "1s",
+    KEY_LOOKUP_TIMEOUT: "2s",
     ...env,
   });
   const service = createService(config, {
