@@ -23,7 +23,8 @@ function describeLoad(run: RunRecord): string {
     run.spec.mode === "closed"
       ? `closed loop, ${run.config.concurrency} in flight`
       : `paced ${int(run.spec.rate)}/s (open loop)`;
-  return `${keys}, ${load}`;
+  const again = run.discarded > 0 ? `; measured ${run.discarded + 1} times, the quietest window shown` : "";
+  return `${keys}, ${load}${again}`;
 }
 
 export function runLabel(spec: RunSpec): string {
@@ -89,7 +90,7 @@ function targets(report: BenchReport): Targets {
       "≥ 0.6",
       ratio === undefined
         ? "–"
-        : `${fixed(ratio)} (${int(run.generator.checksPerS)} vs ${int(ceiling?.generator.checksPerS ?? 0)} checks/s)` +
+        : `${fixed(ratio, 3)} (${int(run.generator.checksPerS)} vs ${int(ceiling?.generator.checksPerS ?? 0)} checks/s)` +
             (isNoisy(run) || (ceiling && isNoisy(ceiling)) ? " †" : ""),
       ratio === undefined || !valid ? undefined : ratio >= 0.6,
     );
@@ -99,7 +100,7 @@ function targets(report: BenchReport): Targets {
   const crossCeiling = crossCheck ? ceilingFor(report.runs, crossCheck) : undefined;
   if (crossCheck && crossCeiling) {
     rows.push(
-      `| (cross-check) the same with h2load, one hot key | ≥ 0.6 | ${fixed(crossCheck.generator.checksPerS / crossCeiling.generator.checksPerS)} ` +
+      `| (cross-check) the same with h2load, one hot key | ≥ 0.6 | ${fixed(crossCheck.generator.checksPerS / crossCeiling.generator.checksPerS, 3)} ` +
         `(${int(crossCheck.generator.checksPerS)} vs ${int(crossCeiling.generator.checksPerS)} checks/s)` +
         `${isNoisy(crossCheck) || isNoisy(crossCeiling) ? " †" : ""} | for comparison |`,
     );

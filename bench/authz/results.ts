@@ -42,6 +42,8 @@ export interface PrewarmRecord {
 
 export interface RunRecord {
   spec: RunSpec;
+  /** Windows measured before this one and dropped because other processes disturbed them more. */
+  discarded: number;
   prewarm: PrewarmRecord | undefined;
   config: Omit<GeneratorConfig, "port" | "bodiesFile">;
   generator: GeneratorResult;
@@ -112,6 +114,8 @@ export interface BenchReport {
   serviceSettings: { keyCacheTtlS: number; flushIntervalS: number };
   /** Seconds spent waiting for other work on the machine to pass, and the budget for it. */
   quietWait: { waitedS: number; budgetS: number };
+  /** Runs measured again because other work disturbed them, and the budget for it. */
+  retries: { used: number; budget: number };
 }
 
 /** Busy CPU on the machine charged to none of the processes the run is about. */
