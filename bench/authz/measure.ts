@@ -106,18 +106,14 @@ function serviceCounters(before: Map<string, number>, after: Map<string, number>
  * noticeable share of the machine during the window; the quieter of the two windows is kept.
  */
 export async function measureQuietly(ctx: Context, target: Target, spec: RunSpec): Promise<RunRecord> {
-  let best = await measure(ctx, target, spec);
-  let discarded = 0;
-  while (isNoisy(best) && ctx.retries > 0) {
-    ctx.retries--;
-    log(
-      `  other processes used ${(otherCpu(best) / best.windowS).toFixed(2)} cores during the window: measuring again`,
-    );
-    const again = await measure(ctx, target, spec);
-    discarded++;
-    if (otherCpu(again) / again.windowS < otherCpu(best) / best.windowS) best = again;
-  }
-  return { ...best, discarded };
+  const first = await measure(ctx, target, spec);
+  if (!isNoisy(first) || ctx.retries <= 0) return first;
+  ctx.retries--;
+  const share = otherCpu(first) / first.windowS;
+  log(`  other processes used ${share.toFixed(2)} cores during the window: measuring again`);
+  const again = await measure(ctx, target, spec);
+  const quieter = otherCpu(again) / again.windowS < share ? again : first;
+  return { ...quieter, discarded: 1 };
 }
 
 function eventLoopDelay(after: Map<string, number>): ServiceCounters["eventLoopDelay"] {

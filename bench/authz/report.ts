@@ -23,7 +23,7 @@ function describeLoad(run: RunRecord): string {
     run.spec.mode === "closed"
       ? `closed loop, ${run.config.concurrency} in flight`
       : `paced ${int(run.spec.rate)}/s (open loop)`;
-  const again = run.discarded > 0 ? `; measured ${run.discarded + 1} times, the quietest window shown` : "";
+  const again = run.discarded > 0 ? "; measured twice, the quieter window shown" : "";
   return `${keys}, ${load}${again}`;
 }
 
@@ -63,8 +63,10 @@ function latencyCells(l: LatencySummary): string {
   return `${ms(l.p50Us)} | ${ms(l.p99Us)} | ${ms(l.p999Us)} | ${ms(l.maxUs)}`;
 }
 
-function verdict(pass: boolean | undefined): string {
+/** A disturbed window is not evidence either way: its figure is shown, but not judged. */
+function verdict(pass: boolean | undefined, disturbed: boolean): string {
   if (pass === undefined) return "not measured";
+  if (disturbed) return `not conclusive (${pass ? "would pass" : "would fail"}; disturbed †)`;
   return pass ? "**pass**" : "**FAIL**";
 }
 
@@ -76,9 +78,15 @@ interface Targets {
 function targets(report: BenchReport): Targets {
   const rows: string[] = [];
   let allPass = true;
-  const add = (name: string, goal: string, measured: string, pass: boolean | undefined) => {
-    rows.push(`| ${name} | ${goal} | ${measured} | ${verdict(pass)} |`);
-    if (pass !== true) allPass = false;
+  const add = (
+    name: string,
+    goal: string,
+    measured: string,
+    pass: boolean | undefined,
+    disturbed = false,
+  ) => {
+    rows.push(`| ${name} | ${goal} | ${measured}${disturbed ? " †" : ""} | ${verdict(pass, disturbed)} |`);
+    if (pass !== true || disturbed) allPass = false;
   };
   const service = report.runs.filter((r) => r.spec.target === "service" && r.spec.generator === "bench");
   for (const run of service.filter((r) => r.spec.mode === "closed")) {
@@ -90,9 +98,9 @@ function targets(report: BenchReport): Targets {
       "≥ 0.6",
       ratio === undefined
         ? "–"
-        : `${fixed(ratio, 3)} (${int(run.generator.checksPerS)} vs ${int(ceiling?.generator.checksPerS ?? 0)} checks/s)` +
-            (isNoisy(run) || (ceiling && isNoisy(ceiling)) ? " †" : ""),
+        : `${fixed(ratio, 3)} (${int(run.generator.checksPerS)} vs ${int(ceiling?.generator.checksPerS ?? 0)} checks/s)`,
       ratio === undefined || !valid ? undefined : ratio >= 0.6,
+      isNoisy(run) || (ceiling !== undefined && isNoisy(ceiling)),
     );
   }
   // h2load's ratio is shown beside the verdict, not instead of it: it cannot check grpc-status.
@@ -112,9 +120,9 @@ function targets(report: BenchReport): Targets {
       `p99 at half the max rate (${int(paced.spec.rate)} checks/s, paced)`,
       "≤ 5 ms",
       `${ms(paced.generator.latency.p99Us)} ms from send` +
-        (fromSchedule ? `; ${ms(fromSchedule.p99Us)} ms from the scheduled time` : "") +
-        (isNoisy(paced) ? " †" : ""),
+        (fromSchedule ? `; ${ms(fromSchedule.p99Us)} ms from the scheduled time` : ""),
       isValid(paced) ? paced.generator.latency.p99Us <= 5_000 : undefined,
+      isNoisy(paced),
     );
   } else {
     add("p99 at half the max rate", "≤ 5 ms", "–", undefined);
@@ -198,7 +206,8 @@ export function renderReport(report: BenchReport): string {
   if (report.runs.some(isNoisy)) {
     push(
       `† Other processes used more than ${NOISY_CORES} of a core during that window (see the CPU table): the ` +
-        "figure is disturbed, and a rerun on a quiet machine may differ.",
+        "figure is disturbed, so it is shown but not judged; rerun on a quiet machine for a verdict. On two cores " +
+        "even less outside work moves these figures: between runs here, ceilings varied by a quarter.",
       "",
     );
   }
@@ -245,10 +254,12 @@ export function renderReport(report: BenchReport): string {
       "",
       "What the service itself counted over each window (`authz_checks_total`), next to the answers the generator " +
         "accepted. The two are read a few milliseconds apart, so they differ by the checks in flight. This is the " +
-        "only check on the h2load rows, since h2load reads HTTP status but not `grpc-status`:",
+        "only check on the h2load rows, since h2load reads HTTP status but not `grpc-status`. The last two " +
+        "columns are the service's event-loop delay over the window (`monitorEventLoopDelay`): how long a " +
+        "ready callback waited for the loop, the floor under every check's latency:",
       "",
-      "| run | OK answers | service: allowed | service: denied |",
-      "| --- | ---: | ---: | ---: |",
+      "| run | OK answers | service: allowed | service: denied | loop delay p99 ms | loop delay max ms |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const run of counted) {
       let allowed = 0;
@@ -448,8 +459,10 @@ export function renderReport(report: BenchReport): string {
     }`,
     `- **A shared machine.** Before each run the benchmark waits, while its own processes sit idle, until other ` +
       `processes use less than ${BUSY_WARNING} of a core (at most ${report.quietWait.budgetS} s over the whole ` +
-      `benchmark; this run waited ${fixed(report.quietWait.waitedS, 0)} s). Work that starts during a window still ` +
-      'lands in it: the † marks and the "other CPU" column show where.',
+      `benchmark; this run waited ${fixed(report.quietWait.waitedS, 0)} s), and measures a run once more when other ` +
+      `processes took more than ${NOISY_CORES} of a core during its window, keeping the quieter window (at most ` +
+      `${report.retries.budget} runs in all; this time ${report.retries.used}). Work that starts during a window ` +
+      'still lands in it: the † marks and the "other CPU" column show where.',
     "- **Snapshots.** CPU, Redis INFO, the Postgres relay and the service's `/metrics` are read when the generator " +
       "reports the end of warm-up and again at the end of the window.",
     "",

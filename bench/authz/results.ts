@@ -42,7 +42,7 @@ export interface PrewarmRecord {
 
 export interface RunRecord {
   spec: RunSpec;
-  /** Windows measured before this one and dropped because other processes disturbed them more. */
+  /** 1 when the run was measured twice because other work disturbed a window (the quieter one is kept). */
   discarded: number;
   prewarm: PrewarmRecord | undefined;
   config: Omit<GeneratorConfig, "port" | "bodiesFile">;

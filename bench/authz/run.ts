@@ -32,7 +32,7 @@ import { startService } from "./service.js";
 const ROOT = resolve(import.meta.dirname, "../..");
 const KEY_PREFIX = "gw";
 /** At most this long, over the whole benchmark, waiting for a shared machine to quiet down. */
-const QUIET_WAIT_BUDGET_S = 90;
+const QUIET_WAIT_BUDGET_S = 45;
 /** At most this many runs measured again because other work disturbed their window. */
 const NOISY_RETRIES = 2;
 
