@@ -59,7 +59,6 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     ...redisOptions,
     commandTimeoutMs: config.REDIS_TIMEOUT,
     offlineQueue: false,
-    autoPipelining: true,
   });
   const subscriber = createRedisClient(redisOptions);
   const registry = new Registry();

@@ -99,29 +99,67 @@ declare module "ioredis" {
   }
 }
 
+interface Pending {
+  keyId: string;
+  limits: Limits;
+  nowMs: number;
+  resolve: (result: LimitResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Checks go to Redis in batches: the calls made while the event loop handles one round of I/O are
+ * written as one pipeline when that round ends (setImmediate), so under load a single write carries
+ * many checks, and an idle service sends each check at once. Each check is still its own script call
+ * with its own reply: one round trip per check, never one shared between keys.
+ */
 export class RedisRateLimiter {
+  private queue: Pending[] = [];
+
   constructor(private readonly redis: Redis) {
     redis.defineCommand("gatewayRateLimit", { numberOfKeys: 2, lua: SCRIPT });
   }
 
   /** Counts one request against both windows, or refuses it without counting. Rejects if Redis fails. */
-  async check(keyId: string, limits: Limits, nowMs: number): Promise<LimitResult> {
-    // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
-    const tag = `{${keyId}}`;
-    const [allowed, minuteUsed, minuteReset, dayUsed, dayReset, retry] = await this.redis.gatewayRateLimit(
-      `rl:${tag}:m`,
-      `rl:${tag}:d`,
-      nowMs,
-      limits.perMinute,
-      limits.perDay,
-      1,
-    );
-    return {
-      allowed: allowed === 1,
-      minute: { limit: limits.perMinute, used: minuteUsed, resetMs: minuteReset },
-      day: { limit: limits.perDay, used: dayUsed, resetMs: dayReset },
-      retryAfterMs: retry,
-      source: "redis",
-    };
+  check(keyId: string, limits: Limits, nowMs: number): Promise<LimitResult> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(() => this.send());
+      this.queue.push({ keyId, limits, nowMs, resolve, reject });
+    });
   }
+
+  private send(): void {
+    const batch = this.queue;
+    this.queue = [];
+    const pipeline = this.redis.pipeline();
+    for (const { keyId, limits, nowMs } of batch) {
+      // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
+      const tag = `{${keyId}}`;
+      pipeline.gatewayRateLimit(`rl:${tag}:m`, `rl:${tag}:d`, nowMs, limits.perMinute, limits.perDay, 1);
+    }
+    pipeline.exec().then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i] as Pending;
+          const [err, reply] = replies?.[i] ?? [new Error("Redis gave no reply"), null];
+          if (err) pending.reject(err);
+          else pending.resolve(toResult(reply as ScriptReply, pending.limits));
+        }
+      },
+      (err: unknown) => {
+        for (const pending of batch) pending.reject(err);
+      },
+    );
+  }
+}
+
+function toResult(reply: ScriptReply, limits: Limits): LimitResult {
+  const [allowed, minuteUsed, minuteReset, dayUsed, dayReset, retry] = reply;
+  return {
+    allowed: allowed === 1,
+    minute: { limit: limits.perMinute, used: minuteUsed, resetMs: minuteReset },
+    day: { limit: limits.perDay, used: dayUsed, resetMs: dayReset },
+    retryAfterMs: retry,
+    source: "redis",
+  };
 }

@@ -5,23 +5,38 @@ import type { CheckInput, KeyChecker } from "../authz/check-key.js";
 import { parseScopes } from "../authz/credentials.js";
 import type { Decision } from "../authz/decision.js";
 import type { AuthzMetrics } from "../authz/metrics.js";
-import { type ResponseSettings, toCheckResponse } from "./check-response.js";
+import { AllowedResponseEncoder, type ResponseSettings, toCheckResponse } from "./check-response.js";
+
+/** A CheckResponse as an object, or already encoded (allowed checks: see AllowedResponseEncoder). */
+type Answer = CheckResponse | Buffer;
 
 /** envoy.service.auth.v3.Authorization: reads Envoy's CheckRequest, asks the KeyChecker, answers. */
 export class AuthorizationService {
+  private readonly allowed: AllowedResponseEncoder;
+
   constructor(
     private readonly checker: KeyChecker,
     private readonly settings: ResponseSettings,
     private readonly metrics: AuthzMetrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.allowed = new AllowedResponseEncoder(settings);
+  }
 
   addToServer(server: grpc.Server): void {
-    const definition = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
+    const standard = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
+    const serialize = standard.Check.responseSerialize;
+    const definition = {
+      ...standard,
+      Check: {
+        ...standard.Check,
+        responseSerialize: (answer: Answer) => (Buffer.isBuffer(answer) ? answer : serialize(answer)),
+      },
+    };
     server.addService(definition, {
       Check: (
-        call: grpc.ServerUnaryCall<CheckRequest__Output, CheckResponse>,
-        callback: grpc.sendUnaryData<CheckResponse>,
+        call: grpc.ServerUnaryCall<CheckRequest__Output, Answer>,
+        callback: grpc.sendUnaryData<Answer>,
       ) => {
         this.check(call.request).then(
           (response) => callback(null, response),
@@ -32,7 +47,7 @@ export class AuthorizationService {
     });
   }
 
-  async check(request: CheckRequest__Output): Promise<CheckResponse> {
+  async check(request: CheckRequest__Output): Promise<Answer> {
     const started = process.hrtime.bigint();
     let decision: Decision;
     try {
@@ -44,6 +59,7 @@ export class AuthorizationService {
     const outcome = decision.allowed ? "allowed" : "denied";
     this.metrics.checks.inc({ outcome, reason: decision.allowed ? "" : decision.reason });
     this.metrics.duration.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (decision.allowed) return this.allowed.encode(decision.key, decision.limits);
     return toCheckResponse(decision, this.settings);
   }
 }

@@ -1,0 +1,89 @@
+import { loadEnvoyServices } from "@gateway/proto";
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import type { AuthKey } from "../src/authz/decision.js";
+import type { LimitResult } from "../src/authz/sliding-window.js";
+import { AllowedResponseEncoder, toCheckResponse } from "../src/grpc/check-response.js";
+
+const check = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
+
+const keyArb = fc.record({
+  id: fc.uuid(),
+  userId: fc.string({ minLength: 1, maxLength: 80, unit: "grapheme" }),
+  stripeCustomerId: fc.option(fc.stringMatching(/^cus_[A-Za-z0-9]{1,24}$/), { nil: null }),
+});
+const windowArb = fc
+  .record({ limit: fc.integer({ min: 1, max: 1_000_000_000 }), resetMs: fc.nat({ max: 86_400_000 }) })
+  .chain((w) =>
+    fc.record({ limit: fc.constant(w.limit), resetMs: fc.constant(w.resetMs), used: fc.nat(w.limit) }),
+  );
+const limitsArb = fc
+  .record({ minute: windowArb, day: windowArb })
+  .map(({ minute, day }): LimitResult => ({ allowed: true, minute, day, retryAfterMs: 0, source: "redis" }));
+const headersArb = fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/), { minLength: 1, maxLength: 4 });
+
+function authKey(fields: { id: string; userId: string; stripeCustomerId: string | null }): AuthKey {
+  return {
+    ...fields,
+    scopes: new Set(),
+    limits: { perMinute: 100, perDay: 10_000 },
+    enabled: true,
+    expiresAt: null,
+    revokedAt: null,
+    graceEndsAt: null,
+  };
+}
+
+describe("the allowed answer encoded from parts", () => {
+  test("is byte for byte the answer the service definition's serializer makes", () => {
+    fc.assert(
+      fc.property(keyArb, limitsArb, headersArb, (fields, limits, credentialHeaders) => {
+        const settings = { credentialHeaders };
+        const encoder = new AllowedResponseEncoder(settings);
+        const key = authKey(fields);
+        const expected = check.responseSerialize(toCheckResponse({ allowed: true, key, limits }, settings));
+        // Twice: the second answer comes from the parts kept for the key.
+        expect(encoder.encode(key, limits)).toEqual(expected);
+        expect(encoder.encode(key, limits)).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("decodes to the key's identity and this check's counts, and follows a replaced key record", () => {
+    const settings = { credentialHeaders: ["authorization", "x-api-key"] };
+    const encoder = new AllowedResponseEncoder(settings);
+    const limits: LimitResult = {
+      allowed: true,
+      minute: { limit: 100, used: 7, resetMs: 30_500 },
+      day: { limit: 10_000, used: 700, resetMs: 3_600_000 },
+      retryAfterMs: 0,
+      source: "redis",
+    };
+    const key = authKey({ id: "k1", userId: "u1", stripeCustomerId: null });
+    const first = check.responseDeserialize(encoder.encode(key, limits));
+    expect(first.status?.code ?? 0).toBe(0);
+    expect(first.ok_response?.headers?.map((h) => [h.header?.key, h.header?.value])).toEqual([
+      ["x-api-key-id", "k1"],
+      ["x-user-id", "u1"],
+    ]);
+    expect(first.ok_response?.headers_to_remove).toEqual(["authorization", "x-api-key"]);
+    const added = Object.fromEntries(
+      (first.ok_response?.response_headers_to_add ?? []).map((h) => [h.header?.key, h.header?.value]),
+    );
+    expect(added["x-ratelimit-remaining"]).toBe("93");
+    expect(added.ratelimit).toBe('"minute";r=93;t=31, "day";r=9300;t=3600');
+    expect(Object.keys(first.dynamic_metadata?.fields ?? {})).toEqual(["api_key_id", "user_id"]);
+
+    // A key that gains a customer is a new record: its answer carries the customer at once.
+    const billed = authKey({ id: "k1", userId: "u1", stripeCustomerId: "cus_1" });
+    const second = check.responseDeserialize(
+      encoder.encode(billed, { ...limits, minute: { ...limits.minute, used: 8 } }),
+    );
+    expect(second.dynamic_metadata?.fields?.stripe_customer_id?.stringValue).toBe("cus_1");
+    const remaining = second.ok_response?.response_headers_to_add?.find(
+      (h) => h.header?.key === "x-ratelimit-remaining",
+    );
+    expect(remaining?.header?.value).toBe("92");
+  });
+});
