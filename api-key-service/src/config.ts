@@ -36,6 +36,8 @@ const schema = z.object({
         .filter(Boolean),
     ),
   TRUST_PROXY: flag(false),
+  ADMIN_AUTH_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(10),
+  ADMIN_AUTH_FAILURE_WINDOW: duration("1m").refine((ms) => ms >= 1_000, "must be at least 1s"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SHUTDOWN_TIMEOUT: duration("10s"),
   // ext_authz

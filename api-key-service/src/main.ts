@@ -115,6 +115,10 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
 
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,
+    adminAuthLimits: {
+      maxFailures: config.ADMIN_AUTH_MAX_FAILURES,
+      windowMs: config.ADMIN_AUTH_FAILURE_WINDOW,
+    },
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     logger,

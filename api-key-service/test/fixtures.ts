@@ -78,10 +78,13 @@ export async function startApi(
     // switch to the local fallback limiter and blur what a test asserts. Fault tests set it back.
     REDIS_TIMEOUT: "1s",
     KEY_LOOKUP_TIMEOUT: "2s",
+    // Shared security matrices send a wrong admin token to every route from one address; the
+    // failure limit has its own tests (admin-auth.test.ts), which set it low.
+    ADMIN_AUTH_MAX_FAILURES: "100",
     ...env,
   });
   const service = createService(config, {
-    logger: createLogger({ service: "api-key-service", destination }),
+    logger: createLogger({ service: "api-key-service", level: config.LOG_LEVEL, destination }),
   });
   const { httpPort, grpcPort } = await service.start();
   const client = authzClient(grpcPort);

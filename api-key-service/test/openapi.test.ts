@@ -12,6 +12,7 @@ import type { UserService } from "../src/users/users.service.js";
 function registeredRoutes(): string[] {
   const app = createHttpApp({
     adminToken: "x".repeat(32),
+    adminAuthLimits: { maxFailures: 10, windowMs: 60_000 },
     corsOrigins: [],
     trustProxy: false,
     logger: createLogger({ service: "test", level: "silent" }),

@@ -38,7 +38,7 @@ export async function startSidecar(
     ...env,
   });
   const sidecar = createSidecar(config, {
-    logger: createLogger({ service: "billing-sidecar", destination }),
+    logger: createLogger({ service: "billing-sidecar", level: config.LOG_LEVEL, destination }),
     ...(meterClient ? { meterClient } : {}),
   });
   const { alsPort, httpPort } = await sidecar.start();

@@ -8,6 +8,7 @@ import type { KeyService } from "../keys/keys.service.js";
 import type { UsageService } from "../usage/usage.service.js";
 import type { UserService } from "../users/users.service.js";
 import { adminAuth } from "./admin-auth.js";
+import { AdminAuthLimiter, type AdminAuthLimits } from "./admin-auth-limiter.js";
 import { jsonBody } from "./json-body.js";
 import { openApiDocument } from "./openapi.js";
 import { errorHandler, notFoundRoute } from "./problem.js";
@@ -20,7 +21,10 @@ import { userRoutes } from "./routes/users.js";
 
 export interface AppDeps {
   adminToken: string;
+  /** Failed admin authentications allowed per client address and window, before 429. */
+  adminAuthLimits: AdminAuthLimits;
   corsOrigins: string[];
+  /** One proxy in front of the service: take the client address it appended to X-Forwarded-For. */
   trustProxy: boolean;
   logger: Logger;
   registry: Registry;
@@ -34,7 +38,9 @@ export interface AppDeps {
 export function createHttpApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", deps.trustProxy);
+  // One hop, not `true`: express would then take the left-most X-Forwarded-For entry, which the
+  // client writes itself, and anyone could pick a fresh address for each failed admin token.
+  app.set("trust proxy", deps.trustProxy ? 1 : false);
   app.set("etag", false);
 
   app.use(requestLog(deps.logger, httpMetrics(deps.registry)));
@@ -46,7 +52,10 @@ export function createHttpApp(deps: AppDeps): Express {
   if (deps.corsOrigins.length > 0) app.use(cors({ origin: deps.corsOrigins, maxAge: 600 }));
 
   healthRoutes(app, deps.readiness, deps.registry);
-  app.use("/api", adminAuth(deps.adminToken));
+  app.use(
+    "/api",
+    adminAuth(deps.adminToken, new AdminAuthLimiter(deps.adminAuthLimits, deps.registry, deps.logger)),
+  );
   app.use("/api", jsonBody());
   app.get("/api/openapi.json", (_req, res) => {
     res.json(openApiDocument());

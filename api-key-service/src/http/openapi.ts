@@ -15,6 +15,17 @@ const errors = {
   "401": problem("Missing or invalid admin token"),
   "415": problem("The body is not JSON"),
   "413": problem("The body is larger than 1 MB"),
+  "429": {
+    ...problem(
+      "Too many failed admin authentications from this client address (ADMIN_AUTH_MAX_FAILURES per ADMIN_AUTH_FAILURE_WINDOW); refused before the token is compared, the right token included",
+    ),
+    headers: {
+      "Retry-After": {
+        description: "Seconds until the address's oldest failure leaves the window",
+        schema: { type: "integer", minimum: 1 },
+      },
+    },
+  },
 };
 const notFound = { "404": problem("No such key (or not this user's key)") };
 const keyIdParam = {
