@@ -67,44 +67,60 @@ export class OutboxWorker {
     return this.running;
   }
 
+  /**
+   * No transaction spans a Stripe call: the enqueued rows commit before any is sent, and each outcome
+   * commits on its own. A pass that dies after Stripe accepted an event (a crash, a lost connection)
+   * leaves that event pending with the identifier and value Stripe has, so the retry is answered as a
+   * replay or a duplicate; inside one transaction the rows would vanish, and the next pass would
+   * enqueue the same identifier with a value grown by the usage that came in meanwhile.
+   */
   private async pass(): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    // A session lock on the pass's one connection: one sender across replicas, released with it.
+    await this.db.connection().execute(async (conn) => {
       const { rows } = await sql<{
         locked: boolean;
-      }>`select pg_try_advisory_xact_lock(${LOCK}) as locked`.execute(trx);
+      }>`select pg_try_advisory_lock(${LOCK}) as locked`.execute(conn);
       if (!rows[0]?.locked) return; // another replica is sending
-      const now = this.now();
-      const enqueued = await enqueueDifferences(trx, {
-        eventName: this.settings.eventName,
-        windowMs: this.settings.windowMs,
-        since: new Date(now - this.settings.lookbackMs),
-        until: new Date(now - this.settings.settleMs),
-      });
-      if (enqueued > 0) this.logger.info({ events: enqueued }, "stripe meter events enqueued");
-      const due = await dueEvents(trx, 500);
-      if (this.client.batchSize > 1) {
-        // The stream has no per-customer concurrency rule: send in full batches, one after another.
-        for (let i = 0; i < due.length; i += this.client.batchSize) {
-          if (!(await this.deliver(trx, due.slice(i, i + this.client.batchSize)))) break;
-        }
-        return;
+      try {
+        await this.enqueueAndSend(conn);
+      } finally {
+        await sql`select pg_advisory_unlock(${LOCK})`.execute(conn);
       }
-      const byCustomer = new Map<string, OutboxEvent[]>();
-      for (const event of due) {
-        const list = byCustomer.get(event.stripe_customer_id) ?? [];
-        list.push(event);
-        byCustomer.set(event.stripe_customer_id, list);
-      }
-      const queues = [...byCustomer.values()];
-      const workers = Array.from({ length: Math.min(this.settings.concurrency, queues.length) }, async () => {
-        for (let queue = queues.shift(); queue; queue = queues.shift()) {
-          for (const event of queue) {
-            if (!(await this.deliver(trx, [event]))) break; // keep this customer's order; try again later
-          }
-        }
-      });
-      await Promise.all(workers);
     });
+  }
+
+  private async enqueueAndSend(db: Kysely<Database>): Promise<void> {
+    const now = this.now();
+    const enqueued = await enqueueDifferences(db, {
+      eventName: this.settings.eventName,
+      windowMs: this.settings.windowMs,
+      since: new Date(now - this.settings.lookbackMs),
+      until: new Date(now - this.settings.settleMs),
+    });
+    if (enqueued > 0) this.logger.info({ events: enqueued }, "stripe meter events enqueued");
+    const due = await dueEvents(db, 500);
+    if (this.client.batchSize > 1) {
+      // The stream has no per-customer concurrency rule: send in full batches, one after another.
+      for (let i = 0; i < due.length; i += this.client.batchSize) {
+        if (!(await this.deliver(db, due.slice(i, i + this.client.batchSize)))) break;
+      }
+      return;
+    }
+    const byCustomer = new Map<string, OutboxEvent[]>();
+    for (const event of due) {
+      const list = byCustomer.get(event.stripe_customer_id) ?? [];
+      list.push(event);
+      byCustomer.set(event.stripe_customer_id, list);
+    }
+    const queues = [...byCustomer.values()];
+    const workers = Array.from({ length: Math.min(this.settings.concurrency, queues.length) }, async () => {
+      for (let queue = queues.shift(); queue; queue = queues.shift()) {
+        for (const event of queue) {
+          if (!(await this.deliver(db, [event]))) break; // keep this customer's order; try again later
+        }
+      }
+    });
+    await Promise.all(workers);
   }
 
   /** Sends events in one call and records the outcome for each; false when what follows should wait. */
