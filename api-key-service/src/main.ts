@@ -54,11 +54,19 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     onError: (err: Error) => logger.warn({ err: err.message }, "redis error"),
   };
   const redis = createRedisClient(redisOptions);
-  // The hot path's client fails fast: no queueing while disconnected, a short per-command timeout.
+  // The hot path's client fails fast: no queueing while disconnected. The limiter enforces
+  // REDIS_TIMEOUT itself; the client's own timeout only clears commands Redis never answers.
   const limiterRedis = createRedisClient({
     ...redisOptions,
-    commandTimeoutMs: config.REDIS_TIMEOUT,
+    commandTimeoutMs: Math.max(1_000, 4 * config.REDIS_TIMEOUT),
     offlineQueue: false,
+  });
+  const limiter = new RedisRateLimiter(limiterRedis, config.REDIS_TIMEOUT);
+  // Redis forgets scripts when it restarts: load ours on every (re)connect, before checks need it.
+  limiterRedis.on("ready", () => {
+    limiter
+      .preload()
+      .catch((err: Error) => logger.warn({ err: err.message }, "rate-limit script not loaded"));
   });
   const subscriber = createRedisClient(redisOptions);
   const registry = new Registry();
@@ -91,7 +99,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       },
       metrics,
     ),
-    limiter: new RedisRateLimiter(limiterRedis),
+    limiter,
     fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter() : null,
     usage,
     metrics,

@@ -11,7 +11,7 @@ type Check = (keyId: string, limits: Limits, nowMs: number) => Promise<LimitResu
 const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>({
   limiters: async ({ services }, use) => {
     const redis = createRedisClient({ url: services.redisUrl, keyPrefix: services.redisPrefix });
-    const remote = new RedisRateLimiter(redis);
+    const remote = new RedisRateLimiter(redis, 1_000);
     const local = new LocalRateLimiter();
     await use({
       redis: (k, l, n) => remote.check(k, l, n),

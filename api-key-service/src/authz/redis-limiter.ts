@@ -107,17 +107,32 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+export class RedisTimeout extends Error {}
+
 /**
  * Checks go to Redis in batches: the calls made while the event loop handles one round of I/O are
  * written as one pipeline when that round ends (setImmediate), so under load a single write carries
  * many checks, and an idle service sends each check at once. Each check is still its own script call
  * with its own reply: one round trip per check, never one shared between keys.
+ *
+ * A batch that has no answer after `timeoutMs` fails, but only once the event loop has read its
+ * sockets: timers run before I/O in each turn, so after a stall (a long GC pause, a busy machine) a
+ * timer can fire while the reply already waits unread. The check is made on the next turn's
+ * setImmediate, after the poll phase has delivered any reply that arrived in time.
  */
 export class RedisRateLimiter {
   private queue: Pending[] = [];
 
-  constructor(private readonly redis: Redis) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly timeoutMs: number,
+  ) {
     redis.defineCommand("gatewayRateLimit", { numberOfKeys: 2, lua: SCRIPT });
+  }
+
+  /** Loads the script into Redis's cache, so the first checks after a (re)connect need no second round trip. */
+  async preload(): Promise<void> {
+    await this.redis.script("LOAD", SCRIPT);
   }
 
   /** Counts one request against both windows, or refuses it without counting. Rejects if Redis fails. */
@@ -137,8 +152,22 @@ export class RedisRateLimiter {
       const tag = `{${keyId}}`;
       pipeline.gatewayRateLimit(`rl:${tag}:m`, `rl:${tag}:d`, nowMs, limits.perMinute, limits.perDay, 1);
     }
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          const err = new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`);
+          for (const pending of batch) pending.reject(err);
+        }),
+      this.timeoutMs,
+    );
     pipeline.exec().then(
       (replies) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         for (let i = 0; i < batch.length; i++) {
           const pending = batch[i] as Pending;
           const [err, reply] = replies?.[i] ?? [new Error("Redis gave no reply"), null];
@@ -147,6 +176,9 @@ export class RedisRateLimiter {
         }
       },
       (err: unknown) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         for (const pending of batch) pending.reject(err);
       },
     );
