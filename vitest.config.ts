@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     globalSetup: ["./packages/testing/src/global-setup.ts"],
     include: ["**/*.test.ts"],
-    exclude: ["**/node_modules/**", "**/dist/**"],
+    // faults/ is its own suite: vitest.faults.config.ts.
+    exclude: ["**/node_modules/**", "**/dist/**", "faults/**"],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // Two cores: more workers only contend with Postgres and Redis for them.
