@@ -3,10 +3,13 @@ import { AppError } from "../errors.js";
 
 export const BODY_LIMIT = "1mb";
 const MAX_DEPTH = 32;
+/** A UTF-16 surrogate without its partner: JSON can escape one ("\ud800"), Unicode text cannot hold it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * JSON bodies up to 1 MB. Two checks on the raw text run before parsing: Postgres cannot store the NUL
- * character in text or jsonb, and deep nesting would exhaust the stack of recursive validators.
+ * JSON bodies up to 1 MB. Checks on the raw text run before parsing: Postgres cannot store the NUL
+ * character in text or jsonb, deep nesting would exhaust the stack of recursive validators, and what
+ * `unstorable` finds would otherwise be stored differently from what was sent, or fail the write.
  */
 export function jsonBody(): RequestHandler {
   return express.json({
@@ -19,6 +22,8 @@ export function jsonBody(): RequestHandler {
       if (nestingDepth(text) > MAX_DEPTH) {
         throw new AppError("INVALID_INPUT", `body: JSON must be nested at most ${MAX_DEPTH} levels deep`);
       }
+      const problem = unstorable(text);
+      if (problem) throw new AppError("INVALID_INPUT", `body: ${problem}`);
     },
   });
 }
@@ -33,6 +38,28 @@ export const requireJson: RequestHandler = (req, _res, next) => {
   }
   next();
 };
+
+/**
+ * A lone surrogate in a string or key would be replaced by U+FFFD in a text column and fails a jsonb
+ * write outright; a key named "__proto__" is silently dropped by the object validators. Invalid JSON
+ * is left for the parser proper to report.
+ */
+function unstorable(text: string): string | null {
+  let found: string | null = null;
+  try {
+    JSON.parse(text, (key, value: unknown) => {
+      if (found) return value;
+      if (key === "__proto__") found = 'a key must not be "__proto__"';
+      else if (LONE_SURROGATE.test(key) || (typeof value === "string" && LONE_SURROGATE.test(value))) {
+        found = "text must be valid Unicode (it holds a lone surrogate)";
+      }
+      return value;
+    });
+  } catch {
+    return null;
+  }
+  return found;
+}
 
 function nestingDepth(text: string): number {
   let depth = 0;

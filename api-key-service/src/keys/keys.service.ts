@@ -113,7 +113,7 @@ export class KeyService {
 
   async list(userId: string, limit: number, cursor?: string): Promise<Page<KeyView>> {
     const after = cursor ? decodeCursor(cursor, ["created_at", "id"] as const) : undefined;
-    const position = after ? { created_at: parseCursorDate(after.created_at), id: after.id } : undefined;
+    const position = after ? parseCursorPosition(after) : undefined;
     const rows = await listKeysByUser(this.db, userId, limit + 1, position);
     const now = this.now();
     return toPage(
@@ -252,8 +252,18 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function parseCursorDate(text: string): Date {
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw AppError.invalid("cursor", "is not a cursor this API returned");
-  return date;
+/** What `list` writes into a cursor: an ISO timestamp (as toISOString) and a key id. */
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CURSOR_ID = /^key_[0-9A-Za-z]{1,64}$/;
+
+/**
+ * A forged cursor is refused before it reaches Postgres, which would fail the query on a NUL in the
+ * id or a date outside its range (JavaScript dates reach further back).
+ */
+function parseCursorPosition(after: { created_at: string; id: string }): { created_at: Date; id: string } {
+  const date = new Date(after.created_at);
+  if (!CURSOR_TIME.test(after.created_at) || Number.isNaN(date.getTime()) || !CURSOR_ID.test(after.id)) {
+    throw AppError.invalid("cursor", "is not a cursor this API returned");
+  }
+  return { created_at: date, id: after.id };
 }

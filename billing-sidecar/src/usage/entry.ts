@@ -25,7 +25,20 @@ export interface BillingRule {
   billableStatuses: [number, number][];
 }
 
-const num = (text: string | undefined) => (text ? Number(text) : 0);
+/**
+ * The shape of the ids ext_authz puts in the metadata (the API's key and user ids). Anything else did
+ * not come from it, and would not fit the usage table's index or Postgres text (a NUL) either.
+ */
+const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const STRIPE_CUSTOMER = /^cus_[A-Za-z0-9]{1,64}$/;
+/** Instants a timestamptz can hold and an ISO string can say plainly: 1970 up to the year 10000. */
+const LATEST_MS = Date.UTC(10_000, 0, 1);
+
+/** Envoy's uint64 byte counts; one beyond 2^53 (9 PB) cannot be real, and would overflow a bigint sum. */
+const num = (text: string | undefined) => {
+  const value = text ? Number(text) : 0;
+  return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+};
 
 /**
  * Reads one HTTP access-log entry. The identity is taken only from the ext_authz dynamic metadata,
@@ -41,16 +54,19 @@ export function readEntry(
   const fields = common?.metadata?.filter_metadata?.[EXT_AUTHZ_NAMESPACE]?.fields;
   const keyId = fields?.api_key_id?.stringValue;
   const userId = fields?.user_id?.stringValue;
-  if (!keyId || !userId) return "no_identity";
+  if (!keyId || !userId || !IDENTITY.test(keyId) || !IDENTITY.test(userId)) return "no_identity";
   if (fields?.denied_reason?.stringValue || entry.response?.response_code_details === "ext_authz_denied") {
     return "denied";
   }
   const code = entry.response?.response_code?.value;
-  const startMs = common?.start_time ? num(common.start_time.seconds) * 1000 : nowMs;
+  // A start time no clock could have read is replaced by the time the entry arrived.
+  const sentMs = Number(common?.start_time?.seconds) * 1000;
+  const startMs = sentMs >= 0 && sentMs < LATEST_MS ? sentMs : nowMs;
+  const customer = fields?.stripe_customer_id?.stringValue;
   return {
     keyId,
     userId,
-    stripeCustomerId: fields?.stripe_customer_id?.stringValue || null,
+    stripeCustomerId: customer && STRIPE_CUSTOMER.test(customer) ? customer : null,
     minuteMs: startMs - (startMs % 60_000),
     billable: code !== undefined && rule.billableStatuses.some(([low, high]) => code >= low && code <= high),
     bytesIn: num(entry.request?.request_headers_bytes) + num(entry.request?.request_body_bytes),
