@@ -1,6 +1,6 @@
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
-import { findKeyByHash } from "../keys/keys.repository.js";
+import { findKeysByHashes } from "../keys/keys.repository.js";
 import type { AuthKey } from "./decision.js";
 import type { KeyCache } from "./key-cache.js";
 import type { AuthzMetrics } from "./metrics.js";
@@ -20,13 +20,27 @@ export class KeyStoreUnavailable extends Error {
   override name = "KeyStoreUnavailable";
 }
 
+type KeyRow = Awaited<ReturnType<typeof findKeysByHashes>>[number];
+
+interface Waiting {
+  resolve: (key: AuthKey | null) => void;
+  reject: (err: unknown) => void;
+}
+
+/** At most this many hashes in one query. */
+const MAX_BATCH = 500;
+
 /**
- * Finds a key by secret hash: from the cache when it has the hash, else from Postgres (one query per
- * hash however many checks wait for it). A fresh-enough entry answers at once; an old one answers at
+ * Finds a key by secret hash: from the cache when it has the hash, else from Postgres. Misses are
+ * looked up together: the hashes missed during one turn of the event loop go in one query (a cold
+ * replica taking full traffic asks for hundreds of keys a second), and a hash is asked for once
+ * however many checks wait for it. A fresh-enough entry answers at once; an old one answers at
  * once too and is refreshed behind the scenes; when Postgres fails, what the cache has keeps serving.
  */
 export class KeyLookup {
   private readonly inFlight = new Map<string, Promise<AuthKey | null>>();
+  /** Hashes waiting for the next batch query. */
+  private batch = new Map<string, Waiting>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -65,21 +79,43 @@ export class KeyLookup {
     if (this.inFlight.size >= this.settings.maxInFlight) {
       return Promise.reject(new KeyStoreUnavailable("too many key lookups waiting on Postgres"));
     }
-    this.metrics.storeQueries.inc();
-    const fetchedAt = this.now();
-    const promise = findKeyByHash(this.db, hash)
-      .then((row) => {
-        const key = row ? this.toAuthKey(row, hash) : null;
-        this.cache.set(hash, key, fetchedAt);
-        return key;
-      })
-      .catch((err: unknown) => {
-        this.metrics.errors.inc({ dependency: "postgres", operation: "key_lookup" });
-        throw new KeyStoreUnavailable("the key store could not be reached", { cause: err });
-      })
-      .finally(() => this.inFlight.delete(hash));
+    const promise = new Promise<AuthKey | null>((resolve, reject) => {
+      if (this.batch.size === 0) setImmediate(() => this.lookUpBatch());
+      this.batch.set(hash, { resolve, reject });
+    }).finally(() => this.inFlight.delete(hash));
     this.inFlight.set(hash, promise);
     return promise;
+  }
+
+  private lookUpBatch(): void {
+    const hashes = [...this.batch.keys()].slice(0, MAX_BATCH);
+    const waiting = hashes.map((hash) => this.batch.get(hash) as Waiting);
+    for (const hash of hashes) this.batch.delete(hash);
+    if (this.batch.size > 0) setImmediate(() => this.lookUpBatch());
+    this.metrics.storeQueries.inc();
+    const fetchedAt = this.now();
+    findKeysByHashes(this.db, hashes).then(
+      (rows) => {
+        const byHash = new Map<string, KeyRow>();
+        for (const row of rows) {
+          byHash.set(row.key_hash, row);
+          if (row.previous_key_hash) byHash.set(row.previous_key_hash, row);
+        }
+        hashes.forEach((hash, i) => {
+          const row = byHash.get(hash);
+          const key = row ? this.toAuthKey(row, hash) : null;
+          this.cache.set(hash, key, fetchedAt);
+          waiting[i]?.resolve(key);
+        });
+      },
+      (err: unknown) => {
+        const unavailable = new KeyStoreUnavailable("the key store could not be reached", { cause: err });
+        for (const waiter of waiting) {
+          this.metrics.errors.inc({ dependency: "postgres", operation: "key_lookup" });
+          waiter.reject(unavailable);
+        }
+      },
+    );
   }
 
   private withTimeout(promise: Promise<AuthKey | null>): Promise<AuthKey | null> {
@@ -93,7 +129,7 @@ export class KeyLookup {
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private toAuthKey(row: NonNullable<Awaited<ReturnType<typeof findKeyByHash>>>, hash: string): AuthKey {
+  private toAuthKey(row: KeyRow, hash: string): AuthKey {
     const rotatedOut = row.key_hash !== hash;
     return {
       id: row.id,

@@ -44,8 +44,11 @@ export async function updateKey(db: Queryable, id: string, changes: ApiKeyUpdate
     .executeTakeFirstOrThrow();
 }
 
-/** The key whose current or rotated-out secret has this hash, with its user's billing customer. */
-export async function findKeyByHash(db: Queryable, hash: string) {
+/**
+ * The keys whose current or rotated-out secret has one of these hashes, with their users' billing
+ * customers: one query for a whole batch of cache misses (both columns are unique and indexed).
+ */
+export async function findKeysByHashes(db: Queryable, hashes: string[]) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.user_id", "k.user_id")
@@ -53,6 +56,7 @@ export async function findKeyByHash(db: Queryable, hash: string) {
       "k.id",
       "k.user_id",
       "k.key_hash",
+      "k.previous_key_hash",
       "k.previous_key_expires_at",
       "k.scopes",
       "k.rate_limit_per_minute",
@@ -63,6 +67,11 @@ export async function findKeyByHash(db: Queryable, hash: string) {
       "k.expires_at",
       "k.revoked_at",
     ])
-    .where((eb) => eb.or([eb("k.key_hash", "=", hash), eb("k.previous_key_hash", "=", hash)]))
-    .executeTakeFirst();
+    .where((eb) =>
+      eb.or([
+        eb("k.key_hash", "=", eb.fn.any(eb.val(hashes))),
+        eb("k.previous_key_hash", "=", eb.fn.any(eb.val(hashes))),
+      ]),
+    )
+    .execute();
 }
