@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { BenchOptions } from "./results.js";
 
-function integerSetting(name: string, fallback: number, min: number, max: number): number {
+export function integerSetting(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
@@ -12,7 +12,7 @@ function integerSetting(name: string, fallback: number, min: number, max: number
 }
 
 /** The benchmark sends traffic to loopback only, whatever it is pointed at. */
-function loopbackUrl(name: string, fallback: string): string {
+export function loopbackUrl(name: string, fallback: string): string {
   const url = new URL(process.env[name] || fallback);
   if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
     throw new Error(

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
-import { LRUCache } from "lru-cache";
 import type { SidecarMetrics } from "../metrics.js";
 import type { UsageEvent } from "./entry.js";
+import { RecentIds } from "./recent-ids.js";
 import { type Rollup, writeBatch } from "./usage.repository.js";
 
 export interface AggregatorSettings {
@@ -36,7 +36,7 @@ export class UsageAggregator {
   private sealedRows = 0;
   private readonly instance = randomUUID().slice(0, 8);
   private sequence = 0;
-  private readonly seen: LRUCache<string, true> | null;
+  private readonly seen: RecentIds | null;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private lastShedLog = 0;
@@ -47,16 +47,13 @@ export class UsageAggregator {
     private readonly metrics: SidecarMetrics,
     private readonly logger: Logger,
   ) {
-    this.seen = settings.dedupeEntries > 0 ? new LRUCache({ max: settings.dedupeEntries }) : null;
+    this.seen = settings.dedupeEntries > 0 ? new RecentIds(settings.dedupeEntries) : null;
   }
 
   add(event: UsageEvent): void {
-    if (event.requestId && this.seen) {
-      if (this.seen.has(event.requestId)) {
-        this.metrics.entries.inc({ result: "duplicate" });
-        return;
-      }
-      this.seen.set(event.requestId, true);
+    if (event.requestId && this.seen && !this.seen.add(event.requestId)) {
+      this.metrics.entries.inc({ result: "duplicate" });
+      return;
     }
     const id = `${event.keyId} ${event.minuteMs}`;
     let rollup = this.open.get(id);
