@@ -17,6 +17,8 @@ export interface GeneratorConfig {
   durationS: number;
   /** Closed mode: stop after sending this many requests (a pass over the keys), if sooner. */
   maxRequests?: number;
+  /** Date.now() at which to start sending, once connected; at once when absent or past. */
+  startAtMs?: number;
 }
 
 export interface Failures {

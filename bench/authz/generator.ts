@@ -41,10 +41,13 @@ const templates = (config.keys === "hot" ? [hotBody] : bodies).map((body) => new
 // Parse the proto definition now: the first sampled decode must not pay for it mid-run.
 decodeCheckResponse(Buffer.from([0, 0, 0, 0, 0]));
 
+// A soak spawns the next window's process early so that it starts as the previous one stops.
+const startDelayMs = Math.max(0, (config.startAtMs ?? 0) - Date.now());
+
 // Ends the process even if the target hangs or the orchestrator stops reading.
 setTimeout(
   () => fail("generator exceeded its time limit"),
-  (config.warmupS + config.durationS) * 1000 + DRAIN_TIMEOUT_MS + 20_000,
+  startDelayMs + (config.warmupS + config.durationS) * 1000 + DRAIN_TIMEOUT_MS + 20_000,
 ).unref();
 
 const noFailures = (): Failures => ({
@@ -221,11 +224,15 @@ function report(): void {
   emit({ event: "result", result }, () => process.exit(0));
 }
 
-setTimeout(startMeasuring, config.warmupS * 1000);
-setTimeout(stop, (config.warmupS + config.durationS) * 1000);
-if (config.mode === "paced") startPaced();
-else {
-  for (let i = 0; i < Math.min(config.concurrency, config.maxRequests ?? config.concurrency); i++) {
-    send(connections[i % connections.length] as H2Connection, performance.now());
+function begin(): void {
+  setTimeout(startMeasuring, config.warmupS * 1000);
+  setTimeout(stop, (config.warmupS + config.durationS) * 1000);
+  if (config.mode === "paced") startPaced();
+  else {
+    for (let i = 0; i < Math.min(config.concurrency, config.maxRequests ?? config.concurrency); i++) {
+      send(connections[i % connections.length] as H2Connection, performance.now());
+    }
   }
 }
+
+setTimeout(begin, Math.max(0, (config.startAtMs ?? 0) - Date.now()));

@@ -11,6 +11,10 @@ export interface ServiceTarget extends Target {
   /** Where the service said it listens for gRPC (the `grpc_port` log field), if it said so. */
   announcedGrpcPort: number | undefined;
   redisKeyPrefix: string;
+  /** The ADMIN_TOKEN the service was started with, for the REST management API. */
+  adminToken: string;
+  /** Every line the service wrote: warnings and errors only, at LOG_LEVEL=warn. */
+  logLines: string[];
   /** The service's recent output, for error messages. */
   recentOutput(): string;
 }
@@ -32,11 +36,12 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
   const httpPort = await freePort();
   const grpcPort = await freePort();
   const redisKeyPrefix = `bench:${randomBytes(4).toString("hex")}:`;
+  const adminToken = randomBytes(32).toString("hex");
   const serviceEnv: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: env.databaseUrl,
     REDIS_URL: env.redisUrl,
-    ADMIN_TOKEN: randomBytes(32).toString("hex"),
+    ADMIN_TOKEN: adminToken,
     HTTP_PORT: String(httpPort),
     GRPC_PORT: String(grpcPort),
     HOST: "127.0.0.1",
@@ -56,9 +61,11 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
     },
   );
   const output: string[] = [];
+  const logLines: string[] = [];
   let announcedGrpcPort: number | undefined;
   const remember = (line: string) => {
     output.push(line);
+    logLines.push(line);
     if (output.length > 40) output.shift();
     if (line.includes('"api-key-service listening"')) {
       try {
@@ -95,6 +102,8 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
     grpcPort: announcedGrpcPort ?? grpcPort,
     announcedGrpcPort,
     redisKeyPrefix,
+    adminToken,
+    logLines,
     settings: {
       keyCacheTtlS: config.KEY_CACHE_TTL / 1000,
       flushIntervalS: config.AUTHZ_FLUSH_INTERVAL / 1000,
