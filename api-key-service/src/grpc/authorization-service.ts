@@ -1,5 +1,10 @@
 import type { Logger } from "@gateway/common";
-import { type CheckRequest__Output, type CheckResponse, loadEnvoyServices } from "@gateway/proto";
+import {
+  authMessageType,
+  type CheckRequest__Output,
+  type CheckResponse,
+  loadEnvoyServices,
+} from "@gateway/proto";
 import type * as grpc from "@grpc/grpc-js";
 import type { CheckInput, KeyChecker } from "../authz/check-key.js";
 import { parseScopes } from "../authz/credentials.js";
@@ -26,10 +31,16 @@ export class AuthorizationService {
   addToServer(server: grpc.Server): void {
     const standard = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
     const serialize = standard.Check.responseSerialize;
+    const CheckRequest = authMessageType("envoy.service.auth.v3.CheckRequest");
     const definition = {
       ...standard,
       Check: {
         ...standard.Check,
+        // Decoded without proto-loader's toObject pass, which copies the whole message again. What
+        // the check reads (headers, header_map, context_extensions) has the same shape either way:
+        // maps as plain objects, strings, bytes as Buffers; only fields it never reads (64-bit
+        // integers, enums) keep protobufjs's own types instead of strings.
+        requestDeserialize: (bytes: Buffer) => CheckRequest.decode(bytes) as unknown as CheckRequest__Output,
         responseSerialize: (answer: Answer) => (Buffer.isBuffer(answer) ? answer : serialize(answer)),
       },
     };
