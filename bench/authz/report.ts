@@ -187,7 +187,31 @@ The benchmark starts the service (\`node --import tsx api-key-service/src/run.ts
 Postgres and Redis, seeds keys straight into a fresh database, and drives \`Check\` over gRPC from a
 separate generator process. The same generator then drives a no-op gRPC server (grpc-js, the same
 service definition, answering OK at once): that run is the ceiling, the most this machine, Node and
-grpc-js allow, and the ratio to it is what the service's own work costs.`;
+grpc-js allow, and the ratio to it is what the service's own work costs.
+
+The billing sidecar's figures (access-log ingest into Postgres, Stripe delivery) are in
+[PERFORMANCE-BILLING.md](PERFORMANCE-BILLING.md), written by \`pnpm bench:billing\`.`;
+
+/** What profiling found about where a check's time goes; true of the code, whatever the run measured. */
+const WHERE_THE_TIME_GOES = `## Where a check's time goes
+
+From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\`, steady state only):
+
+- **Garbage collection is the largest single cost** (about a fifth of the service's busy time, a
+  quarter of the no-op's). Much of it is grpc-js's and Node's HTTP/2 per-call objects: they survive
+  young-generation collections and are only reclaimed by full collections, whose pauses grow with the
+  heap (tens of milliseconds every few seconds here). They are the tail in the latency columns.
+- **The gRPC and HTTP/2 layers** cost the service about what they cost the no-op server.
+- **The service's own work** on top: the Redis call (client, pipeline, reply), the request and
+  response protobuf, the key hash, cache, metrics and usage counting. What was done to shrink it: the
+  limiter's calls of one event-loop turn go to Redis as one pipeline; allowed answers are encoded from
+  per-key parts kept beside the key record, so only the rate-limit headers are encoded per check;
+  requests are decoded without proto-loader's second conversion pass; cache misses are looked up in
+  batches.
+- **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
+  needs its own socket reads and writes, where at full load one read or write serves many. Half the
+  closed-loop maximum is therefore well over half of what the service can sustain paced, which is why
+  the paced run's tail is long.`;
 
 export function renderReport(report: BenchReport): string {
   const { machine, options, runs } = report;
@@ -211,6 +235,7 @@ export function renderReport(report: BenchReport): string {
       "",
     );
   }
+  push(WHERE_THE_TIME_GOES, "");
 
   push(
     "## Runs",
