@@ -134,6 +134,28 @@ describe("the Stripe outbox", () => {
     }
   });
 
+  test("a backlog larger than one page is worked through in one pass", async ({ services }) => {
+    const script = scriptedClient(() => ({ kind: "delivered", duplicate: false }));
+    const sidecar = await startSidecar(services, { STRIPE_CONCURRENCY: "16" }, script.client);
+    try {
+      // 1,200 customers with one closed window each: more than the 500 events read at a time.
+      await sidecar.query(
+        `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests)
+         select 'key_' || n, $1, 'u', 'cus_' || n, 1, 1 from generate_series(1, 1200) as n`,
+        [tenMinutesAgo()],
+      );
+      await sidecar.sendToStripe();
+      expect(script.calls).toHaveLength(1_200);
+      expect(new Set(script.calls.map((c) => c.customerId)).size).toBe(1_200);
+      const [{ pending }] = await sidecar.query(
+        "select count(*)::int as pending from stripe_outbox where status <> 'sent'",
+      );
+      expect(pending).toBe(0);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
   test("never more than one call in flight per customer", async ({ services }) => {
     const script = scriptedClient(() => ({ kind: "delivered", duplicate: false }));
     const sidecar = await startSidecar(services, { STRIPE_CONCURRENCY: "8" }, script.client);

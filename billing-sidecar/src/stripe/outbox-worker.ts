@@ -34,6 +34,10 @@ const BACKOFF_MAX_MS = 5 * 60_000;
  * duplicate-identifier answer means Stripe already has the event: delivered. Anything else Stripe
  * refuses goes to the dead-letter state with its reason.
  */
+/** Due events read at a time, and at most this many pages in one pass. */
+const PAGE_SIZE = 500;
+const MAX_PAGES_PER_PASS = 20;
+
 export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -98,13 +102,25 @@ export class OutboxWorker {
       until: new Date(now - this.settings.settleMs),
     });
     if (enqueued > 0) this.logger.info({ events: enqueued }, "stripe meter events enqueued");
-    const due = await dueEvents(db, 500);
+    // A backlog is worked through in pages within one pass, not one page per STRIPE_SEND_INTERVAL.
+    // Events that failed wait for their back-off and customers behind them are skipped by dueEvents,
+    // so each page holds new work; the page cap bounds a pass all the same.
+    for (let page = 0; page < MAX_PAGES_PER_PASS; page++) {
+      const due = await dueEvents(db, PAGE_SIZE);
+      if (due.length === 0) return;
+      const complete = await this.sendPage(db, due);
+      if (!complete || due.length < PAGE_SIZE) return;
+    }
+  }
+
+  /** Sends one page of due events; false when the rest should wait for the next pass. */
+  private async sendPage(db: Kysely<Database>, due: OutboxEvent[]): Promise<boolean> {
     if (this.client.batchSize > 1) {
       // The stream has no per-customer concurrency rule: send in full batches, one after another.
       for (let i = 0; i < due.length; i += this.client.batchSize) {
-        if (!(await this.deliver(db, due.slice(i, i + this.client.batchSize)))) break;
+        if (!(await this.deliver(db, due.slice(i, i + this.client.batchSize)))) return false;
       }
-      return;
+      return true;
     }
     const byCustomer = new Map<string, OutboxEvent[]>();
     for (const event of due) {
@@ -121,6 +137,7 @@ export class OutboxWorker {
       }
     });
     await Promise.all(workers);
+    return true;
   }
 
   /** Sends events in one call and records the outcome for each; false when what follows should wait. */
