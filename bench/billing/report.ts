@@ -16,8 +16,8 @@ import { eventsPerS } from "./stripe-phase.js";
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
-/** What each outbox pass takes from the queue at most (dueEvents(trx, 500) in outbox-worker.ts). */
-const OUTBOX_PASS_LIMIT = 500;
+/** What one outbox pass works through at most: 20 pages of 500 due events (outbox-worker.ts). */
+const OUTBOX_PASS_LIMIT = 10_000;
 
 function stepVerdict(step: StepRecord): string {
   if (!isValidStep(step)) return "**invalid**";
@@ -195,9 +195,9 @@ export function renderReport(report: BillingReport): string {
     const intervals = [...new Set(stripe.map((r) => r.sendInterval))];
     push(
       "",
-      `Each outbox pass takes at most ${OUTBOX_PASS_LIMIT} due events (outbox-worker.ts), and passes start every ` +
-        "`STRIPE_SEND_INTERVAL` (a pass that runs longer delays the next): whichever mode, over a long backlog the outbox " +
-        `cannot deliver more than ${OUTBOX_PASS_LIMIT} events per interval (${intervals.map((i) => `${i}: ${int(OUTBOX_PASS_LIMIT / (durationMs(i) / 1000))}/s`).join(", ")}). ` +
+      `An outbox pass starts every \`STRIPE_SEND_INTERVAL\` and works through the backlog in pages of 500 due ` +
+        `events, at most ${int(OUTBOX_PASS_LIMIT)} a pass (outbox-worker.ts), so the interval mostly sets the wait ` +
+        `before the first pass (${intervals.map((i) => `${i}: at most ${int(OUTBOX_PASS_LIMIT / (durationMs(i) / 1000))}/s over a long backlog`).join(", ")}). ` +
         '"Sidecar start → all delivered" counts from spawning the sidecar: its start-up (shown beside it) and the wait ' +
         "for the first pass, one interval after it is up, are included.",
       "",
