@@ -16,6 +16,7 @@ import {
 import { OutboxWorker } from "./stripe/outbox-worker.js";
 import { createStreamMeterClient } from "./stripe/stream-client.js";
 import { UsageAggregator } from "./usage/aggregator.js";
+import { registerReconciliationGauges } from "./usage/reconciliation.js";
 
 export interface Sidecar {
   start(): Promise<{ alsPort: number; httpPort: number }>;
@@ -43,6 +44,7 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new SidecarMetrics(registry);
+  registerReconciliationGauges(registry, db, logger);
   const aggregator = new UsageAggregator(
     db,
     {
