@@ -6,10 +6,10 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Cleanup } from "../bench/authz/cleanup.js";
+import { type Cleanup, runAsProcess } from "../bench/authz/cleanup.js";
 import { log } from "../bench/authz/log.js";
 import { BUSY_WARNING, describeMachine } from "../bench/authz/machine.js";
-import { GiveUp, killAllChildrenNow, sleep, waitFor } from "../bench/authz/processes.js";
+import { GiveUp, sleep, waitFor } from "../bench/authz/processes.js";
 import { RedisInfo } from "../bench/authz/redis-stats.js";
 import { scrapeMetrics } from "../bench/authz/service.js";
 import { lagAt } from "../bench/billing/lag.js";
@@ -204,25 +204,4 @@ async function main(cleanup: Cleanup): Promise<number> {
   return harnessErrors.length > 0 ? 1 : 0;
 }
 
-const cleanup = new Cleanup();
-process.on("exit", killAllChildrenNow);
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log(`\n${signal}: stopping children and dropping the soak database…`);
-    setTimeout(() => process.exit(130), 60_000).unref();
-    cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (err) {
-  if (!interrupted) log(`\nsoak failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  await cleanup.runAll();
-}
-process.exit(code);
+await runAsProcess("soak", main, log);

@@ -1,4 +1,4 @@
-import { stopAllChildren } from "./processes.js";
+import { killAllChildrenNow, stopAllChildren } from "./processes.js";
 
 /** Undo steps, run newest first, each at most once: on success, on error and on Ctrl-C alike. */
 export class Cleanup {
@@ -24,4 +24,39 @@ export class Cleanup {
     })();
     return this.running;
   }
+}
+
+/**
+ * Runs a benchmark's main() as the whole process: its undo steps run on success, on error and on the
+ * first Ctrl-C alike (a second Ctrl-C exits at once), children are killed if the process exits some
+ * other way, and the exit code is main()'s.
+ */
+export async function runAsProcess(
+  name: string,
+  main: (cleanup: Cleanup) => Promise<number>,
+  log: (line: string) => void,
+): Promise<never> {
+  const cleanup = new Cleanup();
+  process.on("exit", killAllChildrenNow);
+  let interrupted = false;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      log(`\n${signal}: stopping children and dropping what ${name} created…`);
+      setTimeout(() => process.exit(130), 60_000).unref();
+      cleanup.runAll().finally(() => process.exit(130));
+    });
+  }
+  let code = 1;
+  try {
+    code = await main(cleanup);
+  } catch (err) {
+    // After Ctrl-C the children are gone and main() fails for that reason: nothing to add.
+    if (!interrupted)
+      log(`\n${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    await cleanup.runAll();
+  }
+  process.exit(code);
 }

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { checkRequestFor, encodeCheckRequest, writeBodies } from "./check-request.js";
-import { Cleanup } from "./cleanup.js";
+import { type Cleanup, runAsProcess } from "./cleanup.js";
 import {
   committedTransactions,
   createBenchDatabase,
@@ -23,7 +23,7 @@ import { BUSY_WARNING, describeMachine } from "./machine.js";
 import { type Context, measureQuietly, probeTarget, redisSample } from "./measure.js";
 import { readOptions } from "./options.js";
 import { PgStatementCounter, totalStatements } from "./pg-counter.js";
-import { killAllChildrenNow, sleep } from "./processes.js";
+import { sleep } from "./processes.js";
 import { RedisInfo } from "./redis-stats.js";
 import { renderReport, runLabel, targetSummary } from "./report.js";
 import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
@@ -223,27 +223,4 @@ function isRunning(pid: number): boolean {
   }
 }
 
-const cleanup = new Cleanup();
-process.on("exit", killAllChildrenNow);
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    // A second Ctrl-C means "now": the exit handler still SIGKILLs the children.
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log(`\n${signal}: stopping children and dropping the bench database…`);
-    setTimeout(() => process.exit(130), 60_000).unref();
-    cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (err) {
-  // After Ctrl-C the children are gone and main() fails for that reason: nothing to add.
-  if (!interrupted) log(`\nbench:authz failed: ${err instanceof Error ? err.message : String(err)}`);
-} finally {
-  await cleanup.runAll();
-}
-process.exit(code);
+await runAsProcess("bench:authz", main, log);

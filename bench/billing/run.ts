@@ -7,11 +7,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startStripeEmulator } from "../../packages/testing/src/stripe-emulator/index.js";
-import { Cleanup } from "../authz/cleanup.js";
+import { type Cleanup, runAsProcess } from "../authz/cleanup.js";
 import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase } from "../authz/database.js";
 import { log } from "../authz/log.js";
 import { BUSY_WARNING, describeMachine } from "../authz/machine.js";
-import { killAllChildrenNow } from "../authz/processes.js";
 import { runStep } from "./ingest.js";
 import { readBillingOptions } from "./options.js";
 import { BenchPostgres, postgresVersion } from "./postgres.js";
@@ -163,26 +162,4 @@ async function main(cleanup: Cleanup): Promise<number> {
   return 0;
 }
 
-const cleanup = new Cleanup();
-process.on("exit", killAllChildrenNow);
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log(`\n${signal}: stopping children and dropping the bench databases…`);
-    setTimeout(() => process.exit(130), 60_000).unref();
-    cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (err) {
-  if (!interrupted)
-    log(`\nbench:billing failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  await cleanup.runAll();
-}
-process.exit(code);
+await runAsProcess("bench:billing", main, log);
