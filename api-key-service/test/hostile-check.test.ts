@@ -6,6 +6,7 @@ import {
   type CheckResponse__Output,
   loadEnvoyServices,
 } from "@gateway/proto";
+import { grpcHeaders, grpcPrefix, type RawGrpcAnswer, rawGrpcCall } from "@gateway/testing";
 import fc from "fast-check";
 import { BASE62 } from "../src/ids.js";
 import { bearer, envoyCheckRequest, headerMap, metadataOf } from "./envoy.js";
@@ -395,68 +396,7 @@ describe("generated CheckRequests through the real gRPC server", () => {
 
 // --- malformed gRPC on the wire ---------------------------------------------------------------
 
-interface RawAnswer {
-  httpStatus: number;
-  grpcStatus: number | undefined;
-  body: Buffer;
-}
-
-const CHECK_HEADERS = {
-  ":method": "POST",
-  ":path": AUTHORIZATION_CHECK_PATH,
-  "content-type": "application/grpc",
-  te: "trailers",
-};
-
-/** A 5-byte gRPC message prefix: compressed flag and declared length. */
-function prefix(length: number, compressed = 0): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(compressed, 0);
-  head.writeUInt32BE(length, 1);
-  return head;
-}
-
-/**
- * One HTTP/2 stream with the given headers and bytes; `end: false` leaves the request side open, as a
- * stalled client would. Resolves once the server has ended its side (trailers, a trailers-only answer
- * or a reset); rejects when that does not happen within the timeout: a hang is a failure.
- */
-function rawCall(
-  session: http2.ClientHttp2Session,
-  headers: Record<string, string>,
-  body: Buffer,
-  options: { end?: boolean; timeoutMs?: number } = {},
-): Promise<RawAnswer> {
-  const { end = true, timeoutMs = 3_000 } = options;
-  return new Promise((resolve, reject) => {
-    const stream = session.request(headers);
-    const answer: RawAnswer = { httpStatus: 0, grpcStatus: undefined, body: Buffer.alloc(0) };
-    const chunks: Buffer[] = [];
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      answer.body = Buffer.concat(chunks);
-      if (error) reject(error);
-      else resolve(answer);
-    };
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    const readStatus = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) answer.grpcStatus = Number(h["grpc-status"]);
-    };
-    stream.on("response", (h) => {
-      answer.httpStatus = Number(h[":status"]);
-      readStatus(h);
-    });
-    stream.on("trailers", readStatus);
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    // A reset from the server is an answer too; the checks look at what arrived before it.
-    stream.on("error", () => {});
-    stream.on("end", () => finish());
-    stream.on("close", () => finish());
-    if (body.length > 0) stream.write(body);
-    if (end) stream.end();
-  });
-}
+const CHECK_HEADERS = grpcHeaders(AUTHORIZATION_CHECK_PATH);
 
 const checkMethod = () => loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
 
@@ -464,7 +404,7 @@ const checkMethod = () => loadEnvoyServices().envoy.service.auth.v3.Authorizatio
  * A refusal: an HTTP error status, a non-OK gRPC status, or (when the bytes happened to decode as a
  * CheckRequest) an OK call carrying a denial. Never an allow, never silence.
  */
-function expectRefused(answer: RawAnswer, label: string) {
+function expectRefused(answer: RawGrpcAnswer, label: string) {
   const refusedByHttp = answer.httpStatus >= 400 && answer.httpStatus < 500;
   const refusedByGrpc =
     answer.httpStatus === 200 && answer.grpcStatus !== undefined && answer.grpcStatus !== 0;
@@ -501,14 +441,19 @@ describe("malformed gRPC over raw HTTP/2", () => {
       http?: number;
     }[] = [
       { label: "a truncated prefix", body: Buffer.from([0, 0, 0]) },
-      { label: "a prefix and no message", body: prefix(100) },
-      { label: "declared length larger than sent", body: Buffer.concat([prefix(1_000), valid]) },
-      { label: "a declared 4 GiB length, stream left open", body: prefix(0xffff_ffff), end: false, grpc: 8 },
-      { label: "a declared 4 MiB + 1 length", body: prefix(4 * 1024 * 1024 + 1), end: false, grpc: 8 },
+      { label: "a prefix and no message", body: grpcPrefix(100) },
+      { label: "declared length larger than sent", body: Buffer.concat([grpcPrefix(1_000), valid]) },
+      {
+        label: "a declared 4 GiB length, stream left open",
+        body: grpcPrefix(0xffff_ffff),
+        end: false,
+        grpc: 8,
+      },
+      { label: "a declared 4 MiB + 1 length", body: grpcPrefix(4 * 1024 * 1024 + 1), end: false, grpc: 8 },
       {
         label: "a stalled message under Envoy's deadline",
         headers: { ...CHECK_HEADERS, "grpc-timeout": "200m" },
-        body: Buffer.concat([prefix(1_000), valid.subarray(0, 10)]),
+        body: Buffer.concat([grpcPrefix(1_000), valid.subarray(0, 10)]),
         end: false,
         grpc: 4,
       },
@@ -516,17 +461,17 @@ describe("malformed gRPC over raw HTTP/2", () => {
       // it carries no key here and earns the denial a keyless request gets.
       {
         label: "compressed flag without grpc-encoding",
-        body: Buffer.concat([prefix(keyless.length, 1), keyless]),
+        body: Buffer.concat([grpcPrefix(keyless.length, 1), keyless]),
       },
       {
         label: "an unknown grpc-encoding",
         headers: { ...CHECK_HEADERS, "grpc-encoding": "snappy-ish" },
-        body: Buffer.concat([prefix(valid.length, 1), valid]),
+        body: Buffer.concat([grpcPrefix(valid.length, 1), valid]),
         grpc: 12,
       },
       {
         label: "two messages on a unary call",
-        body: Buffer.concat([prefix(valid.length), valid, prefix(valid.length), valid]),
+        body: Buffer.concat([grpcPrefix(valid.length), valid, grpcPrefix(valid.length), valid]),
       },
       {
         label: "a non-gRPC content-type",
@@ -537,19 +482,19 @@ describe("malformed gRPC over raw HTTP/2", () => {
       {
         label: "no content-type",
         headers: { ":method": "POST", ":path": AUTHORIZATION_CHECK_PATH, te: "trailers" },
-        body: Buffer.concat([prefix(valid.length), valid]),
+        body: Buffer.concat([grpcPrefix(valid.length), valid]),
         http: 415,
       },
       {
         label: "an unknown method",
         headers: { ...CHECK_HEADERS, ":path": "/envoy.service.auth.v3.Authorization/Delete" },
-        body: Buffer.concat([prefix(valid.length), valid]),
+        body: Buffer.concat([grpcPrefix(valid.length), valid]),
         grpc: 12,
       },
       {
         label: "an unknown service",
         headers: { ...CHECK_HEADERS, ":path": "/../../etc/passwd" },
-        body: Buffer.concat([prefix(valid.length), valid]),
+        body: Buffer.concat([grpcPrefix(valid.length), valid]),
         grpc: 12,
       },
       {
@@ -559,15 +504,15 @@ describe("malformed gRPC over raw HTTP/2", () => {
       },
     ];
     for (const c of cases) {
-      const answer = await rawCall(session, c.headers ?? CHECK_HEADERS, c.body, { end: c.end ?? true });
+      const answer = await rawGrpcCall(session, c.headers ?? CHECK_HEADERS, c.body, { end: c.end ?? true });
       tried++;
       expectRefused(answer, c.label);
       if (c.grpc !== undefined) expect(answer.grpcStatus, c.label).toBe(c.grpc);
       if (c.http !== undefined) expect(answer.httpStatus, c.label).toBe(c.http);
     }
 
-    const frame = Buffer.concat([prefix(valid.length), valid]);
-    const ok = await rawCall(session, CHECK_HEADERS, frame);
+    const frame = Buffer.concat([grpcPrefix(valid.length), valid]);
+    const ok = await rawGrpcCall(session, CHECK_HEADERS, frame);
     expect(ok.grpcStatus).toBe(0);
     session.close();
     await expectHealthy(api, real);
@@ -587,11 +532,11 @@ describe("malformed gRPC over raw HTTP/2", () => {
       // Anything at all as the body.
       bytes.map((b) => Buffer.from(b)),
       // A well-framed message whose content is random: protobuf that may or may not parse.
-      bytes.map((b) => Buffer.concat([prefix(b.length), b])),
+      bytes.map((b) => Buffer.concat([grpcPrefix(b.length), b])),
       // A frame whose declared length disagrees with what follows.
       fc
         .tuple(fc.nat({ max: 0xffff_ffff }), bytes)
-        .map(([length, b]) => Buffer.concat([prefix(length), b]))
+        .map(([length, b]) => Buffer.concat([grpcPrefix(length), b]))
         .filter((frame) => frame.readUInt32BE(1) !== frame.length - 5),
       // A real CheckRequest with random bytes flipped in it.
       fc
@@ -602,7 +547,7 @@ describe("malformed gRPC over raw HTTP/2", () => {
             const i = at % message.length;
             message[i] = (message[i] ?? 0) ^ xor;
           }
-          return Buffer.concat([prefix(message.length), message]);
+          return Buffer.concat([grpcPrefix(message.length), message]);
         }),
     );
 
@@ -610,7 +555,7 @@ describe("malformed gRPC over raw HTTP/2", () => {
       fc.asyncProperty(body, fc.boolean(), async (payload, compressedHeader) => {
         tried++;
         const headers = compressedHeader ? { ...CHECK_HEADERS, "grpc-encoding": "identity" } : CHECK_HEADERS;
-        const answer = await rawCall(session, headers, payload);
+        const answer = await rawGrpcCall(session, headers, payload);
         expectRefused(answer, `${payload.length} bytes`);
       }),
       { numRuns: 200 },

@@ -1,5 +1,6 @@
 import http2 from "node:http2";
 import { loadEnvoyServices, STREAM_ACCESS_LOGS_PATH, type StreamAccessLogsMessage } from "@gateway/proto";
+import { grpcHeaders, grpcPrefix, type RawGrpcAnswer, rawGrpcCall } from "@gateway/testing";
 import fc from "fast-check";
 import { envoyAlsStream, httpEntry } from "./envoy-als.js";
 import { describe, expect, type RunningSidecar, sample, test } from "./fixtures.js";
@@ -394,71 +395,15 @@ describe("generated access-log messages", () => {
 
 // --- malformed gRPC on the wire ---------------------------------------------------------------
 
-interface RawAnswer {
-  httpStatus: number;
-  grpcStatus: number | undefined;
-}
-
-const ALS_HEADERS = {
-  ":method": "POST",
-  ":path": STREAM_ACCESS_LOGS_PATH,
-  "content-type": "application/grpc",
-  te: "trailers",
-};
-
-/** A 5-byte gRPC message prefix: compressed flag and declared length. */
-function prefix(length: number, compressed = 0): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(compressed, 0);
-  head.writeUInt32BE(length, 1);
-  return head;
-}
+const ALS_HEADERS = grpcHeaders(STREAM_ACCESS_LOGS_PATH);
 
 const encodeMessage = (message: StreamAccessLogsMessage) =>
   loadEnvoyServices().envoy.service.accesslog.v3.AccessLogService.service.StreamAccessLogs.requestSerialize(
     message,
   );
 
-/**
- * One HTTP/2 stream with the given headers and bytes; `end: false` leaves the request side open.
- * Resolves once the server has ended its side; a hang past the timeout is a failure.
- */
-function rawCall(
-  session: http2.ClientHttp2Session,
-  headers: Record<string, string>,
-  body: Buffer,
-  options: { end?: boolean; timeoutMs?: number } = {},
-): Promise<RawAnswer> {
-  const { end = true, timeoutMs = 3_000 } = options;
-  return new Promise((resolve, reject) => {
-    const stream = session.request(headers);
-    const answer: RawAnswer = { httpStatus: 0, grpcStatus: undefined };
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      if (error) reject(error);
-      else resolve(answer);
-    };
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    const readStatus = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) answer.grpcStatus = Number(h["grpc-status"]);
-    };
-    stream.on("response", (h) => {
-      answer.httpStatus = Number(h[":status"]);
-      readStatus(h);
-    });
-    stream.on("trailers", readStatus);
-    stream.on("data", () => {});
-    stream.on("error", () => {});
-    stream.on("end", () => finish());
-    stream.on("close", () => finish());
-    if (body.length > 0) stream.write(body);
-    if (end) stream.end();
-  });
-}
-
 /** Refused by HTTP or gRPC, or (bytes that decoded, stream ended by the client) answered OK and empty. */
-function expectAnswered(answer: RawAnswer, label: string) {
+function expectAnswered(answer: RawGrpcAnswer, label: string) {
   const refusedByHttp = answer.httpStatus >= 400 && answer.httpStatus < 500;
   if (!refusedByHttp) {
     expect(answer.httpStatus, label).toBe(200);
@@ -493,24 +438,32 @@ describe("malformed gRPC over raw HTTP/2 to the ALS port", () => {
       http?: number;
     }[] = [
       { label: "a truncated prefix", body: Buffer.from([0, 0]) },
-      { label: "declared length larger than sent", body: Buffer.concat([prefix(10_000), unbillableMessage]) },
-      { label: "a declared 4 GiB length, stream left open", body: prefix(0xffff_ffff), end: false, grpc: 8 },
+      {
+        label: "declared length larger than sent",
+        body: Buffer.concat([grpcPrefix(10_000), unbillableMessage]),
+      },
+      {
+        label: "a declared 4 GiB length, stream left open",
+        body: grpcPrefix(0xffff_ffff),
+        end: false,
+        grpc: 8,
+      },
       {
         label: "a stalled message under a deadline",
         headers: { ...ALS_HEADERS, "grpc-timeout": "200m" },
-        body: prefix(1_000),
+        body: grpcPrefix(1_000),
         end: false,
         grpc: 4,
       },
       {
         label: "an unknown grpc-encoding",
         headers: { ...ALS_HEADERS, "grpc-encoding": "snappy-ish" },
-        body: Buffer.concat([prefix(unbillableMessage.length, 1), unbillableMessage]),
+        body: Buffer.concat([grpcPrefix(unbillableMessage.length, 1), unbillableMessage]),
         grpc: 12,
       },
       {
         label: "garbage flagged as compressed",
-        body: Buffer.concat([prefix(4, 1), Buffer.from([0xff, 0xff, 0xff, 0xff])]),
+        body: Buffer.concat([grpcPrefix(4, 1), Buffer.from([0xff, 0xff, 0xff, 0xff])]),
         grpc: 13,
       },
       {
@@ -522,22 +475,22 @@ describe("malformed gRPC over raw HTTP/2 to the ALS port", () => {
       {
         label: "an unknown method",
         headers: { ...ALS_HEADERS, ":path": "/envoy.service.accesslog.v3.AccessLogService/Delete" },
-        body: Buffer.concat([prefix(unbillableMessage.length), unbillableMessage]),
+        body: Buffer.concat([grpcPrefix(unbillableMessage.length), unbillableMessage]),
         grpc: 12,
       },
       {
         label: "unbillable entries, then a broken frame",
         body: Buffer.concat([
-          prefix(unbillableMessage.length),
+          grpcPrefix(unbillableMessage.length),
           unbillableMessage,
-          prefix(3),
+          grpcPrefix(3),
           Buffer.from([0xff, 0xff, 0xff]),
         ]),
         grpc: 13,
       },
     ];
     for (const c of cases) {
-      const answer = await rawCall(session, c.headers ?? ALS_HEADERS, c.body, { end: c.end ?? true });
+      const answer = await rawGrpcCall(session, c.headers ?? ALS_HEADERS, c.body, { end: c.end ?? true });
       framesTried++;
       expectAnswered(answer, c.label);
       if (c.grpc !== undefined) expect(answer.grpcStatus, c.label).toBe(c.grpc);
@@ -547,10 +500,10 @@ describe("malformed gRPC over raw HTTP/2 to the ALS port", () => {
     const bytes = fc.uint8Array({ maxLength: 4_096 });
     const body = fc.oneof(
       bytes.map((b) => Buffer.from(b)),
-      bytes.map((b) => Buffer.concat([prefix(b.length), b])),
+      bytes.map((b) => Buffer.concat([grpcPrefix(b.length), b])),
       fc
         .tuple(fc.nat({ max: 0xffff_ffff }), bytes)
-        .map(([length, b]) => Buffer.concat([prefix(length), b]))
+        .map(([length, b]) => Buffer.concat([grpcPrefix(length), b]))
         .filter((frame) => frame.readUInt32BE(1) !== frame.length - 5),
       // A real message with random bytes flipped in it.
       fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 6 }).map((flips) => {
@@ -559,13 +512,13 @@ describe("malformed gRPC over raw HTTP/2 to the ALS port", () => {
           const i = at % message.length;
           message[i] = (message[i] ?? 0) ^ xor;
         }
-        return Buffer.concat([prefix(message.length), message]);
+        return Buffer.concat([grpcPrefix(message.length), message]);
       }),
     );
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
         framesTried++;
-        expectAnswered(await rawCall(session, ALS_HEADERS, payload), `${payload.length} bytes`);
+        expectAnswered(await rawGrpcCall(session, ALS_HEADERS, payload), `${payload.length} bytes`);
       }),
       { numRuns: 150 },
     );
