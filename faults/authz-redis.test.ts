@@ -1,5 +1,5 @@
 import { describe, expect, startApi, test } from "../api-key-service/test/fixtures.js";
-import { startRedisServer } from "../packages/testing/src/index.js";
+import { startRedisServer, type TestServices } from "../packages/testing/src/index.js";
 import {
   type CheckLoad,
   type CheckSample,
@@ -62,6 +62,19 @@ function expectAllowedWhileUp(name: string, load: CheckLoad, samples: CheckSampl
   );
 }
 
+/** A private Redis and a service using it with the production timeout; both stopped by `teardown`. */
+async function startWithPrivateRedis(services: TestServices, mode: "open" | "closed", teardown: Teardown) {
+  const redis = await startRedisServer();
+  teardown.add(() => redis.stop());
+  const api = await startApi(services, {
+    REDIS_URL: redis.url,
+    REDIS_TIMEOUT: `${REDIS_TIMEOUT_MS}ms`,
+    RATE_LIMIT_FAILURE_MODE: mode,
+  });
+  teardown.add(() => api.stop());
+  return { redis, api };
+}
+
 describe("api-key-service under Check load while its Redis stops and comes back", () => {
   test("open: the local limiter answers while Redis is down; Redis limits again within 2 s of its return", async ({
     services,
@@ -70,14 +83,7 @@ describe("api-key-service under Check load while its Redis stops and comes back"
     const teardown = new Teardown();
     teardown.add(() => unhandled.dispose());
     try {
-      const redis = await startRedisServer();
-      teardown.add(() => redis.stop());
-      const api = await startApi(services, {
-        REDIS_URL: redis.url,
-        REDIS_TIMEOUT: `${REDIS_TIMEOUT_MS}ms`,
-        RATE_LIMIT_FAILURE_MODE: "open",
-      });
-      teardown.add(() => api.stop());
+      const { redis, api } = await startWithPrivateRedis(services, "open", teardown);
       const busy = await api.createKey(UNLIMITED);
       // Tells the limiters apart: the local one uses up the probe's 2 while Redis is away, and Redis
       // comes back empty (no persistence), so an allowed probe after that was decided by Redis.
@@ -153,14 +159,7 @@ describe("api-key-service under Check load while its Redis stops and comes back"
     const teardown = new Teardown();
     teardown.add(() => unhandled.dispose());
     try {
-      const redis = await startRedisServer();
-      teardown.add(() => redis.stop());
-      const api = await startApi(services, {
-        REDIS_URL: redis.url,
-        REDIS_TIMEOUT: `${REDIS_TIMEOUT_MS}ms`,
-        RATE_LIMIT_FAILURE_MODE: "closed",
-      });
-      teardown.add(() => api.stop());
+      const { redis, api } = await startWithPrivateRedis(services, "closed", teardown);
       const busy = await api.createKey(UNLIMITED);
       const load = startCheckLoad(api, [busy.key]);
       teardown.add(() => load.stop());
