@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import net from "node:net";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 
@@ -85,18 +84,7 @@ export function cpuSecondsBetween(before: Map<number, number>, after: Map<number
   return total;
 }
 
-/** A port the kernel considers free right now (another process could still take it before us). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../packages/testing/src/child-process.js";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
