@@ -1,14 +1,6 @@
 import type { CheckRequest } from "@gateway/proto";
 import { bearer, envoyCheckRequest, metadataOf } from "./envoy.js";
-import { describe, expect, test } from "./fixtures.js";
-
-/** Sum of a counter's samples in Prometheus text. */
-function counterTotal(metrics: string, name: string): number {
-  return metrics
-    .split("\n")
-    .filter((line) => line.startsWith(name))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
+import { counterTotal, describe, expect, test } from "./fixtures.js";
 
 describe("hostile or broken CheckRequests are denied, and malformed keys cost no lookup", () => {
   test("each is answered with a denial, not an error", async ({ api }) => {

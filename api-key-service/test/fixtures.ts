@@ -162,3 +162,11 @@ export const test = withServices.extend<{ api: Api }>({
 });
 
 export { describe, expect } from "@gateway/testing";
+
+/** Sum of a counter's samples in Prometheus text, optionally only those with a label text. */
+export function counterTotal(metrics: string, name: string, label = ""): number {
+  return metrics
+    .split("\n")
+    .filter((line) => line.startsWith(name) && line.includes(label))
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}

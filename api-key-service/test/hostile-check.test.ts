@@ -10,7 +10,7 @@ import { grpcHeaders, grpcPrefix, type RawGrpcAnswer, rawGrpcCall } from "@gatew
 import fc from "fast-check";
 import { BASE62 } from "../src/ids.js";
 import { bearer, envoyCheckRequest, headerMap, metadataOf } from "./envoy.js";
-import { type Api, describe, expect, test } from "./fixtures.js";
+import { type Api, counterTotal, describe, expect, test } from "./fixtures.js";
 
 /**
  * Hostile input to ext_authz, generated: whatever a client (through Envoy) or anything else that can
@@ -24,14 +24,6 @@ const outcomes: Record<string, number> = {};
 const tally = (outcome: string) => {
   outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
 };
-
-/** Sum of a counter's samples in Prometheus text, optionally only those with a label text. */
-function counterTotal(metrics: string, name: string, label = ""): number {
-  return metrics
-    .split("\n")
-    .filter((line) => line.startsWith(name) && line.includes(label))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
 
 // --- generated pieces of a CheckRequest -------------------------------------------------------
 

@@ -1,12 +1,5 @@
 import { bearer, envoyCheckRequest } from "./envoy.js";
-import { describe, expect, startApi, test } from "./fixtures.js";
-
-function counterTotal(metrics: string, name: string): number {
-  return metrics
-    .split("\n")
-    .filter((line) => line.startsWith(name))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
+import { counterTotal, describe, expect, startApi, test } from "./fixtures.js";
 
 describe("a replica with a cold cache", () => {
   test("looks up the keys missed together in a few queries, and answers every check", async ({
