@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
-import { createLogger, createRedisClient, GrpcServer, type Logger } from "@gateway/common";
+import { createLogger, createRedisClient, type Logger } from "@gateway/common";
 import { createDb, migrateToLatest } from "@gateway/db";
+import { H2GrpcServer, HealthService } from "@gateway/h2-grpc";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AuditService } from "./audit/audit.service.js";
@@ -105,21 +106,24 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     metrics,
     logger,
   });
-  const grpcServer = new GrpcServer(
-    [
-      new AuthorizationService(
-        checker,
-        {
-          credentialHeaders: config.REMOVE_CREDENTIAL_HEADERS
-            ? [config.AUTHORIZATION_HEADER, config.API_KEY_HEADER]
-            : [],
-        },
-        metrics,
-        logger,
-      ),
-    ],
-    ["envoy.service.auth.v3.Authorization"],
-  );
+  const grpcServer = new H2GrpcServer({
+    onHandlerError: (message) => logger.error({ err: message }, "gRPC handler failed"),
+    onConnectionError: (message) => logger.debug({ err: message }, "gRPC client broke the protocol"),
+  });
+  new AuthorizationService(
+    checker,
+    {
+      credentialHeaders: config.REMOVE_CREDENTIAL_HEADERS
+        ? [config.AUTHORIZATION_HEADER, config.API_KEY_HEADER]
+        : [],
+    },
+    metrics,
+    logger,
+  ).addToServer(grpcServer);
+  // "" is the server as a whole; Envoy's gRPC health check may name the service instead.
+  const healthNames = ["", "envoy.service.auth.v3.Authorization"];
+  const health = new HealthService(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
+  health.addToServer(grpcServer);
 
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,
@@ -162,7 +166,8 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       });
       const address = listening.address();
       const httpPort = typeof address === "object" && address ? address.port : config.HTTP_PORT;
-      const grpcPort = await grpcServer.start(config.HOST, config.GRPC_PORT);
+      const grpcPort = await grpcServer.listen(config.HOST, config.GRPC_PORT);
+      for (const name of healthNames) health.setStatus(name, "SERVING");
       logger.info(
         { http_port: httpPort, grpc_port: grpcPort, key_prefix: config.KEY_PREFIX },
         "api-key-service listening",
@@ -172,7 +177,10 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
 
     async stop() {
       await Promise.all([
-        grpcServer.stop(config.SHUTDOWN_TIMEOUT),
+        (async () => {
+          for (const name of healthNames) health.setStatus(name, "NOT_SERVING");
+          await grpcServer.close(config.SHUTDOWN_TIMEOUT);
+        })(),
         server ? closeServer(server, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
       ]);
       await usage.stop();

@@ -6,61 +6,38 @@
  * in, and a response is read frame by frame with a small HPACK decoder.
  */
 import net from "node:net";
-import { encodeRepeatedHeaders, type HeaderList, HpackDecoder } from "./hpack.js";
+import { encodeRepeatedHeaders, frames, type HeaderList, HpackDecoder } from "@gateway/h2-grpc";
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-const FRAME_HEADER = 9;
+const {
+  ACK,
+  CONTINUATION,
+  DATA,
+  DEFAULT_HEADER_TABLE_SIZE,
+  DEFAULT_WINDOW,
+  END_HEADERS,
+  END_STREAM,
+  FRAME_HEADER,
+  frame,
+  GOAWAY,
+  HEADERS,
+  MAX_STREAM_ID,
+  MAX_WINDOW,
+  PADDED,
+  PING,
+  PREFACE,
+  PRIORITY,
+  RST_STREAM,
+  SETTINGS,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  settingsFrame,
+  WINDOW_UPDATE,
+  windowUpdate,
+} = frames;
 
-const DATA = 0x0;
-const HEADERS = 0x1;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
-
-const DEFAULT_HEADER_TABLE_SIZE = 4_096;
-const SETTINGS_ENABLE_PUSH = 0x2;
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-
-const MAX_WINDOW = 2 ** 31 - 1;
-const DEFAULT_WINDOW = 65_535;
 /** Gives the server back receive window once this much response data has arrived. */
 const WINDOW_REFILL = 2 ** 30;
-const MAX_STREAM_ID = 2 ** 31 - 1;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc(FRAME_HEADER + payload.length);
-  out.writeUIntBE(payload.length, 0, 3);
-  out.writeUInt8(type, 3);
-  out.writeUInt8(flags, 4);
-  out.writeUInt32BE(streamId, 5);
-  payload.copy(out, FRAME_HEADER);
-  return out;
-}
-
-function settingsPayload(settings: Array<[id: number, value: number]>): Buffer {
-  const payload = Buffer.alloc(settings.length * 6);
-  settings.forEach(([id, value], i) => {
-    payload.writeUInt16BE(id, i * 6);
-    payload.writeUInt32BE(value, i * 6 + 2);
-  });
-  return payload;
-}
-
-function windowUpdate(streamId: number, increment: number): Buffer {
-  const payload = Buffer.alloc(4);
-  payload.writeUInt32BE(increment, 0);
-  return frame(WINDOW_UPDATE, 0, streamId, payload);
-}
 
 /** One request's DATA frame (END_STREAM) with stream id 0 as a placeholder, built once per key. */
 export class RequestTemplate {
@@ -134,13 +111,11 @@ export class H2Connection {
     socket.on("error", (err) => this.close(`socket error: ${err.message}`));
     socket.on("close", () => this.close("connection closed by the server"));
     // The default header table (4096 bytes) stays, as with Envoy: the server may index its answers.
-    const settings = settingsPayload([
+    const settings = settingsFrame([
       [SETTINGS_ENABLE_PUSH, 0],
       [SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW],
     ]);
-    socket.write(
-      Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, settings), windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW)]),
-    );
+    socket.write(Buffer.concat([PREFACE, settings, windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW)]));
   }
 
   static connect(

@@ -1,11 +1,12 @@
 import type { Logger } from "@gateway/common";
+import { GrpcError, type H2GrpcServer, Status } from "@gateway/h2-grpc";
 import {
+  AUTHORIZATION_CHECK_PATH,
   authMessageType,
   type CheckRequest__Output,
   type CheckResponse,
   loadEnvoyServices,
 } from "@gateway/proto";
-import type * as grpc from "@grpc/grpc-js";
 import type { CheckInput, KeyChecker } from "../authz/check-key.js";
 import { parseScopes } from "../authz/credentials.js";
 import type { Decision } from "../authz/decision.js";
@@ -28,33 +29,22 @@ export class AuthorizationService {
     this.allowed = new AllowedResponseEncoder(settings);
   }
 
-  addToServer(server: grpc.Server): void {
-    const standard = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
-    const serialize = standard.Check.responseSerialize;
+  addToServer(server: H2GrpcServer): void {
+    const serialize = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.responseSerialize;
     const CheckRequest = authMessageType("envoy.service.auth.v3.CheckRequest");
-    const definition = {
-      ...standard,
-      Check: {
-        ...standard.Check,
+    server.addUnary(AUTHORIZATION_CHECK_PATH, async (bytes) => {
+      let request: CheckRequest__Output;
+      try {
         // Decoded without proto-loader's toObject pass, which copies the whole message again. What
         // the check reads (headers, header_map, context_extensions) has the same shape either way:
         // maps as plain objects, strings, bytes as Buffers; only fields it never reads (64-bit
         // integers, enums) keep protobufjs's own types instead of strings.
-        requestDeserialize: (bytes: Buffer) => CheckRequest.decode(bytes) as unknown as CheckRequest__Output,
-        responseSerialize: (answer: Answer) => (Buffer.isBuffer(answer) ? answer : serialize(answer)),
-      },
-    };
-    server.addService(definition, {
-      Check: (
-        call: grpc.ServerUnaryCall<CheckRequest__Output, Answer>,
-        callback: grpc.sendUnaryData<Answer>,
-      ) => {
-        this.check(call.request).then(
-          (response) => callback(null, response),
-          // check() never rejects; this is the last line of defence against a crashing handler.
-          () => callback(null, toCheckResponse(unavailable, this.settings)),
-        );
-      },
+        request = CheckRequest.decode(bytes) as unknown as CheckRequest__Output;
+      } catch {
+        throw new GrpcError(Status.INTERNAL, "malformed CheckRequest");
+      }
+      const answer = await this.check(request);
+      return Buffer.isBuffer(answer) ? answer : serialize(answer);
     });
   }
 

@@ -1,7 +1,11 @@
 /**
- * Just enough HPACK (RFC 7541) for the load generator: a fixed request header block encoded once,
- * and a decoder for the small response and trailer blocks a gRPC server sends back.
+ * HPACK (RFC 7541): a decoder with the dynamic table (used by the server for requests and by the
+ * benchmark's client for answers), literal-field encoding for the server's answers, and the
+ * repeated-header encoding the benchmark's client sends as Envoy does.
  */
+
+/** A header block that cannot be decoded: the connection's table can no longer be trusted. */
+export class HpackError extends Error {}
 
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 
@@ -156,17 +160,17 @@ function huffmanDecode(buf: Buffer, start: number, end: number): string {
       const rank = code - (HUFFMAN.first[length] ?? 0);
       if (rank >= 0 && rank < (HUFFMAN.count[length] ?? 0)) {
         const symbol = HUFFMAN.symbols[(HUFFMAN.offset[length] ?? 0) + rank] ?? EOS;
-        if (symbol === EOS) throw new Error("HPACK: EOS inside a Huffman string");
+        if (symbol === EOS) throw new HpackError("HPACK: EOS inside a Huffman string");
         out += String.fromCharCode(symbol);
         code = 0;
         length = 0;
       } else if (length >= MAX_CODE_LENGTH) {
-        throw new Error("HPACK: invalid Huffman code");
+        throw new HpackError("HPACK: invalid Huffman code");
       }
     }
   }
   // What is left must be padding: fewer than 8 bits, all ones (a prefix of EOS).
-  if (length > 7 || code !== 2 ** length - 1) throw new Error("HPACK: invalid Huffman padding");
+  if (length > 7 || code !== 2 ** length - 1) throw new HpackError("HPACK: invalid Huffman padding");
   return out;
 }
 
@@ -186,6 +190,23 @@ function encodeInteger(value: number, prefixBits: number, firstByteFlags: number
 function encodeString(text: string): number[] {
   const bytes = Buffer.from(text, "latin1");
   return [...encodeInteger(bytes.length, 7, 0), ...bytes];
+}
+
+/**
+ * One field as a literal without indexing (RFC 7541 6.2.2), naming a static-table entry when one
+ * has the name: nothing enters the peer's table, so answers need no encoder state per connection.
+ */
+export function encodeLiteralField(name: string, value: string): Buffer {
+  const named = STATIC_TABLE.findIndex(([n]) => n === name);
+  const head = named >= 0 ? encodeInteger(named + 1, 4, 0) : [0, ...encodeString(name)];
+  return Buffer.from([...head, ...encodeString(value)]);
+}
+
+/** The static-table index of an exact field, for one-byte fields such as `:status: 200`. */
+export function encodeIndexedField(name: string, value: string): Buffer {
+  const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
+  if (exact < 0) throw new Error(`${name}: ${value} is not in the HPACK static table`);
+  return Buffer.from(encodeInteger(exact + 1, 7, 0x80));
 }
 
 /**
@@ -253,7 +274,7 @@ export class HpackDecoder {
         this.insert(field);
       } else if ((byte & 0xe0) === 0x20) {
         const size = this.readInteger(5);
-        if (size > this.settingsMaxSize) throw new Error("HPACK: table size update above our setting");
+        if (size > this.settingsMaxSize) throw new HpackError("HPACK: table size update above our setting");
         this.maxSize = size;
         this.evict();
       } else {
@@ -277,12 +298,12 @@ export class HpackDecoder {
     if (value < max) return value;
     let factor = 1;
     for (;;) {
-      if (this.at >= block.length) throw new Error("HPACK: truncated integer");
+      if (this.at >= block.length) throw new HpackError("HPACK: truncated integer");
       const byte = block[this.at++] ?? 0;
       value += (byte & 0x7f) * factor;
       factor *= 128;
       if ((byte & 0x80) === 0) return value;
-      if (factor > 2 ** 28) throw new Error("HPACK: integer too large");
+      if (factor > 2 ** 28) throw new HpackError("HPACK: integer too large");
     }
   }
 
@@ -292,7 +313,7 @@ export class HpackDecoder {
     const length = this.readInteger(7);
     const start = this.at;
     const end = start + length;
-    if (end > block.length) throw new Error("HPACK: truncated string");
+    if (end > block.length) throw new HpackError("HPACK: truncated string");
     this.at = end;
     return huffman ? huffmanDecode(block, start, end) : block.toString("latin1", start, end);
   }
@@ -300,7 +321,7 @@ export class HpackDecoder {
   private entry(index: number): readonly [string, string] {
     const found =
       index <= STATIC_TABLE.length ? STATIC_TABLE[index - 1] : this.dynamic[index - 1 - STATIC_TABLE.length];
-    if (!found) throw new Error(`HPACK: no table entry ${index}`);
+    if (!found) throw new HpackError(`HPACK: no table entry ${index}`);
     return found;
   }
 

@@ -1,0 +1,86 @@
+import type { HeaderList } from "./hpack.js";
+
+/** What a stream's connection does for it; see ServerConnection. */
+export interface StreamOwner {
+  respond(stream: H2Stream, message: Buffer): void;
+  sendHeaders(stream: H2Stream): void;
+  sendMessage(stream: H2Stream, message: Buffer): void;
+  finish(stream: H2Stream, code: number, message: string): void;
+  refuseHttp(stream: H2Stream, status: number): void;
+}
+
+/**
+ * One request stream: the request's headers and body as they arrive, and the calls that answer it.
+ * Answers after the stream has closed (the client reset it, the connection went away) do nothing.
+ */
+export class H2Stream {
+  /** The client ended its side; the body is complete. */
+  remoteEnded = false;
+  /** We sent headers (0: not yet, 1: headers sent, 2: our side ended). */
+  localState: 0 | 1 | 2 = 0;
+  closed = false;
+  /** Request body bytes, gRPC length prefixes included. */
+  chunks: Buffer[] = [];
+  bodyLength = 0;
+  /** How much more we may send before the client's next WINDOW_UPDATE. */
+  sendWindow: number;
+  /** How much more the client may send us on this stream. */
+  recvWindow: number;
+  /** DATA payloads and then trailers waiting for send window. */
+  pending: Buffer[] | undefined;
+  pendingTrailers: Buffer | undefined;
+  /** The first message's length prefix has been read (and was within the limit). */
+  prefixChecked = false;
+  /** Date.now() by which the call must end (from grpc-timeout); the connection enforces it. */
+  deadline: number | undefined;
+  /** Whatever the server attached when the stream opened (its route). */
+  route: unknown;
+  /** Called once if the stream closes before our side ended. */
+  onCancel: (() => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly headers: HeaderList,
+    readonly path: string,
+    private readonly owner: StreamOwner,
+    sendWindow: number,
+    recvWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+    this.recvWindow = recvWindow;
+  }
+
+  header(name: string): string | undefined {
+    for (const [n, v] of this.headers) if (n === name) return v;
+    return undefined;
+  }
+
+  body(): Buffer {
+    if (this.chunks.length === 1) return this.chunks[0] as Buffer;
+    return Buffer.concat(this.chunks, this.bodyLength);
+  }
+
+  /** A unary answer: headers, one message, trailers with OK, written together. */
+  respond(message: Buffer): void {
+    this.owner.respond(this, message);
+  }
+
+  /** For server streaming: response headers, then messages, then `end`. */
+  sendHeaders(): void {
+    this.owner.sendHeaders(this);
+  }
+
+  sendMessage(message: Buffer): void {
+    this.owner.sendMessage(this, message);
+  }
+
+  /** Ends the call with a status: as trailers, or trailers-only when nothing was sent yet. */
+  end(code: number, message = ""): void {
+    this.owner.finish(this, code, message);
+  }
+
+  /** An HTTP error status without gRPC framing, for requests that are not gRPC. */
+  refuseHttp(status: number): void {
+    this.owner.refuseHttp(this, status);
+  }
+}
