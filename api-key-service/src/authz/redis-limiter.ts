@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Redis } from "@gateway/common";
 import type { Result } from "ioredis";
 import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
@@ -107,6 +108,12 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+interface Batch {
+  pending: Pending[];
+  sentAt: number;
+  settled: boolean;
+}
+
 export class RedisTimeout extends Error {}
 
 /**
@@ -115,13 +122,17 @@ export class RedisTimeout extends Error {}
  * many checks, and an idle service sends each check at once. Each check is still its own script call
  * with its own reply: one round trip per check, never one shared between keys.
  *
- * A batch that has no answer after `timeoutMs` fails, but only once the event loop has read its
- * sockets: timers run before I/O in each turn, so after a stall (a long GC pause, a busy machine) a
- * timer can fire while the reply already waits unread. The check is made on the next turn's
- * setImmediate, after the poll phase has delivered any reply that arrived in time.
+ * A batch that has no answer after `timeoutMs` fails (checked every `timeoutMs / 5`, so within
+ * 1.2 × `timeoutMs`), but only once the event loop has read its sockets: timers run before I/O in
+ * each turn, so after a stall (a long GC pause, a busy machine) a timer can fire while the reply
+ * already waits unread. The check is made on the next turn's setImmediate, after the poll phase has
+ * delivered any reply that arrived in time.
  */
 export class RedisRateLimiter {
   private queue: Pending[] = [];
+  /** Sent batches awaiting replies, oldest first. */
+  private readonly inFlight = new Set<Batch>();
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -144,44 +155,63 @@ export class RedisRateLimiter {
   }
 
   private send(): void {
-    const batch = this.queue;
+    const pending = this.queue;
     this.queue = [];
     const pipeline = this.redis.pipeline();
-    for (const { keyId, limits, nowMs } of batch) {
+    for (const { keyId, limits, nowMs } of pending) {
       // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
       const tag = `{${keyId}}`;
       pipeline.gatewayRateLimit(`rl:${tag}:m`, `rl:${tag}:d`, nowMs, limits.perMinute, limits.perDay, 1);
     }
-    let settled = false;
-    const timer = setTimeout(
-      () =>
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          const err = new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`);
-          for (const pending of batch) pending.reject(err);
-        }),
-      this.timeoutMs,
-    );
+    const batch: Batch = { pending, sentAt: performance.now(), settled: false };
+    this.inFlight.add(batch);
+    this.watch();
     pipeline.exec().then(
       (replies) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        for (let i = 0; i < batch.length; i++) {
-          const pending = batch[i] as Pending;
+        if (!this.settle(batch)) return;
+        for (let i = 0; i < pending.length; i++) {
+          const one = pending[i] as Pending;
           const [err, reply] = replies?.[i] ?? [new Error("Redis gave no reply"), null];
-          if (err) pending.reject(err);
-          else pending.resolve(toResult(reply as ScriptReply, pending.limits));
+          if (err) one.reject(err);
+          else one.resolve(toResult(reply as ScriptReply, one.limits));
         }
       },
       (err: unknown) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        for (const pending of batch) pending.reject(err);
+        if (!this.settle(batch)) return;
+        for (const one of pending) one.reject(err);
       },
     );
+  }
+
+  /** True the first time: a batch is answered by Redis or by the timeout, never both. */
+  private settle(batch: Batch): boolean {
+    if (batch.settled) return false;
+    batch.settled = true;
+    this.inFlight.delete(batch);
+    return true;
+  }
+
+  // One interval for all batches rather than a timer per batch: a timer per batch costs an
+  // allocation and a timer-list insert on every round trip, and keeps its batch reachable.
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => setImmediate(() => this.expire()), Math.max(1, this.timeoutMs / 5));
+    this.watchdog.unref();
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    // Batches are answered in the order they were sent, so the oldest come first.
+    for (const batch of this.inFlight) {
+      if (now - batch.sentAt < this.timeoutMs) break;
+      this.settle(batch);
+      const err = new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`);
+      for (const one of batch.pending) one.reject(err);
+    }
+    if (this.inFlight.size === 0 && this.watchdog) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { BASE62, randomBase62 } from "../ids.js";
 
@@ -50,7 +50,8 @@ export class KeyFormat {
 
 /** The only form in which a key is stored or compared: hex SHA-256 of the whole key text. */
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
+  // One-shot: no Hash object, which as a native-backed object would outlive young-generation GCs.
+  return hash("sha256", key, "hex");
 }
 
 function checksum(text: string): string {
