@@ -510,7 +510,8 @@ export function renderReport(report: BenchReport): string {
       "databases) and Redis on 127.0.0.1:6379, and refuses any non-loopback address. Settings, all optional: " +
       "`BENCH_DURATION_S` (measured seconds per run, default 20), `BENCH_WARMUP_S` (5), `BENCH_CONCURRENCY` (64), " +
       "`BENCH_CONNECTIONS` (4), `BENCH_KEYS` (10000), `BENCH_PG_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT` " +
-      "(`docs/PERFORMANCE.md`), `BENCH_H2LOAD=0` (skip the h2load cross-check). When `h2load` is missing and the " +
+      "(`docs/PERFORMANCE.md`), `BENCH_H2LOAD=0` (skip the h2load cross-check), `BENCH_SERVICE_NODE_ARGS` " +
+      "(extra Node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`). When `h2load` is missing and the " +
       "benchmark runs as root, it installs Debian's `nghttp2-client` with apt-get and says so. Close other " +
       'CPU-heavy work first: on a small machine it shows up in every figure (see "other CPU" above).',
     "",

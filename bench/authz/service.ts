@@ -53,7 +53,7 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
   const config = loadConfig(serviceEnv);
   const child = spawnTracked(
     process.execPath,
-    ["--import", "tsx", join(repoRoot, "api-key-service/src/run.ts")],
+    [...nodeArgs(), "--import", "tsx", join(repoRoot, "api-key-service/src/run.ts")],
     {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
@@ -111,6 +111,11 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
     recentOutput,
     stop: () => stopChild(child, 15_000),
   };
+}
+
+/** BENCH_SERVICE_NODE_ARGS: extra Node flags for the service only, for profiling (e.g. `--cpu-prof --trace-gc`). */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_SERVICE_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "");
 }
 
 /** Every sample of the service's Prometheus text, keyed by series (`name{labels}`). */
