@@ -55,19 +55,12 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     onError: (err: Error) => logger.warn({ err: err.message }, "redis error"),
   };
   const redis = createRedisClient(redisOptions);
-  // The hot path's client fails fast: no queueing while disconnected. The limiter enforces
-  // REDIS_TIMEOUT itself; the client's own timeout only clears commands Redis never answers.
-  const limiterRedis = createRedisClient({
-    ...redisOptions,
-    commandTimeoutMs: Math.max(1_000, 4 * config.REDIS_TIMEOUT),
-    offlineQueue: false,
-  });
-  const limiter = new RedisRateLimiter(limiterRedis, config.REDIS_TIMEOUT);
-  // Redis forgets scripts when it restarts: load ours on every (re)connect, before checks need it.
-  limiterRedis.on("ready", () => {
-    limiter
-      .preload()
-      .catch((err: Error) => logger.warn({ err: err.message }, "rate-limit script not loaded"));
+  // The hot path has a connection of its own that fails fast: nothing queues while Redis is away.
+  const limiter = new RedisRateLimiter({
+    url: config.REDIS_URL,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    timeoutMs: config.REDIS_TIMEOUT,
+    onError: redisOptions.onError,
   });
   const subscriber = createRedisClient(redisOptions);
   const registry = new Registry();
@@ -154,9 +147,9 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, "migrated");
       }
       await invalidation.start();
-      // The hot path's client queues nothing, so let it connect before the first check; if Redis
-      // is down, start anyway and let the failure mode decide.
-      await readyOrTimeout(limiterRedis, 2_000);
+      // The limiter queues nothing, so let it connect before the first check; if Redis is down,
+      // start anyway and let the failure mode decide.
+      await limiter.start(2_000);
       usage.start();
       const listening = app.listen(config.HTTP_PORT, config.HOST);
       server = listening;
@@ -184,24 +177,11 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         server ? closeServer(server, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
       ]);
       await usage.stop();
-      for (const client of [redis, limiterRedis, subscriber]) client.disconnect();
+      limiter.stop();
+      for (const client of [redis, subscriber]) client.disconnect();
       await Promise.all([db.destroy(), lookupDb.destroy()]);
     },
   };
-}
-
-function readyOrTimeout(
-  client: { status: string; once(event: "ready", cb: () => void): unknown },
-  ms: number,
-) {
-  if (client.status === "ready") return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    client.once("ready", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** Stops accepting, lets in-flight requests finish, and cuts what is left after the timeout. */

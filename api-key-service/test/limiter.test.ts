@@ -1,4 +1,3 @@
-import { createRedisClient } from "@gateway/common";
 import { test as withServices } from "@gateway/testing";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
@@ -10,14 +9,19 @@ type Check = (keyId: string, limits: Limits, nowMs: number) => Promise<LimitResu
 /** Each case runs against the Redis script and against the local fallback: they must agree. */
 const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>({
   limiters: async ({ services }, use) => {
-    const redis = createRedisClient({ url: services.redisUrl, keyPrefix: services.redisPrefix });
-    const remote = new RedisRateLimiter(redis, 1_000);
+    const remote = new RedisRateLimiter({
+      url: services.redisUrl,
+      keyPrefix: services.redisPrefix,
+      timeoutMs: 1_000,
+      onError: () => {},
+    });
+    await remote.start(5_000);
     const local = new LocalRateLimiter();
     await use({
       redis: (k, l, n) => remote.check(k, l, n),
       local: async (k, l, n) => local.check(k, l, n),
     });
-    redis.disconnect();
+    remote.stop();
   },
 });
 

@@ -1,6 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { Redis } from "@gateway/common";
-import type { Result } from "ioredis";
+import { type Reply, type ReplyCallback, ScriptConnection } from "./script-connection.js";
 import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
 
 /**
@@ -87,34 +86,33 @@ return { allowed and 1 or 0, m.total, reset_ms(m), d.total, reset_ms(d), retry }
 
 type ScriptReply = [number, number, number, number, number, number];
 
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    gatewayRateLimit(
-      minuteKey: string,
-      dayKey: string,
-      nowMs: number,
-      perMinute: number,
-      perDay: number,
-      cost: number,
-    ): Result<ScriptReply, Context>;
-  }
+export interface RedisLimiterOptions {
+  url: string;
+  /** Prepended to the limiter's Redis keys (REDIS_KEY_PREFIX). */
+  keyPrefix: string;
+  /** A check Redis has not answered within this long fails with RedisTimeout. */
+  timeoutMs: number;
+  onError: (err: Error) => void;
 }
 
 interface Pending {
-  keyId: string;
   limits: Limits;
-  nowMs: number;
   resolve: (result: LimitResult) => void;
   reject: (err: unknown) => void;
 }
 
 interface Batch {
-  pending: Pending[];
   sentAt: number;
+  /** Replies still owed; the batch leaves the watch list when it reaches 0. */
+  left: number;
   settled: boolean;
+  pending: Pending[];
 }
 
 export class RedisTimeout extends Error {}
+
+/** A connection owing replies this long is taken to be dead and is reconnected. */
+const STALE_MS = 2_000;
 
 /**
  * Checks go to Redis in batches: the calls made while the event loop handles one round of I/O are
@@ -126,69 +124,91 @@ export class RedisTimeout extends Error {}
  * 1.2 × `timeoutMs`), but only once the event loop has read its sockets: timers run before I/O in
  * each turn, so after a stall (a long GC pause, a busy machine) a timer can fire while the reply
  * already waits unread. The check is made on the next turn's setImmediate, after the poll phase has
- * delivered any reply that arrived in time.
+ * delivered any reply that arrived in time. Late replies are still read, and dropped.
  */
 export class RedisRateLimiter {
+  readonly connection: ScriptConnection;
   private queue: Pending[] = [];
+  private queueResp = "";
   /** Sent batches awaiting replies, oldest first. */
   private readonly inFlight = new Set<Batch>();
   private watchdog: NodeJS.Timeout | undefined;
+  private readonly keyPrefix: string;
+  private readonly timeoutMs: number;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly timeoutMs: number,
-  ) {
-    redis.defineCommand("gatewayRateLimit", { numberOfKeys: 2, lua: SCRIPT });
+  constructor(options: RedisLimiterOptions) {
+    this.connection = new ScriptConnection({
+      url: options.url,
+      script: SCRIPT,
+      connectTimeoutMs: 2_000,
+      onError: options.onError,
+    });
+    this.keyPrefix = `${options.keyPrefix}rl:{`;
+    this.timeoutMs = options.timeoutMs;
   }
 
-  /** Loads the script into Redis's cache, so the first checks after a (re)connect need no second round trip. */
-  async preload(): Promise<void> {
-    await this.redis.script("LOAD", SCRIPT);
+  /** Connects; resolves once the script is loaded, or after `waitMs` if Redis is not there yet. */
+  start(waitMs: number): Promise<void> {
+    this.connection.connect();
+    if (this.connection.isReady) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      this.connection.once("ready", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  stop(): void {
+    this.connection.close();
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
   }
 
   /** Counts one request against both windows, or refuses it without counting. Rejects if Redis fails. */
   check(keyId: string, limits: Limits, nowMs: number): Promise<LimitResult> {
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) setImmediate(() => this.send());
-      this.queue.push({ keyId, limits, nowMs, resolve, reject });
+      this.queue.push({ limits, resolve, reject });
+      // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
+      const minuteKey = `${this.keyPrefix}${keyId}}:m`;
+      const dayKey = `${this.keyPrefix}${keyId}}:d`;
+      const now = String(nowMs);
+      const perMinute = String(limits.perMinute);
+      const perDay = String(limits.perDay);
+      this.queueResp +=
+        `*9\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n` +
+        `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
+        `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n$1\r\n1\r\n`;
     });
   }
 
   private send(): void {
     const pending = this.queue;
+    const resp = this.queueResp;
     this.queue = [];
-    const pipeline = this.redis.pipeline();
-    for (const { keyId, limits, nowMs } of pending) {
-      // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
-      const tag = `{${keyId}}`;
-      pipeline.gatewayRateLimit(`rl:${tag}:m`, `rl:${tag}:d`, nowMs, limits.perMinute, limits.perDay, 1);
+    this.queueResp = "";
+    const batch: Batch = { sentAt: performance.now(), left: pending.length, settled: false, pending };
+    const callbacks = pending.map(
+      (one): ReplyCallback =>
+        (err, reply) => {
+          batch.left -= 1;
+          if (batch.left === 0) this.inFlight.delete(batch);
+          if (batch.settled) return;
+          if (err) one.reject(err);
+          else if (isScriptReply(reply)) one.resolve(toResult(reply, one.limits));
+          else one.reject(new Error("Redis answered the rate-limit script with an unexpected reply"));
+          if (err?.message.startsWith("NOSCRIPT")) this.connection.reset("Redis lost the rate-limit script");
+        },
+    );
+    if (!this.connection.isReady) {
+      this.connection.send(resp, callbacks);
+      return;
     }
-    const batch: Batch = { pending, sentAt: performance.now(), settled: false };
     this.inFlight.add(batch);
     this.watch();
-    pipeline.exec().then(
-      (replies) => {
-        if (!this.settle(batch)) return;
-        for (let i = 0; i < pending.length; i++) {
-          const one = pending[i] as Pending;
-          const [err, reply] = replies?.[i] ?? [new Error("Redis gave no reply"), null];
-          if (err) one.reject(err);
-          else one.resolve(toResult(reply as ScriptReply, one.limits));
-        }
-      },
-      (err: unknown) => {
-        if (!this.settle(batch)) return;
-        for (const one of pending) one.reject(err);
-      },
-    );
-  }
-
-  /** True the first time: a batch is answered by Redis or by the timeout, never both. */
-  private settle(batch: Batch): boolean {
-    if (batch.settled) return false;
-    batch.settled = true;
-    this.inFlight.delete(batch);
-    return true;
+    this.connection.send(resp, callbacks);
   }
 
   // One interval for all batches rather than a timer per batch: a timer per batch costs an
@@ -204,15 +224,25 @@ export class RedisRateLimiter {
     // Batches are answered in the order they were sent, so the oldest come first.
     for (const batch of this.inFlight) {
       if (now - batch.sentAt < this.timeoutMs) break;
-      this.settle(batch);
-      const err = new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`);
-      for (const one of batch.pending) one.reject(err);
+      if (!batch.settled) {
+        batch.settled = true;
+        const err = new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`);
+        for (const one of batch.pending) one.reject(err);
+      }
+      if (now - batch.sentAt >= Math.max(STALE_MS, 10 * this.timeoutMs)) {
+        this.connection.reset(`Redis owed replies for over ${Math.round(now - batch.sentAt)} ms`);
+        break;
+      }
     }
     if (this.inFlight.size === 0 && this.watchdog) {
       clearInterval(this.watchdog);
       this.watchdog = undefined;
     }
   }
+}
+
+function isScriptReply(reply: Reply): reply is ScriptReply {
+  return Array.isArray(reply) && reply.length === 6 && reply.every((n) => typeof n === "number");
 }
 
 function toResult(reply: ScriptReply, limits: Limits): LimitResult {

@@ -6,7 +6,8 @@ import type { AuthzMetrics } from "./metrics.js";
 import { addAuthzCounts, type CountRow, touchLastUsed } from "./usage.repository.js";
 
 const MINUTE_MS = 60_000;
-const BATCH_ROWS = 10_000;
+/** Rows per statement: each batch's JSON is built between other work, not in one long stall. */
+const BATCH_ROWS = 2_000;
 /** last_used_at is exact to the minute: writing it on every flush would update every busy key every second. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -16,7 +17,9 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * away the counts keep accumulating up to `maxPending` rows, then further rows are dropped and counted.
  */
 export class UsageRecorder {
-  private pending = new Map<string, CountRow>();
+  /** Rows by minute, then by key: no string is built per check to find its row. */
+  private pending = new Map<number, Map<string, CountRow>>();
+  private pendingRows = 0;
   private lastUsed = new Map<string, number>();
   /** When each key's last_used_at was last written: it is refreshed at most once a minute. */
   private readonly lastWritten = new LRUCache<string, number>({ max: 1_000_000 });
@@ -32,15 +35,20 @@ export class UsageRecorder {
 
   record(keyId: string, allowed: boolean, nowMs: number): void {
     const minuteMs = nowMs - (nowMs % MINUTE_MS);
-    const id = `${keyId} ${minuteMs}`;
-    let row = this.pending.get(id);
+    let minute = this.pending.get(minuteMs);
+    if (!minute) {
+      minute = new Map();
+      this.pending.set(minuteMs, minute);
+    }
+    let row = minute.get(keyId);
     if (!row) {
-      if (this.pending.size >= this.settings.maxPending) {
+      if (this.pendingRows >= this.settings.maxPending) {
         this.metrics.countsDropped.inc();
         return;
       }
-      row = { keyId, minute: new Date(minuteMs), allowed: 0, denied: 0 };
-      this.pending.set(id, row);
+      row = { keyId, minuteMs, allowed: 0, denied: 0 };
+      minute.set(keyId, row);
+      this.pendingRows += 1;
     }
     if (allowed) {
       row.allowed += 1;
@@ -70,10 +78,11 @@ export class UsageRecorder {
   }
 
   private async write(): Promise<void> {
-    const rows = [...this.pending.values()];
+    const rows = [...this.pending.values()].flatMap((minute) => [...minute.values()]);
     const lastUsed = this.lastUsed;
     if (rows.length === 0 && lastUsed.size === 0) return;
     this.pending = new Map();
+    this.pendingRows = 0;
     this.lastUsed = new Map();
     let written = 0;
     try {
@@ -82,7 +91,7 @@ export class UsageRecorder {
         await addAuthzCounts(this.db, batch);
         written += batch.length;
       }
-      await touchLastUsed(this.db, new Map([...lastUsed].map(([id, ms]) => [id, new Date(ms)])));
+      await touchLastUsed(this.db, lastUsed);
       for (const [id, ms] of lastUsed) this.lastWritten.set(id, ms);
     } catch (err) {
       this.metrics.errors.inc({ dependency: "postgres", operation: "usage_flush" });
@@ -98,13 +107,18 @@ export class UsageRecorder {
 
   private restore(rows: CountRow[], lastUsed: Map<string, number>): void {
     for (const row of rows) {
-      const id = `${row.keyId} ${row.minute.getTime()}`;
-      const current = this.pending.get(id);
+      let minute = this.pending.get(row.minuteMs);
+      if (!minute) {
+        minute = new Map();
+        this.pending.set(row.minuteMs, minute);
+      }
+      const current = minute.get(row.keyId);
       if (current) {
         current.allowed += row.allowed;
         current.denied += row.denied;
-      } else if (this.pending.size < this.settings.maxPending) {
-        this.pending.set(id, row);
+      } else if (this.pendingRows < this.settings.maxPending) {
+        minute.set(row.keyId, row);
+        this.pendingRows += 1;
       } else {
         this.metrics.countsDropped.inc();
       }
