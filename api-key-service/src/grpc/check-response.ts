@@ -82,36 +82,62 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
  * X-RateLimit-* trio for the window closest to running out. Reset values are seconds from now.
  */
 export function rateLimitHeaders(limits: LimitResult): HeaderValueOption[] {
-  const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
-  const reset = (w: WindowState) => Math.ceil(w.resetMs / 1000);
+  return rateLimitFields(limits).map(([key, value]) => header(key, value));
+}
+
+const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
+const resetSeconds = (w: WindowState) => Math.ceil(w.resetMs / 1000);
+
+function rateLimitFields(limits: LimitResult): [string, string][] {
   const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
   return [
-    header(
+    [
       "ratelimit-policy",
       `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`,
-    ),
-    header(
+    ],
+    [
       "ratelimit",
-      `"minute";r=${remaining(limits.minute)};t=${reset(limits.minute)}, "day";r=${remaining(limits.day)};t=${reset(limits.day)}`,
-    ),
-    header("x-ratelimit-limit", String(tightest.limit)),
-    header("x-ratelimit-remaining", String(remaining(tightest))),
-    header("x-ratelimit-reset", String(reset(tightest))),
+      `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`,
+    ],
+    ["x-ratelimit-limit", String(tightest.limit)],
+    ["x-ratelimit-remaining", String(remaining(tightest))],
+    ["x-ratelimit-reset", String(resetSeconds(tightest))],
   ];
 }
 
 /** CheckResponse.ok_response: field 3, length-delimited. */
-const OK_RESPONSE_TAG = Buffer.from([(3 << 3) | 2]);
+const OK_RESPONSE_TAG = (3 << 3) | 2;
+/** OkHttpResponse.response_headers_to_add: field 6, length-delimited. */
+const RESPONSE_HEADERS_TO_ADD_TAG = (6 << 3) | 2;
+/** HeaderValueOption.header (field 1) and HeaderValue.key / .value (fields 1 and 2). */
+const FIELD_1 = (1 << 3) | 2;
+const FIELD_2 = (2 << 3) | 2;
+/** HeaderValueOption.append = BoolValue { value: false }: field 2, length 2, then field 1 = 0. */
+const APPEND_FALSE = [FIELD_2, 2, 1 << 3, 0];
 
-function varint(value: number): Buffer {
-  const bytes: number[] = [];
+function varintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest > 0x7f; rest >>>= 7) size++;
+  return size;
+}
+
+function writeVarint(buf: Buffer, at: number, value: number): number {
+  let offset = at;
   let rest = value;
   while (rest > 0x7f) {
-    bytes.push((rest & 0x7f) | 0x80);
+    buf[offset++] = (rest & 0x7f) | 0x80;
     rest >>>= 7;
   }
-  bytes.push(rest);
-  return Buffer.from(bytes);
+  buf[offset++] = rest;
+  return offset;
+}
+
+/** The sizes of one HeaderValueOption's body and of its HeaderValue's body. */
+function headerSizes(key: string, value: string): { option: number; header: number } {
+  const k = Buffer.byteLength(key);
+  const v = Buffer.byteLength(value);
+  const header = 1 + varintSize(k) + k + 1 + varintSize(v) + v;
+  return { header, option: 1 + varintSize(header) + header + APPEND_FALSE.length };
 }
 
 /**
@@ -142,14 +168,38 @@ export class AllowedResponseEncoder {
       };
       this.parts.set(key, parts);
     }
-    const rate = this.OkHttpResponse.encode({ response_headers_to_add: rateLimitHeaders(limits) }).finish();
-    return Buffer.concat([
-      this.status,
-      OK_RESPONSE_TAG,
-      varint(parts.ok.length + rate.length),
-      parts.ok,
-      rate,
-      parts.metadata,
-    ]);
+    const fields = rateLimitFields(limits);
+    const sizes = fields.map(([key, value]) => headerSizes(key, value));
+    let rateSize = 0;
+    for (const { option } of sizes) rateSize += 1 + varintSize(option) + option;
+    const okSize = parts.ok.length + rateSize;
+    const out = Buffer.allocUnsafe(
+      this.status.length + 1 + varintSize(okSize) + okSize + parts.metadata.length,
+    );
+    out.set(this.status, 0);
+    let at = this.status.length;
+    out[at++] = OK_RESPONSE_TAG;
+    at = writeVarint(out, at, okSize);
+    out.set(parts.ok, at);
+    at += parts.ok.length;
+    // OkHttpResponse's fields may be concatenated: a repeated field's entries appended after the
+    // per-key part decode exactly as if encoded together (a test holds this to the serializer's bytes).
+    for (let i = 0; i < fields.length; i++) {
+      const [key, value] = fields[i] as [string, string];
+      const size = sizes[i] as { option: number; header: number };
+      out[at++] = RESPONSE_HEADERS_TO_ADD_TAG;
+      at = writeVarint(out, at, size.option);
+      out[at++] = FIELD_1;
+      at = writeVarint(out, at, size.header);
+      out[at++] = FIELD_1;
+      at = writeVarint(out, at, Buffer.byteLength(key));
+      at += out.write(key, at);
+      out[at++] = FIELD_2;
+      at = writeVarint(out, at, Buffer.byteLength(value));
+      at += out.write(value, at);
+      for (const byte of APPEND_FALSE) out[at++] = byte;
+    }
+    out.set(parts.metadata, at);
+    return out;
   }
 }
