@@ -1,13 +1,12 @@
 import type { Logger } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
-import { LRUCache } from "lru-cache";
 import type { AuthzMetrics } from "./metrics.js";
 import { addAuthzCounts, type CountRow, touchLastUsed } from "./usage.repository.js";
 
 const MINUTE_MS = 60_000;
 /** Rows per statement: each batch's JSON is built between other work, not in one long stall. */
-const BATCH_ROWS = 2_000;
+const BATCH_ROWS = 500;
 /** last_used_at is exact to the minute: writing it on every flush would update every busy key every second. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -22,7 +21,10 @@ export class UsageRecorder {
   private pendingRows = 0;
   private lastUsed = new Map<string, number>();
   /** When each key's last_used_at was last written: it is refreshed at most once a minute. */
-  private readonly lastWritten = new LRUCache<string, number>({ max: 1_000_000 });
+  // A Map pruned at each flush of what is over a minute old (that no longer holds a write back)
+  // rather than a large LRU: an LRU preallocates its full size, which the garbage collector then
+  // walks on every full collection (1,000,000 entries cost 16 MB of heap and 12 MB outside it).
+  private lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -52,7 +54,9 @@ export class UsageRecorder {
     }
     if (allowed) {
       row.allowed += 1;
-      if (nowMs - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_RESOLUTION_MS)
+      // The first use since the last flush is kept: later ones in the same few seconds change
+      // nothing at a minute's resolution, and would each store a new number.
+      if (!this.lastUsed.has(keyId) && nowMs - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_RESOLUTION_MS)
         this.lastUsed.set(keyId, nowMs);
     } else {
       row.denied += 1;
@@ -93,6 +97,7 @@ export class UsageRecorder {
       }
       await touchLastUsed(this.db, lastUsed);
       for (const [id, ms] of lastUsed) this.lastWritten.set(id, ms);
+      this.forgetOldWrites();
     } catch (err) {
       this.metrics.errors.inc({ dependency: "postgres", operation: "usage_flush" });
       const left = rows.length - written;
@@ -103,6 +108,12 @@ export class UsageRecorder {
       // Batches already written stay written; only the rest is kept, so nothing is counted twice.
       this.restore(rows.slice(written), lastUsed);
     }
+  }
+
+  /** Drops what no longer matters: a key last written over a minute ago is written again anyway. */
+  private forgetOldWrites(): void {
+    const cutoff = Date.now() - LAST_USED_RESOLUTION_MS;
+    for (const [id, ms] of this.lastWritten) if (ms <= cutoff) this.lastWritten.delete(id);
   }
 
   private restore(rows: CountRow[], lastUsed: Map<string, number>): void {
