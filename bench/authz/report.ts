@@ -227,12 +227,16 @@ From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\
   the answer's bytes; requests are decoded without proto-loader's second conversion pass; cache
   misses are looked up in batches; usage counts are flushed as one JSON parameter per 2,000 rows
   (pg's per-element array escaping stalled the loop 20-47 ms on a 10,000-key flush).
-- **What is left of the tail is garbage collection of a 60-65 MB live heap** (Envoy's protos,
-  10,000 cached keys, the libraries): a full collection every 3-5 s under the paced run, with
-  6-14 ms pauses plus incremental steps of up to ~15 ms, and the occasional 5-14 ms scavenge; the
-  checks queued behind one such stall make the p99 of a window. Windows without one reach a p99 of
-  5-7 ms at half the maximum rate; with one, 20-80 ms. Below a quarter of the maximum the p99 stays
-  under 3 ms (3,000 checks/s: 2.7-2.8 ms).
+- **Garbage collection was the tail, and is now a small part of it.** A 1,000,000-entry LRU of
+  last-used writes had preallocated 16 MB of heap arrays (and 12 MB of typed arrays) that every full
+  collection walked; with ioredis's per-check objects promoted on top, a full collection came every
+  3-5 s under the paced run, with 6-14 ms pauses plus incremental steps of up to ~15 ms, and the
+  checks queued behind one made the p99 of a window (20-80 ms). With a pruned Map in its place and
+  the limiter's own connection, the paced run shows no full collection in a 10 s window and
+  scavenges of 1-8 ms; p99 at 18,000 checks/s paced was 5.3-7.7 ms over three 10 s windows, and
+  2.7-2.8 ms at 3,000 checks/s. What is left is mostly the event loop's own work queueing behind
+  socket writes (one to the client and one to Redis per check when checks arrive one at a time) on
+  two cores shared with Redis and the generator.
 - **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
   needs its own socket reads and writes, where at full load one read or write serves many. Half the
   closed-loop maximum is therefore well over half of what the service can sustain paced, which is why
