@@ -232,11 +232,13 @@ From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\
   collection walked; with ioredis's per-check objects promoted on top, a full collection came every
   3-5 s under the paced run, with 6-14 ms pauses plus incremental steps of up to ~15 ms, and the
   checks queued behind one made the p99 of a window (20-80 ms). With a pruned Map in its place and
-  the limiter's own connection, the paced run shows no full collection in a 10 s window and
-  scavenges of 1-8 ms; p99 at 18,000 checks/s paced was 5.3-7.7 ms over three 10 s windows, and
-  2.7-2.8 ms at 3,000 checks/s. What is left is mostly the event loop's own work queueing behind
-  socket writes (one to the client and one to Redis per check when checks arrive one at a time) on
-  two cores shared with Redis and the generator.
+  the limiter's own connection, the live heap fell from ~64 to ~47 MB and full collections came
+  every ~30 s (6-9 ms pauses) instead; scavenges take 1-7 ms. p99 at ~18,400 checks/s paced was
+  9.8-15.5 ms over three 20 s windows (5.3-7.7 ms over three 10 s windows at 18,000/s, which rarely
+  hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. What is left: scavenges and the odd
+  full collection, and the event loop's own work queueing behind socket writes (one to the client
+  and one to Redis per check when checks arrive one at a time) on two cores shared with Redis and
+  the generator.
 - **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
   needs its own socket reads and writes, where at full load one read or write serves many. Half the
   closed-loop maximum is therefore well over half of what the service can sustain paced, which is why
