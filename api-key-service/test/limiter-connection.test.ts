@@ -136,6 +136,18 @@ describe("the limiter's Redis connection", () => {
     await expect(limiter.check("key_1", limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
   });
 
+  test("a Redis that accepts but never answers the handshake is left after 2 s and tried again", async () => {
+    const { fake, limiter, errors } = await start((command, connection) =>
+      connection === 1 ? "silent" : redisLike(() => ALLOWED)(command, connection),
+    );
+    await limiter.start(100);
+    await expect(limiter.check("a", limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
+    await until(() => limiter.connection.isReady);
+    expect(fake.connections).toBe(2);
+    expect(errors[0]).toMatch(/not ready within 2000 ms/);
+    expect((await limiter.check("a", limits, Date.now())).allowed).toBe(true);
+  });
+
   test("every check of a batch Redis does not answer fails with RedisTimeout after timeoutMs", async () => {
     const { limiter } = await start(redisLike(() => "silent"));
     await limiter.start(2_000);

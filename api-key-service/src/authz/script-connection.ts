@@ -59,11 +59,6 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     return this.ready;
   }
 
-  /** Replies still owed by Redis. */
-  get pending(): number {
-    return this.callbacks.length - this.head;
-  }
-
   connect(): void {
     if (this.closed || this.socket) return;
     const host = this.target.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
@@ -75,10 +70,9 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
+    // Until the script is loaded: a Redis that accepts but never answers the handshake is left too.
     socket.setTimeout(this.options.connectTimeoutMs, () =>
-      socket.destroy(
-        new Error(`Redis did not accept a connection within ${this.options.connectTimeoutMs} ms`),
-      ),
+      socket.destroy(new Error(`Redis was not ready within ${this.options.connectTimeoutMs} ms`)),
     );
     this.parser = new Parser({
       returnReply: (reply: Reply) => this.reply(null, reply),
@@ -86,10 +80,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
       returnFatalError: (err: Error) => socket.destroy(err),
     });
     const parser = this.parser;
-    socket.on(this.target.protocol === "rediss:" ? "secureConnect" : "connect", () => {
-      socket.setTimeout(0);
-      this.handshake();
-    });
+    socket.on(this.target.protocol === "rediss:" ? "secureConnect" : "connect", () => this.handshake());
     socket.on("data", (data: Buffer) => parser.execute(data));
     socket.on("error", (err) => this.report(err));
     socket.on("close", () => this.lost(socket));
@@ -146,6 +137,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
               this.socket?.destroy(new Error("Redis answered SCRIPT LOAD with an unexpected digest"));
               return;
             }
+            this.socket?.setTimeout(0);
             this.ready = true;
             this.attempt = 0;
             this.emit("ready");
