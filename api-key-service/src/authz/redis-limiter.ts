@@ -195,19 +195,18 @@ export class RedisRateLimiter {
         (err, reply) => {
           batch.left -= 1;
           if (batch.left === 0) this.inFlight.delete(batch);
+          if (err?.message.startsWith("NOSCRIPT")) this.connection.reset("Redis lost the rate-limit script");
           if (batch.settled) return;
           if (err) one.reject(err);
           else if (isScriptReply(reply)) one.resolve(toResult(reply, one.limits));
           else one.reject(new Error("Redis answered the rate-limit script with an unexpected reply"));
-          if (err?.message.startsWith("NOSCRIPT")) this.connection.reset("Redis lost the rate-limit script");
         },
     );
-    if (!this.connection.isReady) {
-      this.connection.send(resp, callbacks);
-      return;
+    // Not connected: send() fails every callback at once, so there is nothing to watch.
+    if (this.connection.isReady) {
+      this.inFlight.add(batch);
+      this.watch();
     }
-    this.inFlight.add(batch);
-    this.watch();
     this.connection.send(resp, callbacks);
   }
 

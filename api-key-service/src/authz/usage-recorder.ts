@@ -37,11 +37,7 @@ export class UsageRecorder {
 
   record(keyId: string, allowed: boolean, nowMs: number): void {
     const minuteMs = nowMs - (nowMs % MINUTE_MS);
-    let minute = this.pending.get(minuteMs);
-    if (!minute) {
-      minute = new Map();
-      this.pending.set(minuteMs, minute);
-    }
+    const minute = this.rowsOf(minuteMs);
     let row = minute.get(keyId);
     if (!row) {
       if (this.pendingRows >= this.settings.maxPending) {
@@ -110,6 +106,15 @@ export class UsageRecorder {
     }
   }
 
+  private rowsOf(minuteMs: number): Map<string, CountRow> {
+    let minute = this.pending.get(minuteMs);
+    if (!minute) {
+      minute = new Map();
+      this.pending.set(minuteMs, minute);
+    }
+    return minute;
+  }
+
   /** Drops what no longer matters: a key last written over a minute ago is written again anyway. */
   private forgetOldWrites(): void {
     const cutoff = Date.now() - LAST_USED_RESOLUTION_MS;
@@ -118,11 +123,7 @@ export class UsageRecorder {
 
   private restore(rows: CountRow[], lastUsed: Map<string, number>): void {
     for (const row of rows) {
-      let minute = this.pending.get(row.minuteMs);
-      if (!minute) {
-        minute = new Map();
-        this.pending.set(row.minuteMs, minute);
-      }
+      const minute = this.rowsOf(row.minuteMs);
       const current = minute.get(row.keyId);
       if (current) {
         current.allowed += row.allowed;

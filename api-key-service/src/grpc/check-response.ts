@@ -132,12 +132,20 @@ function writeVarint(buf: Buffer, at: number, value: number): number {
   return offset;
 }
 
-/** The sizes of one HeaderValueOption's body and of its HeaderValue's body. */
-function headerSizes(key: string, value: string): { option: number; header: number } {
+interface HeaderSizes {
+  key: number;
+  value: number;
+  /** HeaderValue's body. */
+  header: number;
+  /** HeaderValueOption's body. */
+  option: number;
+}
+
+function headerSizes(key: string, value: string): HeaderSizes {
   const k = Buffer.byteLength(key);
   const v = Buffer.byteLength(value);
   const header = 1 + varintSize(k) + k + 1 + varintSize(v) + v;
-  return { header, option: 1 + varintSize(header) + header + APPEND_FALSE.length };
+  return { key: k, value: v, header, option: 1 + varintSize(header) + header + APPEND_FALSE.length };
 }
 
 /**
@@ -186,16 +194,16 @@ export class AllowedResponseEncoder {
     // per-key part decode exactly as if encoded together (a test holds this to the serializer's bytes).
     for (let i = 0; i < fields.length; i++) {
       const [key, value] = fields[i] as [string, string];
-      const size = sizes[i] as { option: number; header: number };
+      const size = sizes[i] as HeaderSizes;
       out[at++] = RESPONSE_HEADERS_TO_ADD_TAG;
       at = writeVarint(out, at, size.option);
       out[at++] = FIELD_1;
       at = writeVarint(out, at, size.header);
       out[at++] = FIELD_1;
-      at = writeVarint(out, at, Buffer.byteLength(key));
+      at = writeVarint(out, at, size.key);
       at += out.write(key, at);
       out[at++] = FIELD_2;
-      at = writeVarint(out, at, Buffer.byteLength(value));
+      at = writeVarint(out, at, size.value);
       at += out.write(value, at);
       for (const byte of APPEND_FALSE) out[at++] = byte;
     }
