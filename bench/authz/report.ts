@@ -236,7 +236,9 @@ From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\
   every ~30 s (6-9 ms pauses) instead; scavenges average 0.9 ms (9 of 291 over 2 ms in a 20 s
   window). p99 at ~18,400 checks/s paced was
   9.8-15.5 ms over three 20 s windows (5.3-7.7 ms over three 10 s windows at 18,000/s, which rarely
-  hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. What is left is inside the service
+  hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. This benchmark's own paced run moves a
+  lot between runs of the same code: 10.2, 22.9, 14.6 and 31.0 ms (and one invalid run) in five runs
+  on 2026-12-04 since the limiter change. What is left is inside the service
   (its own \`authz_check_duration_seconds\` puts 1.2 % of checks over 5 ms at 18,400/s), mostly the
   wait for Redis's reply: the service's event loop, Redis and the generator share two cores at about
   half load, and with checks arriving one at a time each makes its own write to the client and to
