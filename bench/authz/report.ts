@@ -239,8 +239,8 @@ From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\
   hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. This benchmark's own paced run moves a
   lot between runs of the same code: 10.2, 22.9, 14.6 and 31.0 ms (and one invalid run) in five runs
   on 2026-12-04 since the limiter change. What is left is inside the service
-  (its own \`authz_check_duration_seconds\` puts 1.2 % of checks over 5 ms at 18,400/s), mostly the
-  wait for Redis's reply: the service's event loop, Redis and the generator share two cores at about
+  (its own \`authz_check_duration_seconds\` puts 1.2 % of checks over 5 ms at 18,400/s), spent on the
+  Redis round trip and in the event loop's queue: the service's event loop, Redis and the generator share two cores at about
   half load, and with checks arriving one at a time each makes its own write to the client and to
   Redis.
 - **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
