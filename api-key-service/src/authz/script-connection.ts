@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
+import { onceASecond, reconnectDelayMs } from "@gateway/common";
 import Parser from "redis-parser";
 
 export type Reply = number | string | null | Reply[];
@@ -18,9 +19,6 @@ export interface ScriptConnectionOptions {
 }
 
 export class RedisUnavailable extends Error {}
-
-/** Back-off between reconnect attempts: 50, 100, 200 … capped at 1 s. */
-const MAX_BACKOFF_MS = 1_000;
 
 /**
  * One Redis connection that runs one Lua script, pipelined: the rate limiter's hot path. It writes
@@ -43,8 +41,8 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
   private closed = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private lastReported = 0;
   private readonly target: URL;
+  private readonly report: (err: Error) => void;
 
   constructor(private readonly options: ScriptConnectionOptions) {
     super();
@@ -53,6 +51,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
       throw new Error(`REDIS_URL must start with redis:// or rediss:// (got ${this.target.protocol})`);
     }
     this.sha = createHash("sha1").update(options.script).digest("hex");
+    this.report = onceASecond(options.onError);
   }
 
   get isReady(): boolean {
@@ -82,7 +81,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     const parser = this.parser;
     socket.on(this.target.protocol === "rediss:" ? "secureConnect" : "connect", () => this.handshake());
     socket.on("data", (data: Buffer) => parser.execute(data));
-    socket.on("error", (err) => this.report(err));
+    socket.on("error", this.report);
     socket.on("close", () => this.lost(socket));
   }
 
@@ -174,24 +173,17 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     const err = new RedisUnavailable("the connection to Redis was lost");
     for (const callback of owed) callback(err, null);
     if (this.closed) return;
-    const delay = Math.min(50 * 2 ** this.attempt, MAX_BACKOFF_MS);
+    const delay = reconnectDelayMs(this.attempt);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
     this.reconnectTimer.unref();
-  }
-
-  private report(err: Error): void {
-    const now = Date.now();
-    if (now - this.lastReported < 1_000) return;
-    this.lastReported = now;
-    this.options.onError(err);
   }
 }
 
 function noop(): void {}
 
 /** A command as a RESP array of bulk strings. */
-export function encodeCommand(args: readonly string[]): string {
+function encodeCommand(args: readonly string[]): string {
   let out = `*${args.length}\r\n`;
   for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
   return out;

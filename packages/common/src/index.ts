@@ -1,5 +1,11 @@
 export { ConfigError, duration, flag, parseConfig, parseDuration, port, url } from "./config.js";
 export { GrpcServer, type GrpcService } from "./grpc-server.js";
 export { createLogger, type Logger } from "./logger.js";
-export { createRedisClient, type Redis, type RedisClientOptions } from "./redis.js";
+export {
+  createRedisClient,
+  onceASecond,
+  type Redis,
+  type RedisClientOptions,
+  reconnectDelayMs,
+} from "./redis.js";
 export { type Runnable, runService } from "./run-service.js";
