@@ -1,4 +1,5 @@
 import { test as withServices } from "@gateway/testing";
+import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
 import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
@@ -124,3 +125,56 @@ for (const kind of ["redis", "local"] as const) {
     });
   });
 }
+
+describe("the Redis limiter's keys", () => {
+  const minuteKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:m`;
+  const dayKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:d`;
+
+  test("expire a full window after their newest bucket; a refusal writes nothing", async ({
+    services,
+    limiters,
+  }) => {
+    const redis = new Redis(services.redisUrl);
+    try {
+      const limits = { perMinute: 1, perDay: big };
+      expect((await limiters.redis("t1", limits, T0)).allowed).toBe(true);
+      const m = minuteKey(services.redisPrefix, "t1");
+      const d = dayKey(services.redisPrefix, "t1");
+      expect(await redis.pttl(m)).toBeGreaterThan(60_000);
+      expect(await redis.pttl(m)).toBeLessThanOrEqual(61_000);
+      expect(await redis.pttl(d)).toBeGreaterThan(97 * 900_000 - 5_000);
+      const before = [await redis.hgetall(m), await redis.hgetall(d)];
+      expect((await limiters.redis("t1", limits, T0 + 10_000)).allowed).toBe(false);
+      expect([await redis.hgetall(m), await redis.hgetall(d)]).toEqual(before);
+
+      // A key that is refused from its first request leaves nothing behind.
+      expect((await limiters.redis("t2", { perMinute: 0, perDay: big }, T0)).allowed).toBe(false);
+      expect(
+        await redis.exists(minuteKey(services.redisPrefix, "t2"), dayKey(services.redisPrefix, "t2")),
+      ).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test("hold only the buckets inside the window, and go once no count is left", async ({
+    services,
+    limiters,
+  }) => {
+    const redis = new Redis(services.redisUrl);
+    try {
+      const limits = { perMinute: 100, perDay: big };
+      for (let s = 0; s < 5; s++) await limiters.redis("t3", limits, T0 + s * 20_000);
+      const m = minuteKey(services.redisPrefix, "t3");
+      // Buckets at 0, 20, 40, 60 and 80 s: at 80 s the window is the buckets from 20 s on.
+      expect(await redis.hgetall(m)).toMatchObject({ t: "4" });
+      expect(await redis.hlen(m)).toBe(4 + 2);
+      const refused = await limiters.redis("t3", { perMinute: 0, perDay: big }, T0 + 200_000);
+      expect(refused).toMatchObject({ allowed: false, minute: { used: 0 } });
+      expect(await redis.exists(m)).toBe(0);
+      expect(await redis.hget(dayKey(services.redisPrefix, "t3"), "t")).toBe("5");
+    } finally {
+      redis.disconnect();
+    }
+  });
+});

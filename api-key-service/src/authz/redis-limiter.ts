@@ -4,9 +4,12 @@ import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js"
 
 /**
  * Checks and counts both windows in one atomic script, one round trip. Each window is a hash of
- * bucket -> count plus `t` (the window's total) and `o` (the oldest bucket that may hold a count).
- * Expired buckets are subtracted from `t` as `o` moves forward, so a call touches O(1) fields on
- * average. A refused request changes no count.
+ * bucket -> count plus `t` (the window's total) and `o` (the oldest bucket holding a count, kept
+ * exact whenever `t` > 0). Expired buckets are subtracted from `t` as `o` moves forward, so a call
+ * touches O(1) fields on average: an admitted request in steady state costs HMGET and two HINCRBYs
+ * per window. The hash expires a full window after its newest bucket was created, the last moment
+ * any of its counts matters, and is deleted once no count is left. A refused request changes no
+ * count.
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -17,12 +20,18 @@ local function load(key, bucket_ms, nbuckets, limit)
   local first = current - nbuckets + 1
   local meta = redis.call('HMGET', key, 't', 'o')
   local total = tonumber(meta[1]) or 0
-  local oldest = tonumber(meta[2]) or current
-  if oldest < first then
+  local stored = tonumber(meta[2])
+  local oldest = stored or current
+  local existed = meta[1] ~= false
+  if total <= 0 then
+    total = 0
+    oldest = current
+  elseif oldest < first then
     if first - oldest >= nbuckets then
       redis.call('DEL', key)
       total = 0
-      oldest = current
+      stored = nil
+      existed = false
     else
       for b = oldest, first - 1 do
         local c = redis.call('HGET', key, b)
@@ -31,14 +40,20 @@ local function load(key, bucket_ms, nbuckets, limit)
           redis.call('HDEL', key, b)
         end
       end
+    end
+    if total <= 0 then
+      total = 0
+      oldest = current
+    else
       oldest = first
+      while oldest < current and redis.call('HEXISTS', key, oldest) == 0 do
+        oldest = oldest + 1
+      end
     end
   end
-  while oldest < current and redis.call('HEXISTS', key, oldest) == 0 do
-    oldest = oldest + 1
-  end
-  return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit,
-           current = current, total = total, oldest = oldest }
+  local dirty = total ~= (tonumber(meta[1]) or 0) or oldest ~= stored
+  return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit, current = current,
+           total = total, oldest = oldest, existed = existed, dirty = dirty }
 end
 
 local function reset_ms(w)
@@ -62,11 +77,22 @@ end
 
 local function save(w, add)
   if add > 0 then
-    redis.call('HINCRBY', w.key, w.current, add)
+    if redis.call('HINCRBY', w.key, w.current, add) == add then
+      redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
+    end
     w.total = w.total + add
+    if w.dirty then
+      redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
+    else
+      redis.call('HINCRBY', w.key, 't', add)
+    end
+  elseif w.dirty then
+    if w.total > 0 then
+      redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
+    elseif w.existed then
+      redis.call('DEL', w.key)
+    end
   end
-  redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
-  redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
 end
 
 local m = load(KEYS[1], ${MINUTE.bucketMs}, ${MINUTE.buckets}, tonumber(ARGV[2]))
