@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { CLOCK_TICKS_PER_S } from "./processes.js";
 
@@ -19,6 +19,26 @@ export interface MachineInfo {
   loadBefore: string;
   /** Cores' worth of CPU other processes used just before the benchmark started. */
   busyBefore: number;
+  /** DAMON's sampling interval, when the kernel's memory-access monitor is running (see KDAMOND). */
+  damonSampleMs: number | undefined;
+}
+
+/** The kernel threads of DAMON, the memory-access monitor some hypervisors and distributions run. */
+export const KDAMOND = /^kdamond\./;
+
+/** The sampling interval of the first running DAMON context, from its sysfs admin interface. */
+function damonSampleMs(): number | undefined {
+  const root = "/sys/kernel/mm/damon/admin/kdamonds";
+  try {
+    for (const id of readdirSync(root)) {
+      if (readFileSync(`${root}/${id}/state`, "utf8").trim() !== "on") continue;
+      const us = readFileSync(`${root}/${id}/contexts/0/monitoring_attrs/intervals/sample_us`, "utf8");
+      return Number(us) / 1000;
+    }
+  } catch {
+    // No DAMON in this kernel, or not readable here.
+  }
+  return undefined;
 }
 
 export async function describeMachine(postgres: string, redis: string): Promise<MachineInfo> {
@@ -44,6 +64,7 @@ export async function describeMachine(postgres: string, redis: string): Promise<
     commit,
     loadBefore: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
     busyBefore,
+    damonSampleMs: damonSampleMs(),
   };
 }
 

@@ -59,13 +59,14 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** CPU time so far of each process named `command` (e.g. every postgres backend), by pid. */
-export function cpuSecondsByPid(command: string): Map<number, number> {
+export function cpuSecondsByPid(command: string | RegExp): Map<number, number> {
   const byPid = new Map<number, number>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (typeof command === "string" ? name !== command : !command.test(name)) continue;
       byPid.set(Number(entry), cpuSeconds(Number(entry)));
     } catch {
       // The process exited while we looked.

@@ -238,11 +238,28 @@ From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\
   9.8-15.5 ms over three 20 s windows (5.3-7.7 ms over three 10 s windows at 18,000/s, which rarely
   hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. This benchmark's own paced run moves a
   lot between runs of the same code: 10.2, 22.9, 14.6 and 31.0 ms (and one invalid run) in five runs
-  on 2026-12-04 since the limiter change. What is left is inside the service
-  (its own \`authz_check_duration_seconds\` puts 1.2 % of checks over 5 ms at 18,400/s), spent on the
-  Redis round trip and in the event loop's queue: the service's event loop, Redis and the generator share two cores at about
-  half load, and with checks arriving one at a time each makes its own write to the client and to
-  Redis.
+  on 2026-12-04 since the limiter change.
+- **What is left of the tail is mostly a kernel thread taking one of the two cores.** This machine's
+  kernel runs DAMON, a memory-access monitor (the Machine section says when it is on): its \`kdamond\`
+  thread samples physical memory every 500 ms. With \`perf sched record\` and \`perf sched timehist\`
+  during the paced run (12,400 checks/s, 2026-12-04): every ~525 ms kdamond runs for 15-20 ms of CPU,
+  in slices of 1-7 ms, on one of the two cores; in those moments Redis and the service wait up to
+  4-5 ms for a CPU they are ready to use (0.05-0.06 ms on average otherwise), and the service's event
+  loop then works 3-9 ms at a stretch through the backlog (its usual turn is ~0.4 ms). A stall
+  detector inside the service (a 1 ms interval timer) sees its 8-30 ms stalls recur at the same
+  ~540 ms period, with no garbage collection and no page faults at those moments. At half the
+  closed-loop maximum the service, Redis and the generator need about one core between them, so while
+  kdamond holds the other they are at or over capacity for ~20 ms twice a second, about 4 % of the
+  time: enough to set the p99. Lower rates suffer less but are not spared (p99 10.7-12.1 ms at 6,000
+  checks/s, 13.6-21.4 ms at 9,000/s, 14-52 ms at 12,400/s over 20 s windows on that machine; 2.7 ms
+  at 3,000/s on an earlier one). The link is from timing, not from a run without DAMON: the monitor
+  belongs to the machine and was left on. The service's own \`authz_check_duration_seconds\` (decode to
+  answer, the Redis round trip included) puts 5-6 % of checks over 5 ms at 12,400/s.
+- **Redis work per check.** The rate-limit script costs an admitted check HMGET and two HINCRBYs per
+  window once its key is warm, and writes nothing for a refused one; a key spread over 10,000 keys
+  at this rate still opens a new minute bucket and expires an old one on most checks (7.8 commands
+  per spread check, from 10.0 before). Redis CPU per check did not move measurably with it (0.33
+  cores at 12,400 checks/s).
 - **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
   needs its own socket reads and writes, where at full load one read or write serves many. Half the
   closed-loop maximum is therefore well over half of what the service can sustain paced, which is why
@@ -483,6 +500,13 @@ export function renderReport(report: BenchReport): string {
     `- ${machine.kernel}; Node ${machine.node}; PostgreSQL ${machine.postgres}; Redis ${machine.redis}`,
     `- before the run: load average ${machine.loadBefore}; other processes busy on ${fixed(machine.busyBefore)} cores` +
       (machine.busyBefore > BUSY_WARNING ? " (**a busy machine: expect noisy figures**)" : ""),
+    ...(machine.damonSampleMs === undefined
+      ? []
+      : [
+          `- the kernel's memory-access monitor DAMON was on, sampling every ${int(machine.damonSampleMs)} ms: its ` +
+            `kdamond thread used ${fixed((report.kdamondCpuS * 1000) / report.wallS)} ms of CPU per second over the ` +
+            "benchmark, in bursts (see Where a check's time goes)",
+        ]),
     `- date: ${report.startedAt.toISOString()}`,
     "",
   );

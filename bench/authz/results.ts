@@ -116,6 +116,8 @@ export interface BenchReport {
   quietWait: { waitedS: number; budgetS: number };
   /** Runs measured again because other work disturbed them, and the budget for it. */
   retries: { used: number; budget: number };
+  /** CPU seconds DAMON's kernel threads (kdamond) used over the whole benchmark. */
+  kdamondCpuS: number;
 }
 
 /** Busy CPU on the machine charged to none of the processes the run is about. */

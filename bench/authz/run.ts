@@ -19,11 +19,11 @@ import {
 import { ensureH2load, h2loadVersion } from "./h2load.js";
 import { startNoopServer, type Target } from "./launch.js";
 import { log } from "./log.js";
-import { BUSY_WARNING, describeMachine } from "./machine.js";
+import { BUSY_WARNING, describeMachine, KDAMOND } from "./machine.js";
 import { type Context, measureQuietly, probeTarget, redisSample } from "./measure.js";
 import { readOptions } from "./options.js";
 import { PgStatementCounter, totalStatements } from "./pg-counter.js";
-import { sleep } from "./processes.js";
+import { cpuSecondsBetween, cpuSecondsByPid, sleep } from "./processes.js";
 import { RedisInfo } from "./redis-stats.js";
 import { isComparisonOnly, renderReport, runLabel, targetSummary } from "./report.js";
 import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
@@ -50,6 +50,7 @@ async function postgresVersion(url: string): Promise<string> {
 async function main(cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
   const t0 = performance.now();
+  const kdamondBefore = cpuSecondsByPid(KDAMOND);
   const options = readOptions(ROOT);
   const redisUrl = new URL(options.redisUrl);
   const pgUrl = new URL(options.pgUrl);
@@ -198,6 +199,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     serviceSettings: service.settings,
     quietWait: { waitedS: QUIET_WAIT_BUDGET_S - ctx.quietBudget.remainingS, budgetS: QUIET_WAIT_BUDGET_S },
     retries: { used: NOISY_RETRIES - ctx.retries, budget: NOISY_RETRIES },
+    kdamondCpuS: cpuSecondsBetween(kdamondBefore, cpuSecondsByPid(KDAMOND)),
   };
   writeFileSync(options.output, renderReport(report));
   log(`\nwrote ${options.output}`);
