@@ -5,6 +5,7 @@ export const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (us: number) => (us / 1000).toFixed(2);
 const mib = (kib: number) => (kib / 1024).toFixed(1);
 const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
+const gcs = (n: number | undefined) => (n === undefined ? "–" : int(n));
 const verdict = (pass: boolean) => (pass ? "**pass**" : "**FAIL**");
 
 export function targetRows(report: SoakReport): { rows: string[]; allPass: boolean } {
@@ -22,7 +23,8 @@ export function targetRows(report: SoakReport): { rows: string[]; allPass: boole
       return [
         `${name} RSS growth, start → end`,
         `< ${MAX_GROWTH * 100} %`,
-        `${pct(m.growth)} (${mib(m.startKiB)} → ${mib(m.endKiB)} MiB)`,
+        `${pct(m.growth)} (${mib(m.startKiB)} → ${mib(m.endKiB)} MiB)` +
+          (m.majorGcs.warmup === 0 ? "; measured from before its first full collection" : ""),
         m.startKiB > 0 && m.growth < MAX_GROWTH,
       ];
     }),
@@ -80,7 +82,8 @@ function windowRow(report: SoakReport, w: CheckWindow): string {
 export function memoryRow(name: string, m: MemorySummary, runS: number): string {
   return (
     `| ${name} | ${mib(m.idleKiB)} | ${mib(m.startKiB)} | ${mib(m.endKiB)} | ${pct(m.growth)} | ${mib(m.peakKiB)} | ` +
-    `${mib(m.hwmKiB)} | ${mib(m.heapStartKiB)} → ${mib(m.heapEndKiB)} | ${m.cpuS.toFixed(1)} (${(m.cpuS / runS).toFixed(2)} cores) |`
+    `${mib(m.hwmKiB)} | ${mib(m.heapStartKiB)} → ${mib(m.heapEndKiB)} | ${gcs(m.majorGcs.warmup)} / ${gcs(m.majorGcs.measured)} | ` +
+    `${m.cpuS.toFixed(1)} (${(m.cpuS / runS).toFixed(2)} cores) |`
   );
 }
 

@@ -59,6 +59,8 @@ export interface ProcessSample {
   cpuS: number;
   /** nodejs_heap_size_used_bytes from its /metrics, when the scrape answered. */
   heapUsedKiB: number | undefined;
+  /** Full (mark-compact) collections so far, from nodejs_gc_duration_seconds_count{kind="major"}. */
+  majorGcs: number | undefined;
 }
 
 export interface Sample {
@@ -67,6 +69,8 @@ export interface Sample {
   sidecar: ProcessSample | undefined;
   /** sum(requests) in usage_minutes, or undefined when the query failed. */
   usageRequests: number | undefined;
+  /** Busy CPU seconds of the whole machine so far (/proc/stat). */
+  machineBusyS: number;
 }
 
 /** Start and end are the lowest samples in each half of the measured time (see summarizeMemory). */
@@ -83,6 +87,8 @@ export interface MemorySummary {
   idleKiB: number;
   /** From the start of the warm-up to the end of the measured time. */
   cpuS: number;
+  /** Full collections during the warm-up and during the measured time (undefined: not scraped). */
+  majorGcs: { warmup: number | undefined; measured: number | undefined };
 }
 
 export interface ChangeKindStats {
@@ -134,6 +140,8 @@ export interface SoakReport {
   measuredFrom: number;
   measuredTo: number;
   memory: { service: MemorySummary; sidecar: MemorySummary };
+  /** Cores' worth of CPU the whole machine was busy over the measured time. */
+  machineBusyCores: number;
   churn: ChurnSummary;
   billing: BillingSummary;
   checkDecisions: Record<string, number>;

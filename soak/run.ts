@@ -26,7 +26,7 @@ import { recordLogLines } from "./process-logs.js";
 import { renderReport } from "./report.js";
 import { errorRows, targetRows, windowRows } from "./report-tables.js";
 import { ErrorLog, type SoakReport } from "./results.js";
-import { Sampler, summarizeMemory } from "./sampler.js";
+import { machineBusyCores, Sampler, summarizeMemory } from "./sampler.js";
 import { startStack } from "./setup.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -172,6 +172,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       service: summarizeMemory(sampler.samples, "service", times, hwm.service),
       sidecar: summarizeMemory(sampler.samples, "sidecar", times, hwm.sidecar),
     },
+    machineBusyCores: machineBusyCores(sampler.samples, measuredFrom, measuredTo),
     churn,
     billing,
     checkDecisions,

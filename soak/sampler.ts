@@ -4,6 +4,7 @@
  * the ingest lag). Ticks are anchored on the traffic's start, and extra samples land exactly when the
  * warm-up and the measured time end.
  */
+import { machineBusySeconds } from "../bench/authz/machine.js";
 import { cpuSeconds } from "../bench/authz/processes.js";
 import { scrapeMetrics } from "../bench/authz/service.js";
 import type { BenchPostgres } from "../bench/billing/postgres.js";
@@ -26,7 +27,12 @@ async function processSample({ pid, httpPort }: Watched): Promise<ProcessSample 
   if (!memory) return undefined;
   const metrics = await scrapeMetrics(httpPort).catch(() => undefined);
   const heap = metrics?.get("nodejs_heap_size_used_bytes");
-  return { rssKiB: memory.rssKiB, cpuS, heapUsedKiB: heap === undefined ? undefined : heap / 1024 };
+  return {
+    rssKiB: memory.rssKiB,
+    cpuS,
+    heapUsedKiB: heap === undefined ? undefined : heap / 1024,
+    majorGcs: metrics?.get('nodejs_gc_duration_seconds_count{kind="major"}'),
+  };
 }
 
 export class Sampler {
@@ -47,7 +53,7 @@ export class Sampler {
       // A failed read is a gap in the lag; the final usage check is what counts.
       this.db.totalRequests().catch(() => undefined),
     ]);
-    const sample: Sample = { at, service, sidecar, usageRequests };
+    const sample: Sample = { at, service, sidecar, usageRequests, machineBusyS: machineBusySeconds() };
     this.samples.push(sample);
     this.samples.sort((a, b) => a.at - b.at);
     return sample;
@@ -104,6 +110,12 @@ export function summarizeMemory(
   const startKiB = lowest(first.map((p) => p.rssKiB));
   const endKiB = lowest(second.map((p) => p.rssKiB));
   const run = points.filter((p) => p.at >= times.t0 && p.at <= times.measuredTo);
+  const gcsAt = (at: number) => points.find((p) => p.at >= at)?.majorGcs;
+  const gcsBetween = (from: number, to: number) => {
+    const a = gcsAt(from);
+    const b = gcsAt(to);
+    return a === undefined || b === undefined ? undefined : b - a;
+  };
   return {
     startKiB,
     endKiB,
@@ -114,5 +126,17 @@ export function summarizeMemory(
     hwmKiB,
     idleKiB: points.find((p) => p.at < times.t0)?.rssKiB ?? 0,
     cpuS: run.length > 1 ? (run.at(-1)?.cpuS ?? 0) - (run[0]?.cpuS ?? 0) : 0,
+    majorGcs: {
+      warmup: gcsBetween(times.t0, times.measuredFrom),
+      measured: gcsBetween(times.measuredFrom, times.measuredTo),
+    },
   };
+}
+
+/** Cores' worth of CPU the whole machine was busy between the two samples nearest `from` and `to`. */
+export function machineBusyCores(samples: readonly Sample[], from: number, to: number): number {
+  const a = samples.find((s) => s.at >= from);
+  const b = samples.findLast((s) => s.at <= to);
+  if (!a || !b || b.at <= a.at) return 0;
+  return (b.machineBusyS - a.machineBusyS) / ((b.at - a.at) / 1000);
 }
