@@ -31,7 +31,8 @@ async function processSample({ pid, httpPort }: Watched): Promise<ProcessSample 
     rssKiB: memory.rssKiB,
     cpuS,
     heapUsedKiB: heap === undefined ? undefined : heap / 1024,
-    majorGcs: metrics?.get('nodejs_gc_duration_seconds_count{kind="major"}'),
+    // prom-client adds the series at the first full collection: a scrape without it means none yet.
+    majorGcs: metrics && (metrics.get('nodejs_gc_duration_seconds_count{kind="major"}') ?? 0),
   };
 }
 
