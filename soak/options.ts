@@ -26,7 +26,7 @@ export function readSoakOptions(repoRoot: string): SoakOptions {
   return {
     durationS: integerSetting("SOAK_DURATION_S", 300, 10, 86_400),
     warmupS: integerSetting("SOAK_WARMUP_S", 180, 5, 600),
-    checkRate: integerSetting("SOAK_CHECK_RATE", 3_000, 1, 100_000),
+    checkRate: integerSetting("SOAK_CHECK_RATE", 2_000, 1, 100_000),
     keys: integerSetting("SOAK_KEYS", 1_000, 1, 1_000_000),
     changeRate: integerSetting("SOAK_CHANGE_RATE", 4, 1, 100),
     alsRate: integerSetting("SOAK_ALS_RATE", 10_000, 100, 1_000_000),
@@ -43,7 +43,7 @@ export function reproduceCommand(options: SoakOptions): string {
   const settings: [string, number, number][] = [
     ["SOAK_DURATION_S", options.durationS, 300],
     ["SOAK_WARMUP_S", options.warmupS, 180],
-    ["SOAK_CHECK_RATE", options.checkRate, 3_000],
+    ["SOAK_CHECK_RATE", options.checkRate, 2_000],
     ["SOAK_KEYS", options.keys, 1_000],
     ["SOAK_CHANGE_RATE", options.changeRate, 4],
     ["SOAK_ALS_RATE", options.alsRate, 10_000],

@@ -179,7 +179,7 @@ export function renderReport(report: SoakReport): string {
     `${reproduceCommand(options)}   # needs Postgres and Redis on 127.0.0.1 (BENCH_PG_URL, BENCH_REDIS_URL)`,
     "```",
     "",
-    "Settings: SOAK_DURATION_S (measured seconds, default 300), SOAK_WARMUP_S (180), SOAK_CHECK_RATE (3000), " +
+    "Settings: SOAK_DURATION_S (measured seconds, default 300), SOAK_WARMUP_S (180), SOAK_CHECK_RATE (2000), " +
       "SOAK_KEYS (1000), SOAK_CHANGE_RATE (4), SOAK_ALS_RATE (10000), SOAK_ALS_STREAMS (4), SOAK_OUTPUT " +
       "(docs/SOAK.md). The command exits non-zero when the soak could not run (setup, a generator that failed on " +
       "its own), not when a target is missed.",
