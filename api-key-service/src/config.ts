@@ -49,7 +49,7 @@ const schema = z.object({
   KEY_CACHE_SIZE: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
   KEY_CACHE_TTL: duration("5m"),
   NEGATIVE_CACHE_TTL: duration("5s"),
-  REDIS_TIMEOUT: duration("50ms"),
+  REDIS_TIMEOUT: duration("100ms"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
 });
