@@ -126,16 +126,22 @@ for (const kind of ["redis", "local"] as const) {
   });
 }
 
+/** A plain client on the shared Redis, to read what the script left there. */
+const withRedis = test.extend<{ redis: Redis }>({
+  redis: async ({ services }, use) => {
+    const redis = new Redis(services.redisUrl);
+    await use(redis);
+    redis.disconnect();
+  },
+});
+
 describe("the Redis limiter's keys", () => {
   const minuteKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:m`;
   const dayKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:d`;
 
-  test("expire a full window after their newest bucket; a refusal writes nothing", async ({
-    services,
-    limiters,
-  }) => {
-    const redis = new Redis(services.redisUrl);
-    try {
+  withRedis(
+    "expire a full window after their newest bucket; a refusal writes nothing",
+    async ({ services, limiters, redis }) => {
       const limits = { perMinute: 1, perDay: big };
       expect((await limiters.redis("t1", limits, T0)).allowed).toBe(true);
       const m = minuteKey(services.redisPrefix, "t1");
@@ -152,17 +158,12 @@ describe("the Redis limiter's keys", () => {
       expect(
         await redis.exists(minuteKey(services.redisPrefix, "t2"), dayKey(services.redisPrefix, "t2")),
       ).toBe(0);
-    } finally {
-      redis.disconnect();
-    }
-  });
+    },
+  );
 
-  test("hold only the buckets inside the window, and go once no count is left", async ({
-    services,
-    limiters,
-  }) => {
-    const redis = new Redis(services.redisUrl);
-    try {
+  withRedis(
+    "hold only the buckets inside the window, and go once no count is left",
+    async ({ services, limiters, redis }) => {
       const limits = { perMinute: 100, perDay: big };
       for (let s = 0; s < 5; s++) await limiters.redis("t3", limits, T0 + s * 20_000);
       const m = minuteKey(services.redisPrefix, "t3");
@@ -173,8 +174,6 @@ describe("the Redis limiter's keys", () => {
       expect(refused).toMatchObject({ allowed: false, minute: { used: 0 } });
       expect(await redis.exists(m)).toBe(0);
       expect(await redis.hget(dayKey(services.redisPrefix, "t3"), "t")).toBe("5");
-    } finally {
-      redis.disconnect();
-    }
-  });
+    },
+  );
 });
