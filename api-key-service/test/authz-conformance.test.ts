@@ -6,6 +6,11 @@ const CHALLENGE = {
   header: { key: "www-authenticate", value: 'Bearer realm="api", error="invalid_token"' },
   append: { value: false },
 };
+/** RFC 6750 §3.1: no credential at all, so no error code. */
+const BARE_CHALLENGE = {
+  header: { key: "www-authenticate", value: 'Bearer realm="api"' },
+  append: { value: false },
+};
 
 function denial(http: string, rpc: number, code: string, message: string, extraHeaders: object[] = []) {
   return {
@@ -101,7 +106,9 @@ describe("Check: denied", () => {
   test("no key: 401 with a challenge", async ({ api }) => {
     const response = await api.check(envoyCheckRequest());
     expect(response).toMatchObject(
-      denial("Unauthorized", 16, "missing", "send an API key as Authorization: Bearer <key>", [CHALLENGE]),
+      denial("Unauthorized", 16, "missing", "send an API key as Authorization: Bearer <key>", [
+        BARE_CHALLENGE,
+      ]),
     );
     expect(response.ok_response).toBeUndefined();
     expect(metadataOf(response)).toEqual({ denied_reason: "missing" });

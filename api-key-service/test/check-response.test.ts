@@ -1,7 +1,7 @@
 import { loadEnvoyServices } from "@gateway/proto";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import type { AuthKey } from "../src/authz/decision.js";
+import { type AuthKey, type DenialReason, HTTP_STATUS } from "../src/authz/decision.js";
 import type { LimitResult } from "../src/authz/sliding-window.js";
 import { AllowedResponseEncoder, toCheckResponse } from "../src/grpc/check-response.js";
 
@@ -85,5 +85,25 @@ describe("the allowed answer encoded from parts", () => {
       (h) => h.header?.key === "x-ratelimit-remaining",
     );
     expect(remaining?.header?.value).toBe("92");
+  });
+});
+
+describe("the challenge of a 401", () => {
+  const challenge = (reason: DenialReason) =>
+    toCheckResponse({ allowed: false, reason, message: "m" }, { credentialHeaders: [] })
+      .denied_response?.headers?.filter((h) => h.header?.key === "www-authenticate")
+      .map((h) => h.header?.value);
+
+  test("names invalid_token, except when no credential was sent (RFC 6750 §3.1)", () => {
+    const reasons = Object.keys(HTTP_STATUS) as DenialReason[];
+    for (const reason of reasons) {
+      const expected =
+        HTTP_STATUS[reason] !== 401
+          ? []
+          : reason === "MISSING"
+            ? ['Bearer realm="api"']
+            : ['Bearer realm="api", error="invalid_token"'];
+      expect(challenge(reason), reason).toEqual(expected);
+    }
   });
 });

@@ -99,10 +99,35 @@ describe("the limiter's Redis connection", () => {
     await limiter.start(2_000);
     const result = await limiter.check("key_1", limits, 1_700_000_000_000);
     expect(result).toMatchObject({ allowed: true, source: "redis", minute: { used: 1, limit: 10 } });
+    await limiter.check("key_2", limits, 1_700_000_000_001, { cost: 12, consume: false });
     const script = fake.commands[0]?.[2] ?? "";
+    // ARGV: now, per-minute limit, per-day limit, cost, consume.
     expect(fake.commands).toEqual([
       ["SCRIPT", "LOAD", script],
-      ["EVALSHA", sha1(script), "2", "t:rl:{key_1}:m", "t:rl:{key_1}:d", "1700000000000", "10", "100", "1"],
+      [
+        "EVALSHA",
+        sha1(script),
+        "2",
+        "t:rl:{key_1}:m",
+        "t:rl:{key_1}:d",
+        "1700000000000",
+        "10",
+        "100",
+        "1",
+        "1",
+      ],
+      [
+        "EVALSHA",
+        sha1(script),
+        "2",
+        "t:rl:{key_2}:m",
+        "t:rl:{key_2}:d",
+        "1700000000001",
+        "10",
+        "100",
+        "12",
+        "0",
+      ],
     ]);
   });
 

@@ -1,11 +1,12 @@
 import { test as withServices } from "@gateway/testing";
+import fc from "fast-check";
 import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
-import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
+import { type LimitOptions, RedisRateLimiter } from "../src/authz/redis-limiter.js";
 import type { LimitResult, Limits } from "../src/authz/sliding-window.js";
 
-type Check = (keyId: string, limits: Limits, nowMs: number) => Promise<LimitResult>;
+type Check = (keyId: string, limits: Limits, nowMs: number, options?: LimitOptions) => Promise<LimitResult>;
 
 /** Each case runs against the Redis script and against the local fallback: they must agree. */
 const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>({
@@ -19,8 +20,8 @@ const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>
     await remote.start(5_000);
     const local = new LocalRateLimiter();
     await use({
-      redis: (k, l, n) => remote.check(k, l, n),
-      local: async (k, l, n) => local.check(k, l, n),
+      redis: (k, l, n, o) => remote.check(k, l, n, o),
+      local: async (k, l, n, o) => local.check(k, l, n, o),
     });
     remote.stop();
   },
@@ -123,8 +124,124 @@ for (const kind of ["redis", "local"] as const) {
       expect(b.day.used).toBe(1);
       expect(b.source).toBe(kind);
     });
+
+    test("a refusal by one window still reports the other window's current usage", async ({ limiters }) => {
+      const check = limiters[kind];
+      const limits = { perMinute: 1, perDay: 100 };
+      await check("w1", limits, T0);
+      // The moment T0's day bucket leaves the window.
+      const dayBucketGone = (Math.floor(T0 / 900_000) + 97) * 900_000;
+      expect((await check("w1", limits, dayBucketGone - 1_000)).day.used).toBe(2);
+      const refused = await check("w1", limits, dayBucketGone + 1_000);
+      expect(refused).toMatchObject({ allowed: false, minute: { used: 1 }, day: { used: 1 } });
+    });
+
+    test("a request of cost n counts n in both windows; a refused one counts nothing", async ({
+      limiters,
+    }) => {
+      const check = limiters[kind];
+      const limits = { perMinute: 10, perDay: 100 };
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(await check("c1", limits, T0 + i * 100, { cost: 3 }));
+      expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false]);
+      expect(results.map((r) => r.minute.used)).toEqual([3, 6, 9, 9, 9]);
+      expect(results.map((r) => r.day.used)).toEqual([3, 6, 9, 9, 9]);
+      // The refusals left room for exactly one more unit.
+      expect(await check("c1", limits, T0 + 600)).toMatchObject({ allowed: true, minute: { used: 10 } });
+      expect((await check("c1", limits, T0 + 700)).allowed).toBe(false);
+
+      // A cost above the limit never fits, and still counts nothing.
+      const tooBig = await check("c2", { perMinute: 2, perDay: 100 }, T0, { cost: 3 });
+      expect(tooBig).toMatchObject({ allowed: false, minute: { used: 0 }, day: { used: 0 } });
+      expect(tooBig.retryAfterMs).toBeGreaterThan(0);
+    });
+
+    test("Retry-After for a costly request waits until enough units have left", async ({ limiters }) => {
+      const check = limiters[kind];
+      const limits = { perMinute: 5, perDay: big };
+      await check("c3", limits, T0, { cost: 2 });
+      await check("c3", limits, T0 + 10_000, { cost: 2 });
+      const refused = await check("c3", limits, T0 + 20_000, { cost: 3 });
+      expect(refused.allowed).toBe(false);
+      // 4 used + 3 wanted - 5 allowed = 2 units must leave: the first request's bucket frees them.
+      expect(refused.retryAfterMs).toBe(61_000 - 250 - 20_000);
+      const at = T0 + 20_000 + refused.retryAfterMs;
+      expect((await check("c3", limits, at - 1, { cost: 3 })).allowed).toBe(false);
+      expect(await check("c3", limits, at, { cost: 3 })).toMatchObject({
+        allowed: true,
+        minute: { used: 5 },
+      });
+    });
+
+    test("consume: false decides as a counted request would, and counts nothing", async ({ limiters }) => {
+      const check = limiters[kind];
+      const limits = { perMinute: 3, perDay: 50 };
+      const read = (nowMs: number, cost?: number) => check("r1", limits, nowMs, { cost, consume: false });
+
+      // Nothing counted yet: a read admits and reports no usage.
+      expect(await read(T0)).toMatchObject({ allowed: true, minute: { used: 0 }, day: { used: 0 } });
+      await check("r1", limits, T0);
+      await check("r1", limits, T0 + 1_000);
+      const fits = await read(T0 + 2_000);
+      const tooMuch = await read(T0 + 2_000, 2);
+      expect(fits).toMatchObject({ allowed: true, minute: { used: 2 }, day: { used: 2 }, retryAfterMs: 0 });
+      expect(tooMuch).toMatchObject({ allowed: false, minute: { used: 2 }, day: { used: 2 } });
+      for (let i = 0; i < 5; i++) await read(T0 + 2_000, 1);
+
+      // The counted requests that follow get exactly the answers the reads announced.
+      const costly = await check("r1", limits, T0 + 2_000, { cost: 2 });
+      expect(costly).toEqual(tooMuch);
+      const counted = await check("r1", limits, T0 + 2_000);
+      expect(counted).toMatchObject({ allowed: fits.allowed, minute: { used: 3 }, day: { used: 3 } });
+      const full = await read(T0 + 2_500);
+      expect(full).toMatchObject({ allowed: false, minute: { used: 3 } });
+      expect(await check("r1", limits, T0 + 2_500)).toEqual(full);
+    });
   });
 }
+
+describe("the Redis and the local limiter", () => {
+  let run = 0;
+  const step = fc.record({
+    cost: fc.integer({ min: 1, max: 5 }),
+    consume: fc.boolean(),
+    advanceMs: fc.integer({ min: 0, max: 90_000 }),
+    perMinute: fc.integer({ min: 1, max: 20 }),
+    perDay: fc.integer({ min: 1, max: 50 }),
+  });
+
+  test("give the same answer to every sequence of costs, reads and clock steps", async ({ limiters }) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 86_400_000 }),
+        fc.array(step, { minLength: 1, maxLength: 30 }),
+        async (startOffsetMs, steps) => {
+          // A fresh key per run: the limiters keep their state from one run to the next.
+          const keyId = `p${run++}`;
+          let now = T0 + startOffsetMs;
+          for (const { cost, consume, advanceMs, perMinute, perDay } of steps) {
+            now += advanceMs;
+            const limits = { perMinute, perDay };
+            const [redis, local] = await Promise.all([
+              limiters.redis(keyId, limits, now, { cost, consume }),
+              limiters.local(keyId, limits, now, { cost, consume }),
+            ]);
+            const view = (r: LimitResult) => ({
+              allowed: r.allowed,
+              minuteUsed: r.minute.used,
+              dayUsed: r.day.used,
+              retryAfterMs: r.retryAfterMs,
+              minuteResetMs: r.minute.resetMs,
+              dayResetMs: r.day.resetMs,
+            });
+            expect(view(local)).toEqual(view(redis));
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+});
 
 /** A plain client on the shared Redis, to read what the script left there. */
 const withRedis = test.extend<{ redis: Redis }>({
@@ -160,6 +277,21 @@ describe("the Redis limiter's keys", () => {
       ).toBe(0);
     },
   );
+
+  withRedis("a read creates nothing and changes no count", async ({ services, limiters, redis }) => {
+    const limits = { perMinute: 5, perDay: big };
+    const m = minuteKey(services.redisPrefix, "t4");
+    const d = dayKey(services.redisPrefix, "t4");
+    expect((await limiters.redis("t4", limits, T0, { consume: false })).allowed).toBe(true);
+    expect(await redis.exists(m, d)).toBe(0);
+    await limiters.redis("t4", limits, T0, { cost: 2 });
+    const before = [await redis.hgetall(m), await redis.hgetall(d)];
+    const ttl = await redis.pttl(m);
+    for (const cost of [1, 3, 4]) await limiters.redis("t4", limits, T0 + 500, { cost, consume: false });
+    expect([await redis.hgetall(m), await redis.hgetall(d)]).toEqual(before);
+    // Not extended either: only a count written sets the expiry.
+    expect(await redis.pttl(m)).toBeLessThanOrEqual(ttl);
+  });
 
   withRedis(
     "hold only the buckets inside the window, and go once no count is left",

@@ -1,19 +1,27 @@
 import type { Logger } from "@gateway/common";
+import { AppError } from "../errors.js";
 import { hashKey, type KeyFormat } from "../keys/key-format.js";
 import { type CredentialHeaders, findCredential } from "./credentials.js";
 import type { AuthKey, Decision } from "./decision.js";
 import { type KeyLookup, KeyStoreUnavailable } from "./key-lookup.js";
 import type { LocalRateLimiter } from "./local-limiter.js";
 import type { AuthzMetrics } from "./metrics.js";
-import type { RedisRateLimiter } from "./redis-limiter.js";
+import type { LimitOptions, RedisRateLimiter } from "./redis-limiter.js";
 import type { LimitResult } from "./sliding-window.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
-export interface CheckInput {
-  /** A request header by lower-case name. */
-  header: (name: string) => string | undefined;
+export interface SecretCheckOptions {
   /** Scopes the route requires; the key must hold all of them. */
   requiredScopes: string[];
+  /** Units of the key's rate limits the request counts for: a positive integer, default 1. */
+  cost?: number;
+  /** false: decide as a request would be decided, but count nothing and record no usage (default true). */
+  consume?: boolean;
+}
+
+export interface CheckInput extends SecretCheckOptions {
+  /** A request header by lower-case name. */
+  header: (name: string) => string | undefined;
 }
 
 export interface KeyCheckerDeps {
@@ -48,13 +56,20 @@ export class KeyChecker {
     if (credential.kind === "none") {
       return deny("MISSING", "send an API key as Authorization: Bearer <key>");
     }
-    if (credential.kind === "malformed" || !this.deps.format.isWellFormed(credential.key)) {
-      return deny("MALFORMED", "the API key is malformed");
-    }
+    if (credential.kind === "malformed") return deny("MALFORMED", "the API key is malformed");
+    return this.checkSecret(credential.key, input);
+  }
+
+  /** The decision for a secret already taken from the request: the rest of check(), for every caller. */
+  async checkSecret(secret: string, options: SecretCheckOptions): Promise<Decision> {
+    const cost = options.cost ?? 1;
+    if (!Number.isSafeInteger(cost) || cost < 1) throw AppError.invalid("cost", "must be a positive integer");
+    const consume = options.consume !== false;
+    if (!this.deps.format.isWellFormed(secret)) return deny("MALFORMED", "the API key is malformed");
 
     let key: AuthKey | null;
     try {
-      key = await this.deps.lookup.find(hashKey(credential.key));
+      key = await this.deps.lookup.find(hashKey(secret));
     } catch (err) {
       if (!(err instanceof KeyStoreUnavailable)) throw err;
       return {
@@ -67,26 +82,27 @@ export class KeyChecker {
     const now = this.now();
     const refusal = this.stateRefusal(key, now);
     if (refusal) {
-      this.deps.usage.record(key.id, false, now);
+      if (consume) this.deps.usage.record(key.id, false, now);
       return { ...refusal, key };
     }
 
-    const missing = input.requiredScopes.filter((scope) => !key.scopes.has(scope));
+    const missing = options.requiredScopes.filter((scope) => !key.scopes.has(scope));
     if (missing.length > 0) {
-      this.deps.usage.record(key.id, false, now);
+      if (consume) this.deps.usage.record(key.id, false, now);
       return { ...deny("MISSING_SCOPE", `the API key lacks the scope ${missing.join(", ")}`), key };
     }
 
-    const limits = await this.limit(key, now);
+    // The options object is passed on as is: the gRPC path then allocates nothing for it.
+    const limits = await this.limit(key, now, options);
     if (!limits) {
-      this.deps.usage.record(key.id, false, now);
+      if (consume) this.deps.usage.record(key.id, false, now);
       return {
         ...deny("UNAVAILABLE", "rate limiting is temporarily unavailable"),
         key,
         retryAfterSeconds: RETRY_UNAVAILABLE_SECONDS,
       };
     }
-    this.deps.usage.record(key.id, limits.allowed, now);
+    if (consume) this.deps.usage.record(key.id, limits.allowed, now);
     if (!limits.allowed) {
       return {
         ...deny("RATE_LIMITED", "the API key's rate limit is exceeded"),
@@ -109,13 +125,13 @@ export class KeyChecker {
   }
 
   /** null when Redis failed and the failure mode is closed. */
-  private async limit(key: AuthKey, now: number): Promise<LimitResult | null> {
+  private async limit(key: AuthKey, now: number, options: LimitOptions): Promise<LimitResult | null> {
     try {
-      return await this.deps.limiter.check(key.id, key.limits, now);
+      return await this.deps.limiter.check(key.id, key.limits, now, options);
     } catch (err) {
       this.deps.metrics.errors.inc({ dependency: "redis", operation: "rate_limit" });
       this.deps.logger.debug({ err: (err as Error).message }, "rate limit call failed");
-      return this.deps.fallback ? this.deps.fallback.check(key.id, key.limits, now) : null;
+      return this.deps.fallback ? this.deps.fallback.check(key.id, key.limits, now, options) : null;
     }
   }
 }

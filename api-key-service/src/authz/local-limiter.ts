@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import type { LimitOptions } from "./redis-limiter.js";
 import {
   DAY,
   type LimitResult,
@@ -27,15 +28,16 @@ class Window {
     return current;
   }
 
-  fits(nowMs: number, limit: number): boolean {
+  /** Prunes, so that state() and retryAfterMs() see only the buckets inside the window. */
+  fits(nowMs: number, limit: number, cost: number): boolean {
     this.prune(nowMs);
-    return this.total + 1 <= limit;
+    return this.total + cost <= limit;
   }
 
-  add(nowMs: number): void {
+  add(nowMs: number, cost: number): void {
     const current = this.prune(nowMs);
-    this.counts.set(current, (this.counts.get(current) ?? 0) + 1);
-    this.total += 1;
+    this.counts.set(current, (this.counts.get(current) ?? 0) + cost);
+    this.total += cost;
   }
 
   state(nowMs: number, limit: number): WindowState {
@@ -44,15 +46,16 @@ class Window {
     return { limit, used: this.total, resetMs };
   }
 
-  retryAfterMs(nowMs: number, limit: number): number {
-    const need = this.total + 1 - limit;
+  retryAfterMs(nowMs: number, limit: number, cost: number): number {
+    const need = this.total + cost - limit;
     if (need <= 0) return 0;
     let freed = 0;
     for (const bucket of [...this.counts.keys()].sort((a, b) => a - b)) {
       freed += this.counts.get(bucket) ?? 0;
       if (freed >= need) return (bucket + this.spec.buckets) * this.spec.bucketMs - nowMs;
     }
-    return this.spec.spanSeconds * 1000;
+    // A cost above the limit never fits: the answer is the script's, until the current bucket leaves.
+    return (Math.floor(nowMs / this.spec.bucketMs) + this.spec.buckets) * this.spec.bucketMs - nowMs;
   }
 }
 
@@ -68,17 +71,23 @@ export class LocalRateLimiter {
     this.keys = new LRUCache({ max: maxKeys });
   }
 
-  check(keyId: string, limits: Limits, nowMs: number): LimitResult {
+  /** The Redis limiter's check, for this replica alone; see RedisRateLimiter.check for the options. */
+  check(keyId: string, limits: Limits, nowMs: number, options?: LimitOptions): LimitResult {
+    const cost = options?.cost ?? 1;
+    const consume = options?.consume !== false;
     let windows = this.keys.get(keyId);
     if (!windows) {
       windows = { minute: new Window(MINUTE), day: new Window(DAY) };
-      this.keys.set(keyId, windows);
+      // A read of a key with nothing counted has nothing to keep, as in Redis.
+      if (consume) this.keys.set(keyId, windows);
     }
     const { minute, day } = windows;
-    const allowed = minute.fits(nowMs, limits.perMinute) && day.fits(nowMs, limits.perDay);
-    if (allowed) {
-      minute.add(nowMs);
-      day.add(nowMs);
+    // Both windows are pruned before either answer is used, as the script loads both.
+    const minuteFits = minute.fits(nowMs, limits.perMinute, cost);
+    const allowed = day.fits(nowMs, limits.perDay, cost) && minuteFits;
+    if (allowed && consume) {
+      minute.add(nowMs, cost);
+      day.add(nowMs, cost);
     }
     return {
       allowed,
@@ -86,7 +95,10 @@ export class LocalRateLimiter {
       day: day.state(nowMs, limits.perDay),
       retryAfterMs: allowed
         ? 0
-        : Math.max(minute.retryAfterMs(nowMs, limits.perMinute), day.retryAfterMs(nowMs, limits.perDay)),
+        : Math.max(
+            minute.retryAfterMs(nowMs, limits.perMinute, cost),
+            day.retryAfterMs(nowMs, limits.perDay, cost),
+          ),
       source: "local",
     };
   }

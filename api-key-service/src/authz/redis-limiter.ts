@@ -9,11 +9,13 @@ import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js"
  * touches O(1) fields on average: an admitted request in steady state costs HMGET and two HINCRBYs
  * per window. The hash expires a full window after its newest bucket was created, the last moment
  * any of its counts matters, and is deleted once no count is left. A refused request changes no
- * count.
+ * count, and neither does a read (ARGV[5] = "0"): it decides as a request of that cost would, and
+ * reports the counts as they stand.
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[4])
+local consume = ARGV[5] == '1'
 
 local function load(key, bucket_ms, nbuckets, limit)
   local current = math.floor(now / bucket_ms)
@@ -100,8 +102,9 @@ local d = load(KEYS[2], ${DAY.bucketMs}, ${DAY.buckets}, tonumber(ARGV[3]))
 local allowed = m.total + cost <= m.limit and d.total + cost <= d.limit
 local retry = 0
 if allowed then
-  save(m, cost)
-  save(d, cost)
+  local add = consume and cost or 0
+  save(m, add)
+  save(d, add)
 else
   retry = math.max(retry_ms(m), retry_ms(d))
   save(m, 0)
@@ -111,6 +114,17 @@ return { allowed and 1 or 0, m.total, reset_ms(m), d.total, reset_ms(d), retry }
 `;
 
 type ScriptReply = [number, number, number, number, number, number];
+
+export interface LimitOptions {
+  /** Units the request counts for: a positive integer, default 1. */
+  cost?: number;
+  /** false: decide without counting anything (default true). */
+  consume?: boolean;
+}
+
+// "1" and "0" as RESP bulk strings: the usual cost and both consume flags cost the hot path no string.
+const ARG_ONE = "$1\r\n1\r\n";
+const ARG_ZERO = "$1\r\n0\r\n";
 
 export interface RedisLimiterOptions {
   url: string;
@@ -192,8 +206,12 @@ export class RedisRateLimiter {
     this.watchdog = undefined;
   }
 
-  /** Counts one request against both windows, or refuses it without counting. Rejects if Redis fails. */
-  check(keyId: string, limits: Limits, nowMs: number): Promise<LimitResult> {
+  /**
+   * Counts a request of `cost` units against both windows, or refuses it without counting. With
+   * `consume: false` only decides: nothing is counted and the usage reported is the current one.
+   * Rejects if Redis fails.
+   */
+  check(keyId: string, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) setImmediate(() => this.send());
       this.queue.push({ limits, resolve, reject });
@@ -203,10 +221,17 @@ export class RedisRateLimiter {
       const now = String(nowMs);
       const perMinute = String(limits.perMinute);
       const perDay = String(limits.perDay);
+      let cost = ARG_ONE;
+      if (options?.cost !== undefined && options.cost !== 1) {
+        const text = String(options.cost);
+        cost = `$${text.length}\r\n${text}\r\n`;
+      }
       this.queueResp +=
-        `*9\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n` +
+        `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n` +
         `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
-        `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n$1\r\n1\r\n`;
+        `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
+        cost +
+        (options?.consume === false ? ARG_ZERO : ARG_ONE);
     });
   }
 

@@ -19,6 +19,8 @@ const header = (key: string, value: string): HeaderValueOption => ({
 });
 const JSON_CONTENT_TYPE = header("content-type", "application/json");
 const WWW_AUTHENTICATE = header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
+// RFC 6750 §3.1: a request that carried no credential at all gets the challenge without an error code.
+const WWW_AUTHENTICATE_NO_CREDENTIAL = header("www-authenticate", 'Bearer realm="api"');
 
 export interface ResponseSettings {
   /** Request headers that carry the key; removed before the request goes upstream. */
@@ -56,7 +58,8 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
 
   const status = HTTP_STATUS[decision.reason];
   const headers = [JSON_CONTENT_TYPE];
-  if (status === 401) headers.push(WWW_AUTHENTICATE);
+  if (status === 401)
+    headers.push(decision.reason === "MISSING" ? WWW_AUTHENTICATE_NO_CREDENTIAL : WWW_AUTHENTICATE);
   if (decision.retryAfterSeconds !== undefined)
     headers.push(header("retry-after", String(decision.retryAfterSeconds)));
   if (decision.limits) headers.push(...rateLimitHeaders(decision.limits));
