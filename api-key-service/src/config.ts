@@ -21,6 +21,7 @@ const schema = z.object({
   KEY_PREFIX: z
     .string()
     .regex(KEY_PREFIX_PATTERN, "must be lower-case letters and digits, like gw or acme_live")
+    .refine((v) => v !== "gwm", "gwm is the management keys' prefix; choose another")
     .default("gw"),
   DEFAULT_RATE_LIMIT_PER_MINUTE: positiveLimit(100),
   DEFAULT_RATE_LIMIT_PER_DAY: positiveLimit(10_000),

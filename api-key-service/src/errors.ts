@@ -2,6 +2,7 @@
 export type ErrorCode =
   | "INVALID_INPUT"
   | "UNAUTHENTICATED"
+  | "FORBIDDEN"
   | "NOT_FOUND"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
@@ -20,6 +21,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly fieldProblems: FieldProblem[] = [],
+    /** Seconds the client should wait before trying again (429). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }

@@ -17,8 +17,12 @@ import type { Config } from "./config.js";
 import { AuthorizationService } from "./grpc/authorization-service.js";
 import { createHttpApp } from "./http/app.js";
 import { KeyFormat } from "./keys/key-format.js";
+import { KeySearch } from "./keys/key-search.js";
 import { KeyService } from "./keys/keys.service.js";
+import { ManagementKeyAuth } from "./management-keys/management-key-auth.js";
+import { ManagementKeyService } from "./management-keys/management-keys.service.js";
 import { UsageService } from "./usage/usage.service.js";
+import { UserDirectory } from "./users/user-directory.js";
 import { UserService } from "./users/users.service.js";
 
 export interface Service {
@@ -31,6 +35,9 @@ export interface Service {
 export interface ServiceOptions {
   logger?: Logger;
 }
+
+/** Management keys are told apart from the admin token and from API keys by this prefix. */
+const MANAGEMENT_KEY_PREFIX = "gwm";
 
 /** The composition root: plain constructors, no container, no module-level state. */
 export function createService(config: Config, options: ServiceOptions = {}): Service {
@@ -69,7 +76,19 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
 
   const format = new KeyFormat(config.KEY_PREFIX);
   const cache = new KeyCache(config.KEY_CACHE_SIZE);
-  const invalidation = new CacheInvalidation(redis, subscriber, cache, logger, config.REDIS_KEY_PREFIX);
+  const managementKeyFormat = new KeyFormat(MANAGEMENT_KEY_PREFIX);
+  const managementKeyAuth = new ManagementKeyAuth(db, {
+    ttlMs: config.KEY_CACHE_TTL,
+    negativeTtlMs: config.NEGATIVE_CACHE_TTL,
+  });
+  const invalidation = new CacheInvalidation(
+    redis,
+    subscriber,
+    cache,
+    logger,
+    config.REDIS_KEY_PREFIX,
+    managementKeyAuth,
+  );
   const usage = new UsageRecorder(db, metrics, logger, {
     flushIntervalMs: config.AUTHZ_FLUSH_INTERVAL,
     maxPending: 200_000,
@@ -118,8 +137,11 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
   const health = new HealthService(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
   health.addToServer(grpcServer);
 
+  const keys = new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation);
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,
+    managementKeyFormat,
+    managementKeyAuth,
     adminAuthLimits: {
       maxFailures: config.ADMIN_AUTH_MAX_FAILURES,
       windowMs: config.ADMIN_AUTH_FAILURE_WINDOW,
@@ -128,10 +150,14 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     trustProxy: config.TRUST_PROXY,
     logger,
     registry,
-    keys: new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation),
+    keys,
+    keySearch: new KeySearch(db),
     users: new UserService(db, invalidation),
+    userDirectory: new UserDirectory(db),
     audit: new AuditService(db),
     usage: new UsageService(db),
+    managementKeys: new ManagementKeyService(db, managementKeyFormat, invalidation),
+    checker,
     readiness: {
       postgres: () => sql`select 1`.execute(db),
       redis: () => redis.ping(),

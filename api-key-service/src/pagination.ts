@@ -36,3 +36,24 @@ export function toPage<R, T>(
   const last = pageRows.at(-1);
   return { data: pageRows.map(view), next_cursor: hasMore && last ? encodeCursor(position(last)) : null };
 }
+
+/** What a newest-first listing writes into a cursor: an ISO timestamp (as toISOString) and an id. */
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Reads a (created_at, id) cursor. A forged one is refused before it reaches Postgres, which would
+ * fail the query on a NUL in the id or a date outside its range (JavaScript dates reach further back).
+ */
+export function decodeCreatedCursor(cursor: string, idPattern: RegExp): { created_at: Date; id: string } {
+  const after = decodeCursor(cursor, ["created_at", "id"] as const);
+  const date = new Date(after.created_at);
+  if (!CURSOR_TIME.test(after.created_at) || Number.isNaN(date.getTime()) || !idPattern.test(after.id)) {
+    throw AppError.invalid("cursor", "is not a cursor this API returned");
+  }
+  return { created_at: date, id: after.id };
+}
+
+export const createdPosition = (row: { created_at: Date; id: string }) => ({
+  created_at: row.created_at.toISOString(),
+  id: row.id,
+});

@@ -4,13 +4,12 @@ import { Writable } from "node:stream";
 import { createLogger } from "@gateway/common";
 import { Registry } from "prom-client";
 import { vi } from "vitest";
-import type { AuditService } from "../src/audit/audit.service.js";
 import { loadConfig } from "../src/config.js";
 import { AdminAuthLimiter, addressBlock } from "../src/http/admin-auth-limiter.js";
-import { createHttpApp } from "../src/http/app.js";
-import type { KeyService } from "../src/keys/keys.service.js";
-import type { UsageService } from "../src/usage/usage.service.js";
-import type { UserService } from "../src/users/users.service.js";
+import { type AppDeps, createHttpApp } from "../src/http/app.js";
+import { KeyFormat } from "../src/keys/key-format.js";
+import type { ManagementKeyAuth } from "../src/management-keys/management-key-auth.js";
+import type { ManagementKeyService } from "../src/management-keys/management-keys.service.js";
 import { ADMIN_TOKEN, describe, expect, startApi, test } from "./fixtures.js";
 
 // node:crypto's named exports cannot be spied on in place under ESM; mocking the module with the real
@@ -25,8 +24,8 @@ const REFUSED = "admin_auth_refused_total";
 const BLOCKED_LOG = "repeated failed admin authentication";
 
 /**
- * The management app alone (no Postgres, no Redis): /api/openapi.json needs no service behind it,
- * which is all the admin guard needs in front of it.
+ * The management app alone (no Postgres, no Redis): GET /api/management-keys answers an empty page
+ * from a stub, which is all the guard needs behind it; every management key is unknown.
  */
 async function startAdminApp(options: { maxFailures: number; windowMs: number; trustProxy?: boolean }) {
   const logs: string[] = [];
@@ -47,23 +46,24 @@ async function startAdminApp(options: { maxFailures: number; windowMs: number; t
       }),
     }),
     registry,
-    keys: {} as KeyService,
-    users: {} as UserService,
-    audit: {} as AuditService,
-    usage: {} as UsageService,
+    managementKeyFormat: new KeyFormat("gwm"),
+    managementKeyAuth: { check: async () => ({ kind: "unknown" }) } as unknown as ManagementKeyAuth,
+    managementKeys: {
+      list: async () => ({ data: [], next_cursor: null }),
+    } as unknown as ManagementKeyService,
     readiness: {},
-  });
+  } as Partial<AppDeps> as AppDeps);
   const server = app.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     logs,
-    /** GET /api/openapi.json with this token (null: none), from `from` when the proxy is trusted. */
+    /** GET /api/management-keys with this token (null: none), from `from` when the proxy is trusted. */
     async call(token: string | null, from?: string) {
       const headers: Record<string, string> = {};
       if (token !== null) headers.authorization = `Bearer ${token}`;
       if (from) headers["x-forwarded-for"] = from;
-      const res = await fetch(`${base}/api/openapi.json`, { headers });
+      const res = await fetch(`${base}/api/management-keys`, { headers });
       const text = await res.text();
       return { status: res.status, headers: res.headers, text, body: JSON.parse(text) };
     },

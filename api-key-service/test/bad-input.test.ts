@@ -33,6 +33,14 @@ const createCases: (Case & { status: number; field?: string })[] = [
     status: 415,
   },
   {
+    label: "JSON in another charset than UTF-8",
+    method: "PATCH",
+    path: "/api/keys/by-id/key_0000000000000000000000",
+    raw: "{",
+    contentType: "application/json; charset=utf-16",
+    status: 415,
+  },
+  {
     label: "plain text",
     method: "POST",
     path: "/api/keys",

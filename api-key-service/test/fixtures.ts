@@ -39,6 +39,8 @@ export interface Api {
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   /** Creates a key and returns the response body (with the secret in `key`). */
   createKey(body?: Record<string, unknown>): Promise<any>;
+  /** Creates a management key with the admin token; the body has the secret in `key`. */
+  createManagementKey(body?: Record<string, unknown>): Promise<any>;
   /** Row counts of the tables a change writes to, read straight from Postgres. */
   rowCounts(): Promise<Record<string, number>>;
   /** Runs SQL against the test's database, outside the service. */
@@ -117,6 +119,14 @@ export async function startApi(
     return res.body;
   };
 
+  const createManagementKey = async (body: Record<string, unknown> = {}) => {
+    const res = await request("POST", "/api/management-keys", {
+      body: { name: "test management key", scopes: ["admin"], ...body },
+    });
+    if (res.status !== 201) throw new Error(`createManagementKey: ${res.status} ${res.text}`);
+    return res.body;
+  };
+
   const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
   // The test database is dropped with FORCE afterwards; a connection still closing must not crash the run.
   pool.on("error", () => {});
@@ -124,7 +134,8 @@ export async function startApi(
   const rowCounts = async () => {
     const [row] = await query(
       `select (select count(*) from api_keys)::int as api_keys, (select count(*) from users)::int as users,
-                (select count(*) from audit_events)::int as audit_events`,
+                (select count(*) from audit_events)::int as audit_events,
+                (select count(*) from management_keys)::int as management_keys`,
     );
     return row;
   };
@@ -139,6 +150,7 @@ export async function startApi(
     logs,
     request,
     createKey,
+    createManagementKey,
     rowCounts,
     query,
     async stop() {

@@ -1,6 +1,9 @@
 import http from "node:http";
 import fc from "fast-check";
 import { afterAll } from "vitest";
+import { SCOPES } from "../src/access/scopes.js";
+import { KeyFormat } from "../src/keys/key-format.js";
+import { VERIFY_CODES } from "../src/verify/verify-result.js";
 import { ADMIN_TOKEN, type Api, describe, expect, test } from "./fixtures.js";
 
 /**
@@ -393,6 +396,8 @@ describe("generated request bodies", () => {
       ["PATCH", `/api/keys/by-id/${key.id}`],
       ["POST", `/api/keys/by-id/${key.id}/rotate`],
       ["PUT", "/api/users/alice"],
+      ["POST", "/api/management-keys"],
+      ["POST", "/v1/keys/verify"],
     ];
     const body = fc.oneof(
       text,
@@ -423,6 +428,24 @@ describe("generated request bodies", () => {
       ),
       fc.record({ grace_period: fc.oneof(text, fc.constantFrom("0s", "24h", "30d", "31d", "1e3s")) }),
       fc.record({ stripe_customer_id: fc.oneof(text, fc.constant("cus_A1")) }),
+      fc.record(
+        {
+          name: text,
+          scopes: fc.array(fc.oneof(fc.constantFrom(...SCOPES), text), { maxLength: 4 }),
+          user_id: fc.oneof(fc.constant("u1"), fc.constant(null), text),
+          expires_in: fc.oneof(fc.constantFrom("1h", "90d", "never"), text),
+        },
+        { requiredKeys: ["name", "scopes"] },
+      ),
+      fc.record(
+        {
+          key: fc.oneof(fc.constant(key.key), text, fc.constant(new KeyFormat("gw").generate())),
+          required_scopes: fc.array(text, { maxLength: 3 }),
+          cost: fc.oneof(fc.integer({ min: -5, max: 2_000_000 }), fc.double(), text),
+          consume: fc.oneof(fc.boolean(), text),
+        },
+        { requiredKeys: ["key"] },
+      ),
     ].map((shape, i) =>
       fc.tuple(
         fc.constant(routes[i] as [string, string]),
@@ -474,6 +497,17 @@ describe("generated request bodies", () => {
             return;
           }
           if (path.endsWith("/rotate")) return;
+          if (path === "/v1/keys/verify") {
+            expect(VERIFY_CODES).toContain(res.body.code);
+            expect(await api.rowCounts()).toEqual(before);
+            return;
+          }
+          if (path === "/api/management-keys") {
+            const stored = (await send(api, "GET", `/api/management-keys/${res.body.id}`)).body;
+            expect(stored.name).toBe(sent.name.trim());
+            expect(stored.scopes).toEqual([...new Set(sent.scopes)].sort());
+            return;
+          }
           const id = method === "POST" ? res.body.id : key.id;
           const stored = (await send(api, "GET", `/api/keys/by-id/${id}`)).body;
           if (sent.name !== undefined) expect(stored.name).toBe(sent.name.trim());
@@ -534,6 +568,9 @@ describe("generated paths and query strings", () => {
       ["POST", "/api/keys/by-id/{}/rotate"],
       ["PUT", "/api/users/{}"],
       ["PUT", "/api/users/{}"], // twice: the one route where a generated segment is often accepted
+      ["GET", "/api/users/{}"],
+      ["GET", "/api/management-keys/{}"],
+      ["DELETE", "/api/management-keys/{}"],
       ["GET", "/api/{}"],
       ["GET", "/{}"],
       ["OPTIONS", "/api/keys/{}"],
@@ -576,7 +613,15 @@ describe("generated paths and query strings", () => {
 
   test("forged cursors on the paged routes: a 400 problem or a page, never a 5xx", async ({ api }) => {
     await api.createKey({ user_id: "alice" });
-    const route = fc.constantFrom("/api/keys/alice", "/api/audit", "/api/audit?action=key.created");
+    const route = fc.constantFrom(
+      "/api/keys/alice",
+      "/api/keys",
+      "/api/keys?status=active&q=test",
+      "/api/users",
+      "/api/management-keys",
+      "/api/audit",
+      "/api/audit?action=key.created",
+    );
     const limit = fc.option(fc.integer({ min: 1, max: 100 }));
     await fc.assert(
       fc.asyncProperty(route, forgedCursor, limit, async (path, cursor, n) => {
@@ -596,7 +641,11 @@ describe("generated paths and query strings", () => {
     const key = await api.createKey({ user_id: "alice" });
     const routes = [
       "/api/keys/alice",
+      "/api/keys",
       `/api/keys/by-id/${key.id}`,
+      "/api/users",
+      "/api/users/alice",
+      "/api/management-keys",
       "/api/audit",
       "/api/usage",
       "/api/openapi.json",
@@ -615,6 +664,12 @@ describe("generated paths and query strings", () => {
         "to",
         "granularity",
         "format",
+        "status",
+        "q",
+        "created_after",
+        "created_before",
+        "actor_id",
+        "stripe_customer_id",
       ),
       fc.constantFrom("user_id[]", "limit[a]", "__proto__", "constructor", ""),
       fc.string({ unit: "grapheme-ascii", maxLength: 10 }),
@@ -634,7 +689,19 @@ describe("generated paths and query strings", () => {
         "yesterday",
       ),
       fc.constantFrom("minute", "hour", "day", "week", "csv", "json", "xml"),
-      fc.constantFrom("key.created", "key.deleted", "user.billing_updated"),
+      fc.constantFrom("key.created", "key.deleted", "user.billing_updated", "management_key.created"),
+      fc.constantFrom(
+        "active",
+        "revoked",
+        "expired",
+        "disabled",
+        "deleted",
+        "admin_token",
+        "cus_A1",
+        "%",
+        "_",
+        "\\",
+      ),
     );
     const pair = fc.tuple(names, values, fc.boolean());
     await fc.assert(

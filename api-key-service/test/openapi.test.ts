@@ -1,12 +1,12 @@
+import { readFileSync } from "node:fs";
 import { createLogger } from "@gateway/common";
 import { Registry } from "prom-client";
 import { describe, expect, test } from "vitest";
-import type { AuditService } from "../src/audit/audit.service.js";
-import { createHttpApp } from "../src/http/app.js";
+import { type AppDeps, createHttpApp } from "../src/http/app.js";
 import { openApiDocument } from "../src/http/openapi.js";
-import type { KeyService } from "../src/keys/keys.service.js";
-import type { UsageService } from "../src/usage/usage.service.js";
-import type { UserService } from "../src/users/users.service.js";
+import { openApiPath } from "../src/http/route.js";
+import { declaredRoutes } from "../src/http/routes/index.js";
+import { KeyFormat } from "../src/keys/key-format.js";
 
 /** Every route express has registered, as "METHOD /openapi/{style}/path". */
 function registeredRoutes(): string[] {
@@ -17,12 +17,9 @@ function registeredRoutes(): string[] {
     trustProxy: false,
     logger: createLogger({ service: "test", level: "silent" }),
     registry: new Registry(),
-    keys: {} as KeyService,
-    users: {} as UserService,
-    audit: {} as AuditService,
-    usage: {} as UsageService,
+    managementKeyFormat: new KeyFormat("gwm"),
     readiness: {},
-  });
+  } as Partial<AppDeps> as AppDeps);
   const stack = (
     app as unknown as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } }
   ).router.stack;
@@ -30,30 +27,26 @@ function registeredRoutes(): string[] {
     layer.route
       ? Object.keys(layer.route.methods)
           .filter((m) => m !== "_all")
-          .map((m) => `${m.toUpperCase()} ${layer.route?.path.replace(/:(\w+)/g, "{$1}")}`)
+          .map((m) => `${m.toUpperCase()} ${openApiPath(layer.route?.path ?? "")}`)
       : [],
   );
 }
 
+const doc = openApiDocument(declaredRoutes()) as any;
+const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) =>
+  Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+);
+
 describe("the OpenAPI document", () => {
   test("is OpenAPI 3.1 and documents every registered route, and nothing else", () => {
-    const doc = openApiDocument();
     expect(doc.openapi).toBe("3.1.0");
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
-      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
-    );
     const registered = registeredRoutes();
-    expect(registered.length).toBeGreaterThanOrEqual(12);
+    expect(registered.length).toBeGreaterThanOrEqual(20);
     expect([...documented].sort()).toEqual([...registered].sort());
   });
 
   test("request bodies come from the same schemas the routes validate with", () => {
-    const doc = openApiDocument();
-    const create = doc.paths["/api/keys"].post.requestBody.content["application/json"].schema as {
-      properties: Record<string, unknown>;
-      required: string[];
-      additionalProperties: boolean;
-    };
+    const create = doc.paths["/api/keys"].post.requestBody.content["application/json"].schema;
     expect(Object.keys(create.properties)).toEqual(
       expect.arrayContaining([
         "user_id",
@@ -66,5 +59,48 @@ describe("the OpenAPI document", () => {
     );
     expect(create.required).toEqual(expect.arrayContaining(["user_id", "name"]));
     expect(create.additionalProperties).toBe(false);
+  });
+
+  test("every guarded route names its scope and answers 401, 403 and 429; the document itself is public", () => {
+    for (const r of declaredRoutes()) {
+      const op = doc.paths[openApiPath(r.path)][r.method];
+      if (r.scope === null) {
+        expect(op.security, r.path).toEqual([]);
+        continue;
+      }
+      expect(op["x-required-scope"], `${r.method} ${r.path}`).toBe(r.scope);
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["401", "403", "429"]));
+    }
+    expect(
+      declaredRoutes()
+        .filter((r) => r.scope === null)
+        .map((r) => r.path),
+    ).toEqual(["/api/openapi.json"]);
+  });
+
+  test("responses reference shared component schemas", () => {
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining([
+        "Key",
+        "KeyWithSecret",
+        "ManagementKey",
+        "AuditEvent",
+        "Problem",
+        "VerifyResult",
+      ]),
+    );
+  });
+});
+
+describe("README's Management API table", () => {
+  test("lists exactly the declared routes", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.split("## Management API")[1]?.split("\n## ")[0] ?? "";
+    const listed = [...section.matchAll(/^\| `(GET|POST|PUT|PATCH|DELETE) (\/[^`]*)`/gm)].map(
+      (m) => `${m[1]} ${openApiPath(m[2] ?? "")}`,
+    );
+    const declared = declaredRoutes().map((r) => `${r.method.toUpperCase()} ${openApiPath(r.path)}`);
+    const operations = ["GET /health", "GET /ready", "GET /metrics"];
+    expect([...listed].sort()).toEqual([...declared, ...operations].sort());
   });
 });

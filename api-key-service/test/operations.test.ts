@@ -16,10 +16,15 @@ describe("health, readiness and metrics", () => {
   test("/metrics exposes request counts and latency by route", async ({ api }) => {
     await api.createKey();
     await api.request("GET", "/api/keys/nobody", { token: null });
+    await api.request("GET", "/no/such/route", { token: null });
     const res = await api.request("GET", "/metrics", { token: null });
     expect(res.status).toBe(200);
     expect(res.text).toMatch(/http_requests_total\{method="POST",route="\/api\/keys",status="201"\} 1/);
-    expect(res.text).toMatch(/http_requests_total\{method="GET",route="unmatched",status="401"\} 1/);
+    // A refused credential is counted under the route it asked for; an unknown path as "unmatched".
+    expect(res.text).toMatch(
+      /http_requests_total\{method="GET",route="\/api\/keys\/:user_id",status="401"\} 1/,
+    );
+    expect(res.text).toMatch(/http_requests_total\{method="GET",route="unmatched",status="404"\} 1/);
     expect(res.text).toContain("http_request_duration_seconds_bucket");
     expect(res.text).toContain("process_resident_memory_bytes");
   });

@@ -1,20 +1,7 @@
+import { SCOPES, type Scope } from "../src/access/scopes.js";
+import { KeyFormat } from "../src/keys/key-format.js";
 import { ADMIN_TOKEN, describe, expect, test } from "./fixtures.js";
-
-/** Every management route, with a body that would succeed, built after a key exists. */
-function routes(keyId: string) {
-  return [
-    { method: "POST", path: "/api/keys", body: { user_id: "alice", name: "k" } },
-    { method: "GET", path: "/api/keys/alice" },
-    { method: "DELETE", path: `/api/keys/${keyId}` },
-    { method: "GET", path: `/api/keys/by-id/${keyId}` },
-    { method: "PATCH", path: `/api/keys/by-id/${keyId}`, body: { name: "renamed" } },
-    { method: "POST", path: `/api/keys/by-id/${keyId}/rotate`, body: {} },
-    { method: "PUT", path: "/api/users/alice", body: { stripe_customer_id: "cus_A1" } },
-    { method: "GET", path: "/api/audit" },
-    { method: "GET", path: "/api/usage?user_id=alice" },
-    { method: "GET", path: "/api/openapi.json" },
-  ];
-}
+import { guardedRoutes, routes, sampleFor } from "./routes.js";
 
 const basic = Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64");
 const badCredentials: { label: string; token: string | null; headers?: Record<string, string> }[] = [
@@ -24,15 +11,21 @@ const badCredentials: { label: string; token: string | null; headers?: Record<st
   { label: "the token with a character added", token: `${ADMIN_TOKEN}0` },
   { label: "the token sent as Basic", token: null, headers: { authorization: `Basic ${basic}` } },
   { label: "an empty bearer", token: null, headers: { authorization: "Bearer " } },
+  { label: "a well-formed management key that does not exist", token: new KeyFormat("gwm").generate() },
 ];
 
-describe("every /api route refuses without a valid admin token, and changes nothing", () => {
+describe("every guarded route refuses without a valid credential, and changes nothing", () => {
   for (const { label, token, headers } of badCredentials) {
     test(`with ${label}`, async ({ api }) => {
-      const key = await api.createKey({ user_id: "alice" });
+      const requests = [];
+      for (const route of guardedRoutes) requests.push({ route, sample: await sampleFor(route)(api) });
       const before = await api.rowCounts();
-      for (const route of routes(key.id)) {
-        const res = await api.request(route.method, route.path, { body: route.body, token, headers });
+      for (const { route, sample } of requests) {
+        const res = await api.request(route.method.toUpperCase(), sample.path, {
+          body: sample.body,
+          token,
+          headers,
+        });
         expect(res.status, `${route.method} ${route.path}`).toBe(401);
         expect(res.headers.get("content-type")).toContain("application/problem+json");
         expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
@@ -41,6 +34,64 @@ describe("every /api route refuses without a valid admin token, and changes noth
       expect(await api.rowCounts()).toEqual(before);
     });
   }
+
+  test("the OpenAPI document alone is public", async ({ api }) => {
+    const res = await api.request("GET", "/api/openapi.json", { token: null });
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe("3.1.0");
+    expect(routes.filter((r) => r.scope === null).map((r) => r.path)).toEqual(["/api/openapi.json"]);
+  });
+});
+
+describe("the scope matrix", () => {
+  test("on every guarded route, its own scope and admin pass; every other scope is 403 naming the scope", async ({
+    api,
+  }) => {
+    const tokens = new Map<Scope, string>();
+    for (const scope of SCOPES) tokens.set(scope, (await api.createManagementKey({ scopes: [scope] })).key);
+    for (const route of guardedRoutes) {
+      for (const scope of SCOPES) {
+        const sample = await sampleFor(route)(api);
+        const label = `${route.method} ${route.path} with ${scope}`;
+        const res = await api.request(route.method.toUpperCase(), sample.path, {
+          body: sample.body,
+          token: tokens.get(scope),
+        });
+        if (scope === route.scope || scope === "admin") {
+          expect(res.status, `${label}: ${res.text.slice(0, 200)}`).toBeLessThan(300);
+        } else {
+          expect(res.status, label).toBe(403);
+          expect(res.body, label).toMatchObject({
+            code: "FORBIDDEN",
+            detail: expect.stringContaining(route.scope ?? ""),
+          });
+        }
+      }
+    }
+  });
+
+  test("a revoked or expired management key is 401 on every guarded route", async ({ api }) => {
+    const revoked = await api.createManagementKey({ scopes: ["admin"] });
+    await api.request("DELETE", `/api/management-keys/${revoked.id}`);
+    const expired = await api.createManagementKey({ scopes: ["admin"], expires_in: "1h" });
+    await api.query("update management_keys set expires_at = now() - interval '1 second' where id = $1", [
+      expired.id,
+    ]);
+    for (const [label, key] of [
+      ["revoked", revoked],
+      ["expired", expired],
+    ] as const) {
+      for (const route of guardedRoutes) {
+        const sample = await sampleFor(route)(api);
+        const res = await api.request(route.method.toUpperCase(), sample.path, {
+          body: sample.body,
+          token: key.key,
+        });
+        expect(res.status, `${label}: ${route.method} ${route.path}`).toBe(401);
+        expect(res.body.detail).toContain(label);
+      }
+    }
+  });
 });
 
 describe("another user's key", () => {

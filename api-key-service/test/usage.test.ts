@@ -56,6 +56,23 @@ describe("GET /api/usage", () => {
       `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(120)}&granularity=minute`,
     );
     expect(minutes.body.data.map((w: { window_start: string }) => w.window_start)).toEqual([at(0), at(61)]);
+
+    // Finance asks by Stripe customer: the same windows for every key billed to it, and its Stripe days.
+    const byCustomer = await api.request(
+      "GET",
+      `/api/usage?stripe_customer_id=cus_Acme&from=${at(0)}&to=${at(180)}&granularity=hour`,
+    );
+    expect(byCustomer.status).toBe(200);
+    expect(byCustomer.body.data).toEqual(res.body.data);
+    expect(byCustomer.body.totals).toEqual(res.body.totals);
+    expect(byCustomer.body.stripe).toEqual(res.body.stripe);
+    const nobody = await api.request(
+      "GET",
+      `/api/usage?stripe_customer_id=cus_Nobody&from=${at(0)}&to=${at(180)}`,
+    );
+    expect(nobody.body).toMatchObject({ data: [], stripe: [] });
+    const both = await api.request("GET", `/api/usage?user_id=acme&stripe_customer_id=cus_Acme`);
+    expect(both.status).toBe(400);
   });
 
   test("CSV with format=csv or Accept: text/csv", async ({ api }) => {

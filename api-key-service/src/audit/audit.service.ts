@@ -1,4 +1,4 @@
-import type { AuditEventRow, Database } from "@gateway/db";
+import type { Actor, AuditEventRow, Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { decodeCursor, type Page, toPage } from "../pagination.js";
 import { type AuditFilter, listAuditEvents } from "./audit.repository.js";
@@ -9,6 +9,8 @@ export interface AuditEventView {
   action: string;
   key_id: string | null;
   user_id: string | null;
+  management_key_id: string | null;
+  actor: Actor;
   request_id: string | null;
   client_ip: string | null;
   changes: Record<string, unknown>;
@@ -20,6 +22,8 @@ const toView = (row: AuditEventRow): AuditEventView => ({
   action: row.action,
   key_id: row.key_id,
   user_id: row.user_id,
+  management_key_id: row.management_key_id,
+  actor: row.actor,
   request_id: row.request_id,
   client_ip: row.client_ip,
   changes: row.changes,

@@ -17,6 +17,8 @@ export interface SecretCheckOptions {
   cost?: number;
   /** false: decide as a request would be decided, but count nothing and record no usage (default true). */
   consume?: boolean;
+  /** A caller that may only see this user's keys: any other user's key is answered as unknown. */
+  onlyUserId?: string;
 }
 
 export interface CheckInput extends SecretCheckOptions {
@@ -77,7 +79,9 @@ export class KeyChecker {
         retryAfterSeconds: RETRY_UNAVAILABLE_SECONDS,
       };
     }
-    if (!key) return deny("UNKNOWN", "the API key is not valid");
+    if (!key || (options.onlyUserId !== undefined && key.userId !== options.onlyUserId)) {
+      return deny("UNKNOWN", "the API key is not valid");
+    }
 
     const now = this.now();
     const refusal = this.stateRefusal(key, now);

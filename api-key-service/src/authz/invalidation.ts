@@ -1,6 +1,12 @@
 import type { Logger, Redis } from "@gateway/common";
 import type { KeyCache } from "./key-cache.js";
 
+/** Management keys by hash (see management-key-auth.ts): evicted by id like API keys. */
+export interface ManagementKeyCache {
+  evict(id: string): void;
+  clear(): void;
+}
+
 /**
  * Keeps every replica's key cache honest. A change evicts the key here at once and is published on a
  * Redis channel that every replica subscribes to. Pub/sub delivers nothing missed while a subscriber
@@ -16,6 +22,7 @@ export class CacheInvalidation {
     private readonly cache: KeyCache,
     private readonly logger: Logger,
     channelPrefix: string,
+    private readonly managementKeys?: ManagementKeyCache,
   ) {
     // Channels are not covered by ioredis's keyPrefix, so the prefix is added here.
     this.channel = `${channelPrefix}key-changes`;
@@ -25,7 +32,8 @@ export class CacheInvalidation {
     this.subscriber.on("ready", () => {
       if (this.connectedBefore) {
         this.cache.clear();
-        this.logger.info("re-subscribed to key changes; key cache cleared");
+        this.managementKeys?.clear();
+        this.logger.info("re-subscribed to key changes; key caches cleared");
       }
       this.connectedBefore = true;
     });
@@ -48,9 +56,15 @@ export class CacheInvalidation {
     this.publish(`user:${userId}`);
   }
 
+  managementKeyChanged(id: string): void {
+    this.managementKeys?.evict(id);
+    this.publish(`mkey:${id}`);
+  }
+
   private apply(message: string): void {
     if (message.startsWith("key:")) this.cache.evictKey(message.slice(4));
     else if (message.startsWith("user:")) this.cache.evictUser(message.slice(5));
+    else if (message.startsWith("mkey:")) this.managementKeys?.evict(message.slice(5));
   }
 
   private publish(message: string): void {

@@ -3,24 +3,20 @@ import cors from "cors";
 import express, { type Express } from "express";
 import helmet from "helmet";
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { AuditService } from "../audit/audit.service.js";
-import type { KeyService } from "../keys/keys.service.js";
-import type { UsageService } from "../usage/usage.service.js";
-import type { UserService } from "../users/users.service.js";
-import { adminAuth } from "./admin-auth.js";
+import type { KeyFormat } from "../keys/key-format.js";
+import type { ManagementKeyAuth } from "../management-keys/management-key-auth.js";
 import { AdminAuthLimiter, type AdminAuthLimits } from "./admin-auth-limiter.js";
-import { jsonBody } from "./json-body.js";
-import { openApiDocument } from "./openapi.js";
+import { authenticator } from "./authenticate.js";
 import { errorHandler, notFoundRoute } from "./problem.js";
 import { requestLog } from "./request-log.js";
-import { auditRoutes } from "./routes/audit.js";
+import { mountRoutes } from "./router.js";
 import { healthRoutes, type ReadinessChecks } from "./routes/health.js";
-import { keyRoutes } from "./routes/keys.js";
-import { usageRoutes } from "./routes/usage.js";
-import { userRoutes } from "./routes/users.js";
+import { apiRoutes, type RouteServices } from "./routes/index.js";
 
-export interface AppDeps {
+export interface AppDeps extends RouteServices {
   adminToken: string;
+  managementKeyFormat: KeyFormat;
+  managementKeyAuth: ManagementKeyAuth;
   /** Failed admin authentications allowed per client address and window, before 429. */
   adminAuthLimits: AdminAuthLimits;
   corsOrigins: string[];
@@ -28,10 +24,6 @@ export interface AppDeps {
   trustProxy: boolean;
   logger: Logger;
   registry: Registry;
-  keys: KeyService;
-  users: UserService;
-  audit: AuditService;
-  usage: UsageService;
   readiness: ReadinessChecks;
 }
 
@@ -52,18 +44,13 @@ export function createHttpApp(deps: AppDeps): Express {
   if (deps.corsOrigins.length > 0) app.use(cors({ origin: deps.corsOrigins, maxAge: 600 }));
 
   healthRoutes(app, deps.readiness, deps.registry);
-  app.use(
-    "/api",
-    adminAuth(deps.adminToken, new AdminAuthLimiter(deps.adminAuthLimits, deps.registry, deps.logger)),
-  );
-  app.use("/api", jsonBody());
-  app.get("/api/openapi.json", (_req, res) => {
-    res.json(openApiDocument());
+  const requireScope = authenticator({
+    adminToken: deps.adminToken,
+    managementKeyFormat: deps.managementKeyFormat,
+    managementKeys: deps.managementKeyAuth,
+    limiter: new AdminAuthLimiter(deps.adminAuthLimits, deps.registry, deps.logger),
   });
-  keyRoutes(app, deps.keys);
-  userRoutes(app, deps.users);
-  auditRoutes(app, deps.audit);
-  usageRoutes(app, deps.usage);
+  mountRoutes(app, apiRoutes(deps), requireScope);
 
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger));

@@ -36,6 +36,13 @@ export const requireJson: RequestHandler = (req, _res, next) => {
     next(new AppError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json"));
     return;
   }
+  // JSON is UTF-8 (RFC 8259 §8.1). Decoded as UTF-16, a body such as "{" comes out empty and would be
+  // taken for {}: an invalid body accepted as an empty one.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers["content-type"] ?? "")?.[1];
+  if (hasBody && charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    next(new AppError("UNSUPPORTED_MEDIA_TYPE", "send the body as UTF-8 JSON (charset=utf-8 or none)"));
+    return;
+  }
   next();
 };
 

@@ -5,6 +5,7 @@ import { AppError, type ErrorCode, type FieldProblem } from "../errors.js";
 const STATUS: Record<ErrorCode, number> = {
   INVALID_INPUT: 400,
   UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
@@ -15,6 +16,7 @@ const STATUS: Record<ErrorCode, number> = {
 const TITLE: Record<number, string> = {
   400: "Invalid input",
   401: "Unauthenticated",
+  403: "Forbidden",
   404: "Not found",
   405: "Method not allowed",
   409: "Conflict",
@@ -61,6 +63,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) return;
     if (err instanceof AppError) {
+      if (err.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(err.retryAfterSeconds));
       sendProblem(res, STATUS[err.code], err.message, {
         code: err.code,
         ...(err.fieldProblems.length > 0 ? { errors: err.fieldProblems } : {}),

@@ -1,5 +1,6 @@
 import { parseDuration } from "@gateway/common";
 import { z } from "zod";
+import { SCOPES } from "../access/scopes.js";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -15,6 +16,11 @@ export const userId = z
 
 /** Public key ids have a fixed shape; anything else cannot name a key. */
 export const keyId = z.string().regex(/^key_[0-9A-Za-z]{22}$/, "is not a key id");
+const managementKeyId = z.string().regex(/^mk_[0-9A-Za-z]{22}$/, "is not a management key id");
+
+export const userIdParams = z.strictObject({ user_id: userId });
+export const keyIdParams = z.strictObject({ id: keyId });
+export const managementKeyIdParams = z.strictObject({ id: managementKeyId });
 
 const name = z
   .string()
@@ -30,15 +36,15 @@ const rateLimit = z
   .max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`)
   .nullable();
 
+const scope = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$/,
+    "must be 1 to 64 characters of letters, digits and : . _ / -",
+  );
+
 const scopes = z
-  .array(
-    z
-      .string()
-      .regex(
-        /^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$/,
-        "must be 1 to 64 characters of letters, digits and : . _ / -",
-      ),
-  )
+  .array(scope)
   .max(64, "at most 64 scopes")
   .transform((list) => [...new Set(list)].sort());
 
@@ -126,16 +132,71 @@ const pageLimit = z.coerce
 
 const cursor = z.string().max(512, "is not a cursor this API returned").optional();
 
-export const listKeysQuery = z.strictObject({ limit: pageLimit, cursor });
+export const pageQuery = z.strictObject({ limit: pageLimit, cursor });
+export const listKeysQuery = pageQuery;
+
+const instant = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time such as "2026-11-01T00:00:00Z"' })
+  .transform((v) => new Date(v));
+
+export const searchKeysQuery = z.strictObject({
+  user_id: userId.optional(),
+  status: z
+    .enum(["active", "disabled", "expired", "revoked"], {
+      message: "must be active, disabled, expired or revoked",
+    })
+    .optional(),
+  q: z
+    .string()
+    .min(1, "must not be empty")
+    .max(200, "must be at most 200 characters")
+    .refine((v) => !CONTROL_CHARS.test(v), "must not contain control characters")
+    .optional(),
+  created_after: instant.optional(),
+  created_before: instant.optional(),
+  limit: pageLimit,
+  cursor,
+});
+
+export const createManagementKeyBody = z.strictObject({
+  name,
+  scopes: z
+    .array(z.enum(SCOPES, { message: `must be one of ${SCOPES.join(", ")}` }))
+    .min(1, "at least one scope")
+    .transform((list) => [...new Set(list)].sort()),
+  user_id: userId.nullable().optional(),
+  expires_in: expiresIn.optional(),
+});
+
+export const verifyBody = z.strictObject({
+  key: z.string().min(1, "must not be empty").max(512, "must be at most 512 characters"),
+  required_scopes: z.array(scope).max(64, "at most 64 scopes").default([]),
+  cost: z
+    .number({ error: "must be a whole number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(1_000_000, "must be at most 1000000")
+    .default(1),
+  consume: z.boolean({ error: "must be true or false" }).default(true),
+});
 
 export const ownerQuery = z.strictObject({ user_id: userId.optional() });
+
+export const AUDIT_ACTIONS = [
+  "key.created",
+  "key.updated",
+  "key.rotated",
+  "key.revoked",
+  "user.billing_updated",
+  "management_key.created",
+  "management_key.revoked",
+] as const;
 
 export const auditQuery = z.strictObject({
   key_id: keyId.optional(),
   user_id: userId.optional(),
-  action: z
-    .enum(["key.created", "key.updated", "key.rotated", "key.revoked", "user.billing_updated"])
-    .optional(),
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  actor_id: z.union([z.literal("admin_token"), managementKeyId]).optional(),
   limit: pageLimit,
   cursor,
 });
@@ -146,14 +207,11 @@ function depth(value: unknown): number {
   return 1 + (children.length === 0 ? 0 : Math.max(...children.map(depth)));
 }
 
-const instant = z.iso
-  .datetime({ offset: true, message: 'must be an ISO 8601 date-time such as "2026-11-01T00:00:00Z"' })
-  .transform((v) => new Date(v));
-
 export const usageQuery = z
   .strictObject({
     user_id: userId.optional(),
     key_id: keyId.optional(),
+    stripe_customer_id: stripeCustomerId.unwrap().optional(),
     from: instant.optional(),
     to: instant.optional(),
     granularity: z
@@ -161,7 +219,7 @@ export const usageQuery = z
       .default("hour"),
     format: z.enum(["json", "csv"], { message: "must be json or csv" }).optional(),
   })
-  .refine((q) => (q.user_id === undefined) !== (q.key_id === undefined), {
-    message: "give user_id or key_id (one of them)",
+  .refine((q) => [q.user_id, q.key_id, q.stripe_customer_id].filter((v) => v !== undefined).length === 1, {
+    message: "give one of user_id, key_id or stripe_customer_id",
     path: ["user_id"],
   });

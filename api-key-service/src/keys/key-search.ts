@@ -1,11 +1,11 @@
 import type { ApiKeyRow, Database, Queryable } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { AppError } from "../errors.js";
-import { type Page, toPage } from "../pagination.js";
-import { keyCursorPosition, parseKeyCursor } from "./key-cursor.js";
+import { createdPosition, decodeCreatedCursor, type Page, toPage } from "../pagination.js";
 import { KEY_STATUSES, keyStatusIs } from "./key-status-sql.js";
 import { type KeyStatus, type KeyView, toKeyView } from "./key-view.js";
 import type { KeyPosition } from "./keys.repository.js";
+import { KEY_CURSOR_ID } from "./keys.service.js";
 
 export interface KeySearchFilter {
   user_id?: string;
@@ -101,9 +101,9 @@ export class KeySearch {
 
   async search(filter: KeySearchFilter, limit: number, cursor?: string): Promise<Page<KeyView>> {
     checkFilter(filter);
-    const after = cursor ? parseKeyCursor(cursor) : undefined;
+    const after = cursor ? decodeCreatedCursor(cursor, KEY_CURSOR_ID) : undefined;
     const now = this.now();
     const rows = await searchKeys(this.db, { ...filter, now }, limit + 1, after);
-    return toPage(rows, limit, (row) => toKeyView(row, now), keyCursorPosition);
+    return toPage(rows, limit, (row) => toKeyView(row, now), createdPosition);
   }
 }

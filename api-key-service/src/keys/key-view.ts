@@ -1,4 +1,4 @@
-import type { ApiKeyRow } from "@gateway/db";
+import type { Actor, ApiKeyRow } from "@gateway/db";
 
 export type KeyStatus = "active" | "disabled" | "expired" | "revoked";
 
@@ -22,6 +22,7 @@ export interface KeyView {
   created_at: string;
   updated_at: string;
   last_used_at: string | null;
+  created_by: Actor;
 }
 
 export function keyStatus(row: ApiKeyRow, now: Date): KeyStatus {
@@ -54,5 +55,6 @@ export function toKeyView(row: ApiKeyRow, now: Date): KeyView {
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     last_used_at: iso(row.last_used_at),
+    created_by: row.created_by,
   };
 }

@@ -3,7 +3,7 @@ import type { Kysely } from "kysely";
 import { insertAuditEvent } from "../audit/audit.repository.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
-import { decodeCursor, type Page, toPage } from "../pagination.js";
+import { createdPosition, decodeCreatedCursor, type Page, toPage } from "../pagination.js";
 import type { RequestContext } from "../request-context.js";
 import { ensureUser } from "../users/users.repository.js";
 import { hashKey, type KeyFormat } from "./key-format.js";
@@ -51,6 +51,9 @@ export interface ChangeListener {
   keyChanged(keyId: string): void;
   userChanged(userId: string): void;
 }
+
+/** The ids a key cursor may hold (a little wider than issued ids, as earlier cursors were). */
+export const KEY_CURSOR_ID = /^key_[0-9A-Za-z]{1,64}$/;
 
 export const ignoreChanges: ChangeListener = { keyChanged: () => {}, userChanged: () => {} };
 
@@ -102,6 +105,7 @@ export class KeyService {
         created_at: now,
         updated_at: now,
         last_used_at: null,
+        created_by: JSON.stringify(ctx.actor),
       });
       const { key_hash, key_start, previous_key_hash, ...recorded } = inserted;
       await this.audit(trx, "key.created", inserted, ctx, recorded);
@@ -112,19 +116,10 @@ export class KeyService {
   }
 
   async list(userId: string, limit: number, cursor?: string): Promise<Page<KeyView>> {
-    const after = cursor ? decodeCursor(cursor, ["created_at", "id"] as const) : undefined;
-    const position = after ? parseCursorPosition(after) : undefined;
+    const position = cursor ? decodeCreatedCursor(cursor, KEY_CURSOR_ID) : undefined;
     const rows = await listKeysByUser(this.db, userId, limit + 1, position);
     const now = this.now();
-    return toPage(
-      rows,
-      limit,
-      (row) => toKeyView(row, now),
-      (row) => ({
-        created_at: row.created_at.toISOString(),
-        id: row.id,
-      }),
-    );
+    return toPage(rows, limit, (row) => toKeyView(row, now), createdPosition);
   }
 
   async get(id: string, owner: Owner = {}): Promise<KeyView> {
@@ -229,14 +224,7 @@ export class KeyService {
     ctx: RequestContext,
     changes: object,
   ) {
-    return insertAuditEvent(trx, {
-      action,
-      key_id: row.id,
-      user_id: row.user_id,
-      request_id: ctx.requestId,
-      client_ip: ctx.clientIp,
-      changes: JSON.stringify(changes),
-    });
+    return insertAuditEvent(trx, ctx, { action, key_id: row.id, user_id: row.user_id, changes });
   }
 }
 
@@ -250,20 +238,4 @@ function sameValue(a: unknown, b: unknown): boolean {
     return (a instanceof Date ? a.getTime() : a) === (b instanceof Date ? b.getTime() : b);
   }
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** What `list` writes into a cursor: an ISO timestamp (as toISOString) and a key id. */
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const CURSOR_ID = /^key_[0-9A-Za-z]{1,64}$/;
-
-/**
- * A forged cursor is refused before it reaches Postgres, which would fail the query on a NUL in the
- * id or a date outside its range (JavaScript dates reach further back).
- */
-function parseCursorPosition(after: { created_at: string; id: string }): { created_at: Date; id: string } {
-  const date = new Date(after.created_at);
-  if (!CURSOR_TIME.test(after.created_at) || Number.isNaN(date.getTime()) || !CURSOR_ID.test(after.id)) {
-    throw AppError.invalid("cursor", "is not a cursor this API returned");
-  }
-  return { created_at: date, id: after.id };
 }

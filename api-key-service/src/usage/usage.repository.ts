@@ -6,6 +6,8 @@ export type Granularity = "minute" | "hour" | "day";
 export interface UsageQuery {
   userId?: string;
   keyId?: string;
+  /** The keys billed to this customer (usage-by-customer.ts), for finance. */
+  stripeCustomerId?: string;
   from: Date;
   to: Date;
   granularity: Granularity;

@@ -2,6 +2,7 @@ import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { AppError } from "../errors.js";
 import { type Granularity, stripeByDay, type UsageQuery, usageByWindow } from "./usage.repository.js";
+import { stripeByDayForCustomer, usageByCustomer } from "./usage-by-customer.js";
 
 export interface UsageWindow {
   key_id: string;
@@ -46,7 +47,15 @@ export class UsageService {
         `a ${q.granularity} report covers at most ${MAX_SPAN_MS[q.granularity] / 86_400_000} days`,
       );
     }
-    const [rows, stripe] = await Promise.all([usageByWindow(this.db, q), stripeByDay(this.db, q)]);
+    const customer = q.stripeCustomerId;
+    const [rows, stripe] = await Promise.all(
+      customer
+        ? [
+            usageByCustomer(this.db, { ...q, stripeCustomerId: customer }),
+            stripeByDayForCustomer(this.db, { ...q, stripeCustomerId: customer }),
+          ]
+        : [usageByWindow(this.db, q), stripeByDay(this.db, q)],
+    );
     const data = rows.map((r) => {
       const allowed = Number(r.allowed);
       const requests = Number(r.requests);

@@ -31,15 +31,10 @@ export class UserService {
     const row = await this.db.transaction().execute(async (trx) => {
       const before = await findUser(trx, userId);
       const updated = await upsertUserBilling(trx, userId, stripeCustomerId, this.now());
-      await insertAuditEvent(trx, {
+      await insertAuditEvent(trx, ctx, {
         action: "user.billing_updated",
-        key_id: null,
         user_id: userId,
-        request_id: ctx.requestId,
-        client_ip: ctx.clientIp,
-        changes: JSON.stringify({
-          stripe_customer_id: { from: before?.stripe_customer_id ?? null, to: stripeCustomerId },
-        }),
+        changes: { stripe_customer_id: { from: before?.stripe_customer_id ?? null, to: stripeCustomerId } },
       });
       return updated;
     });

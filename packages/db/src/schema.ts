@@ -31,6 +31,25 @@ export interface ApiKeysTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   last_used_at: NullableTimestamp;
+  created_by: ColumnType<Actor, string | undefined, string>;
+}
+
+/** Who made a change: the admin token or a management key. */
+export type Actor = { type: "admin_token" } | { type: "management_key"; id: string; name: string };
+
+export interface ManagementKeysTable {
+  id: string;
+  name: string;
+  key_hash: string;
+  key_start: string;
+  scopes: string[];
+  /** Set: the key acts only on this user's keys and usage. */
+  user_id: string | null;
+  expires_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+  created_by: ColumnType<Actor, string, string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 export interface AuditEventsTable {
@@ -42,6 +61,10 @@ export interface AuditEventsTable {
   request_id: string | null;
   client_ip: string | null;
   changes: Json;
+  /** "admin_token" or a management key id: what `?actor_id=` filters on. */
+  actor_id: ColumnType<string, string | undefined, string>;
+  actor: ColumnType<Actor, string | undefined, string>;
+  management_key_id: string | null;
 }
 
 export interface AuthzCountsTable {
@@ -102,12 +125,15 @@ export interface Database {
   authz_counts: AuthzCountsTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
+  management_keys: ManagementKeysTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewApiKey = Insertable<ApiKeysTable>;
 export type ApiKeyUpdate = Updateable<ApiKeysTable>;
 export type UserRow = Selectable<UsersTable>;
+export type ManagementKeyRow = Selectable<ManagementKeysTable>;
+export type NewManagementKey = Insertable<ManagementKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
 

@@ -1,64 +1,129 @@
-import type { Express, Request, Response } from "express";
 import { AppError } from "../../errors.js";
+import type { KeySearch } from "../../keys/key-search.js";
 import type { KeyService } from "../../keys/keys.service.js";
-import type { RequestContext } from "../../request-context.js";
-import { requireJson } from "../json-body.js";
+import { ownerFor } from "../owner.js";
+import { route } from "../route.js";
 import {
   createKeyBody,
-  keyId,
+  keyIdParams,
   listKeysQuery,
   ownerQuery,
   rotateKeyBody,
+  searchKeysQuery,
   updateKeyBody,
-  userId,
+  userIdParams,
 } from "../schemas.js";
-import { validate } from "../validate.js";
+import { keyView, keyWithSecretView, page } from "../views.js";
 
-export function contextOf(req: Request, res: Response): RequestContext {
-  return { requestId: String(res.locals.requestId), clientIp: req.ip ?? null };
-}
+const revoked = { 409: "The key is revoked" };
+const unknownKey = { 404: "No such key (or not this user's key)" };
 
-/** A malformed key id cannot name a key, so it is answered like any unknown id. */
-function keyIdParam(req: Request): string {
-  if (!keyId.safeParse(req.params.id).success) throw AppError.notFound("key");
-  return String(req.params.id);
-}
-
-const owner = (req: Request) => ({ userId: validate(ownerQuery, req.query, "query").user_id });
-
-export function keyRoutes(app: Express, keys: KeyService): void {
-  app.post("/api/keys", requireJson, async (req, res) => {
-    const body = validate(createKeyBody, req.body ?? {}, "body");
-    const { expires_in, ...input } = body;
-    const created = await keys.create({ ...input, expires_in_ms: expires_in }, contextOf(req, res));
-    res.status(201).location(`/api/keys/by-id/${created.id}`).json(created);
-  });
-
-  app.get("/api/keys/:user_id", async (req, res) => {
-    const user = validate(userId, req.params.user_id, "path");
-    const { limit, cursor } = validate(listKeysQuery, req.query, "query");
-    res.json(await keys.list(user, limit, cursor));
-  });
-
-  app.delete("/api/keys/:id", async (req, res) => {
-    const id = keyIdParam(req);
-    res.json(await keys.revoke(id, contextOf(req, res), owner(req)));
-  });
-
-  app.get("/api/keys/by-id/:id", async (req, res) => {
-    const id = keyIdParam(req);
-    res.json(await keys.get(id, owner(req)));
-  });
-
-  app.patch("/api/keys/by-id/:id", requireJson, async (req, res) => {
-    const id = keyIdParam(req);
-    const { expires_in, ...input } = validate(updateKeyBody, req.body ?? {}, "body");
-    res.json(await keys.update(id, { ...input, expires_in_ms: expires_in }, contextOf(req, res), owner(req)));
-  });
-
-  app.post("/api/keys/by-id/:id/rotate", requireJson, async (req, res) => {
-    const id = keyIdParam(req);
-    const { grace_period } = validate(rotateKeyBody, req.body ?? {}, "body");
-    res.json(await keys.rotate(id, grace_period, contextOf(req, res), owner(req)));
-  });
+export function keyRoutes(keys: KeyService, search: KeySearch) {
+  return [
+    route({
+      method: "post",
+      path: "/api/keys",
+      scope: "keys:write",
+      summary: "Create a key. The secret is in `key` and is shown this once.",
+      body: createKeyBody,
+      success: { status: 201, description: "The key, with its secret", schema: keyWithSecretView },
+      handler: async ({ body, principal, ctx, res }) => {
+        if (principal.userId !== null && body.user_id !== principal.userId) {
+          throw new AppError("FORBIDDEN", `this management key acts only for user ${principal.userId}`);
+        }
+        const { expires_in, ...input } = body;
+        const created = await keys.create({ ...input, expires_in_ms: expires_in }, ctx);
+        res.location(`/api/keys/by-id/${created.id}`);
+        return created;
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/keys",
+      scope: "keys:read",
+      summary: "Search all keys, newest first",
+      description:
+        "Filters combine: `user_id`, `status`, `q` (the start of the name, any case, or of the key's `start`), `created_after`, `created_before`.",
+      query: searchKeysQuery,
+      success: { status: 200, description: "A page of keys", schema: page(keyView) },
+      handler: async ({ query, principal }) => {
+        const { limit, cursor, ...filter } = query;
+        const user = ownerFor(principal, filter.user_id, "user");
+        return search.search({ ...filter, ...(user ? { user_id: user } : {}) }, limit, cursor);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/keys/:user_id",
+      scope: "keys:read",
+      summary: "List a user's keys, newest first",
+      params: userIdParams,
+      query: listKeysQuery,
+      success: { status: 200, description: "A page of keys", schema: page(keyView) },
+      errors: { 404: "A user-bound credential asked for another user" },
+      handler: async ({ params, query, principal }) => {
+        const user = ownerFor(principal, params.user_id, "user") ?? params.user_id;
+        return keys.list(user, query.limit, query.cursor);
+      },
+    }),
+    route({
+      method: "delete",
+      path: "/api/keys/:id",
+      scope: "keys:write",
+      summary: "Revoke a key (idempotent)",
+      params: keyIdParams,
+      notFoundOnBadParams: "key",
+      query: ownerQuery,
+      success: { status: 200, description: "The revoked key", schema: keyView },
+      errors: unknownKey,
+      handler: async ({ params, query, principal, ctx }) =>
+        keys.revoke(params.id, ctx, { userId: ownerFor(principal, query.user_id, "key") }),
+    }),
+    route({
+      method: "get",
+      path: "/api/keys/by-id/:id",
+      scope: "keys:read",
+      summary: "Get one key",
+      params: keyIdParams,
+      notFoundOnBadParams: "key",
+      query: ownerQuery,
+      success: { status: 200, description: "The key", schema: keyView },
+      errors: unknownKey,
+      handler: async ({ params, query, principal }) =>
+        keys.get(params.id, { userId: ownerFor(principal, query.user_id, "key") }),
+    }),
+    route({
+      method: "patch",
+      path: "/api/keys/by-id/:id",
+      scope: "keys:write",
+      summary: "Update name, limits, scopes, metadata, expiry, billing or enabled",
+      params: keyIdParams,
+      notFoundOnBadParams: "key",
+      query: ownerQuery,
+      body: updateKeyBody,
+      success: { status: 200, description: "The updated key", schema: keyView },
+      errors: { ...unknownKey, ...revoked },
+      handler: async ({ params, query, body, principal, ctx }) => {
+        const { expires_in, ...input } = body;
+        return keys.update(params.id, { ...input, expires_in_ms: expires_in }, ctx, {
+          userId: ownerFor(principal, query.user_id, "key"),
+        });
+      },
+    }),
+    route({
+      method: "post",
+      path: "/api/keys/by-id/:id/rotate",
+      scope: "keys:write",
+      summary: "Issue a new secret; the old one keeps working for the grace period",
+      params: keyIdParams,
+      notFoundOnBadParams: "key",
+      query: ownerQuery,
+      body: rotateKeyBody,
+      bodyOptional: true,
+      success: { status: 200, description: "The key, with its new secret", schema: keyWithSecretView },
+      errors: { ...unknownKey, ...revoked },
+      handler: async ({ params, query, body, principal, ctx }) =>
+        keys.rotate(params.id, body.grace_period, ctx, { userId: ownerFor(principal, query.user_id, "key") }),
+    }),
+  ];
 }

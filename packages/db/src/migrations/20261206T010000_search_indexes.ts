@@ -44,14 +44,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .column("expires_at")
     .where(sql<boolean>`revoked_at is null and expires_at is not null`)
     .execute();
-
-  // Finding the users billed to a Stripe customer.
-  await db.schema.createIndex("users_stripe_customer_idx").on("users").column("stripe_customer_id").execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   for (const name of [
-    "users_stripe_customer_idx",
     "api_keys_unrevoked_expiry_idx",
     "api_keys_disabled_created_idx",
     "api_keys_revoked_created_idx",

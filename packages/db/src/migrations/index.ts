@@ -3,6 +3,7 @@ import * as keysUsersAudit from "./20261121T000000_keys_users_audit.js";
 import * as authzCounts from "./20261122T000000_authz_counts.js";
 import * as usageAndStripeOutbox from "./20261122T010000_usage_and_stripe_outbox.js";
 import * as usageMinutesMinuteIdx from "./20261122T020000_usage_minutes_minute_idx.js";
+import * as managementAccess from "./20261206T000000_management_access.js";
 import * as searchIndexes from "./20261206T010000_search_indexes.js";
 
 // Listed by hand rather than read from disk, so the same list works from source and from a build.
@@ -11,5 +12,6 @@ export const migrations: Record<string, Migration> = {
   "20261122T000000_authz_counts": authzCounts,
   "20261122T010000_usage_and_stripe_outbox": usageAndStripeOutbox,
   "20261122T020000_usage_minutes_minute_idx": usageMinutesMinuteIdx,
+  "20261206T000000_management_access": managementAccess,
   "20261206T010000_search_indexes": searchIndexes,
 };

@@ -1,0 +1,61 @@
+import type { AuditService } from "../../audit/audit.service.js";
+import type { KeyChecker } from "../../authz/check-key.js";
+import type { KeySearch } from "../../keys/key-search.js";
+import type { KeyService } from "../../keys/keys.service.js";
+import type { ManagementKeyService } from "../../management-keys/management-keys.service.js";
+import type { UsageService } from "../../usage/usage.service.js";
+import type { UserDirectory } from "../../users/user-directory.js";
+import type { UserService } from "../../users/users.service.js";
+import { openApiDocument } from "../openapi.js";
+import { type AnyRoute, route } from "../route.js";
+import { openApiObject } from "../views.js";
+import { auditRoutes } from "./audit.js";
+import { keyRoutes } from "./keys.js";
+import { managementKeyRoutes } from "./management-keys.js";
+import { usageRoutes } from "./usage.js";
+import { userRoutes } from "./users.js";
+import { verifyRoutes } from "./verify.js";
+
+export interface RouteServices {
+  keys: KeyService;
+  keySearch: KeySearch;
+  users: UserService;
+  userDirectory: UserDirectory;
+  audit: AuditService;
+  usage: UsageService;
+  managementKeys: ManagementKeyService;
+  checker: KeyChecker;
+}
+
+/**
+ * Every REST route of the management API and the verify API. Handlers are only called by the
+ * router: the OpenAPI document and the tests read the declarations with no services behind them.
+ */
+export function apiRoutes(services: RouteServices): AnyRoute[] {
+  const routes: AnyRoute[] = [
+    ...keyRoutes(services.keys, services.keySearch),
+    ...userRoutes(services.users, services.userDirectory),
+    ...auditRoutes(services.audit),
+    ...usageRoutes(services.usage, services.keys),
+    ...managementKeyRoutes(services.managementKeys),
+    ...verifyRoutes(services.checker),
+  ];
+  let document: object | undefined;
+  routes.push(
+    route({
+      method: "get",
+      path: "/api/openapi.json",
+      scope: null,
+      summary: "This document (public: it holds no secret)",
+      success: { status: 200, description: "OpenAPI 3.1", schema: openApiObject },
+      handler: async () => {
+        document ??= openApiDocument(routes);
+        return document;
+      },
+    }),
+  );
+  return routes;
+}
+
+/** The declarations alone, for the OpenAPI document, the README check and the security tests. */
+export const declaredRoutes = (): AnyRoute[] => apiRoutes({} as RouteServices);

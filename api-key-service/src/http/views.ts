@@ -1,0 +1,145 @@
+import { z } from "zod";
+import { SCOPES } from "../access/scopes.js";
+import { VERIFY_CODES } from "../verify/verify-result.js";
+
+// What the API answers, as zod schemas: the OpenAPI document's response schemas come from these.
+
+const timestamp = z.iso.datetime();
+const nullableTimestamp = timestamp.nullable();
+
+export const actorView = z
+  .union([
+    z.object({ type: z.literal("admin_token") }),
+    z.object({ type: z.literal("management_key"), id: z.string(), name: z.string() }),
+  ])
+  .meta({ id: "Actor", description: "Who made a change" });
+
+export const keyView = z
+  .object({
+    id: z.string(),
+    user_id: z.string(),
+    name: z.string(),
+    start: z.string().meta({ description: "The first characters of the secret, to tell keys apart" }),
+    status: z.enum(["active", "disabled", "expired", "revoked"]),
+    enabled: z.boolean(),
+    scopes: z.array(z.string()),
+    rate_limit_per_minute: z.number().int().nullable().meta({ description: "null: the configured default" }),
+    rate_limit_per_day: z.number().int().nullable().meta({ description: "null: the configured default" }),
+    metadata: z.record(z.string(), z.unknown()),
+    stripe_customer_id: z.string().nullable().meta({ description: "Overrides the user's customer" }),
+    expires_at: nullableTimestamp,
+    revoked_at: nullableTimestamp,
+    rotated_at: nullableTimestamp,
+    previous_key_expires_at: nullableTimestamp.meta({ description: "End of the old secret's grace period" }),
+    created_at: timestamp,
+    updated_at: timestamp,
+    last_used_at: nullableTimestamp,
+    created_by: actorView,
+  })
+  .meta({ id: "Key" });
+
+const secret = { key: z.string().meta({ description: "The secret, shown this once" }) };
+export const keyWithSecretView = keyView.extend(secret).meta({ id: "KeyWithSecret" });
+
+export const userView = z
+  .object({
+    user_id: z.string(),
+    stripe_customer_id: z.string().nullable(),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: "User" });
+
+export const userSummaryView = userView
+  .extend({
+    keys: z.object({
+      active: z.number().int(),
+      disabled: z.number().int(),
+      expired: z.number().int(),
+      revoked: z.number().int(),
+      total: z.number().int(),
+    }),
+    last_used_at: nullableTimestamp.meta({ description: "The latest use of any of the user's keys" }),
+  })
+  .meta({ id: "UserSummary" });
+
+export const auditEventView = z
+  .object({
+    id: z.string(),
+    occurred_at: timestamp,
+    action: z.string(),
+    key_id: z.string().nullable(),
+    user_id: z.string().nullable(),
+    management_key_id: z.string().nullable(),
+    actor: actorView,
+    request_id: z.string().nullable(),
+    client_ip: z.string().nullable(),
+    changes: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: "AuditEvent" });
+
+export const managementKeyView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    start: z.string(),
+    status: z.enum(["active", "expired", "revoked"]),
+    scopes: z.array(z.enum(SCOPES)),
+    user_id: z.string().nullable().meta({ description: "Set: the key acts only on this user" }),
+    expires_at: nullableTimestamp,
+    revoked_at: nullableTimestamp,
+    created_by: actorView,
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: "ManagementKey" });
+
+export const managementKeyWithSecretView = managementKeyView
+  .extend(secret)
+  .meta({ id: "ManagementKeyWithSecret" });
+
+export const usageReportView = z
+  .object({
+    data: z.array(z.record(z.string(), z.unknown())),
+    stripe: z.array(z.record(z.string(), z.unknown())),
+    totals: z.record(z.string(), z.number()),
+  })
+  .meta({ id: "UsageReport" });
+
+export const problemView = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    request_id: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details" });
+
+/** A cursor page: pass `next_cursor` as `cursor` for the next one. */
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+export const verifyResultView = z
+  .object({
+    valid: z.boolean(),
+    code: z.enum(VERIFY_CODES),
+    key_id: z.string().optional(),
+    user_id: z.string().optional(),
+    scopes: z.array(z.string()).optional(),
+    rate_limit: z
+      .object({
+        limit: z.number().int(),
+        remaining: z.number().int(),
+        reset: z.number().int().meta({ description: "When the window frees its oldest count, Unix ms" }),
+      })
+      .optional(),
+  })
+  .meta({ id: "VerifyResult" });
+
+export const openApiObject = z
+  .record(z.string(), z.unknown())
+  .meta({ description: "An OpenAPI 3.1 document" });
