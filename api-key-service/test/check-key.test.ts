@@ -24,6 +24,8 @@ function authKey(fields: Partial<AuthKey> = {}): AuthKey {
     expiresAt: null,
     revokedAt: null,
     graceEndsAt: null,
+    plan: null,
+    billingAnchor: null,
     ...fields,
   };
 }

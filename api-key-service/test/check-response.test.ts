@@ -31,6 +31,8 @@ function authKey(fields: { id: string; userId: string; stripeCustomerId: string 
     expiresAt: null,
     revokedAt: null,
     graceEndsAt: null,
+    plan: null,
+    billingAnchor: null,
   };
 }
 

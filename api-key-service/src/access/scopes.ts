@@ -11,6 +11,10 @@ export const SCOPES = [
   "users:write",
   "usage:read",
   "audit:read",
+  "plans:read",
+  "plans:write",
+  "webhooks:read",
+  "webhooks:write",
   "keys:verify",
   "admin",
 ] as const;

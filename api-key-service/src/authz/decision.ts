@@ -1,5 +1,16 @@
 import type { LimitResult, Limits } from "./sliding-window.js";
 
+/** What a user's plan adds to the check: a quota per billing period. */
+export interface PlanTerms {
+  id: string;
+  /** Units per billing period; null: unlimited. */
+  monthlyQuota: number | null;
+  /** Past the quota: refuse ("block") or admit and bill ("bill"). */
+  overage: "block" | "bill";
+  /** Fractions of the quota at which a quota.threshold event is sent. */
+  alertThresholds: number[];
+}
+
 /** What the hot path knows about a key: enough to decide, nothing secret. */
 export interface AuthKey {
   id: string;
@@ -14,6 +25,10 @@ export interface AuthKey {
   revokedAt: number | null;
   /** Set when the presented secret is the rotated-out one: the end of its grace period. */
   graceEndsAt: number | null;
+  /** The user's plan, or null. */
+  plan: PlanTerms | null;
+  /** The user's billing-cycle anchor (Unix ms); null: calendar months. */
+  billingAnchor: number | null;
 }
 
 export type DenialReason =

@@ -135,9 +135,10 @@ export class KeyLookup {
       id: row.id,
       userId: row.user_id,
       scopes: new Set(row.scopes),
+      // The key's own limit, else its user's plan's, else the configured default.
       limits: {
-        perMinute: row.rate_limit_per_minute ?? this.settings.defaults.perMinute,
-        perDay: row.rate_limit_per_day ?? this.settings.defaults.perDay,
+        perMinute: row.rate_limit_per_minute ?? row.plan_rate_limit_per_minute ?? this.settings.defaults.perMinute,
+        perDay: row.rate_limit_per_day ?? row.plan_rate_limit_per_day ?? this.settings.defaults.perDay,
       },
       stripeCustomerId: row.stripe_customer_id ?? row.user_stripe_customer_id,
       enabled: row.enabled,
@@ -145,6 +146,16 @@ export class KeyLookup {
       revokedAt: row.revoked_at?.getTime() ?? null,
       // A rotated-out secret with no grace period left is as good as unknown.
       graceEndsAt: rotatedOut ? (row.previous_key_expires_at?.getTime() ?? 0) : null,
+      plan:
+        row.plan_id === null
+          ? null
+          : {
+              id: row.plan_id,
+              monthlyQuota: row.plan_monthly_quota === null ? null : Number(row.plan_monthly_quota),
+              overage: row.plan_overage ?? "block",
+              alertThresholds: row.plan_alert_thresholds ?? [],
+            },
+      billingAnchor: row.billing_cycle_anchor?.getTime() ?? null,
     };
   }
 }

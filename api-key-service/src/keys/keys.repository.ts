@@ -46,13 +46,21 @@ export async function updateKey(db: Queryable, id: string, changes: ApiKeyUpdate
 
 /**
  * The keys whose current or rotated-out secret has one of these hashes, with their users' billing
- * customers: one query for a whole batch of cache misses (both columns are unique and indexed).
+ * customers, plans and billing-cycle anchors: one query for a whole batch of cache misses (both columns are unique and indexed).
  */
 export async function findKeysByHashes(db: Queryable, hashes: string[]) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.user_id", "k.user_id")
+    .leftJoin("plans as p", "p.id", "u.plan_id")
     .select([
+      "p.id as plan_id",
+      "p.rate_limit_per_minute as plan_rate_limit_per_minute",
+      "p.rate_limit_per_day as plan_rate_limit_per_day",
+      "p.monthly_quota as plan_monthly_quota",
+      "p.overage as plan_overage",
+      "p.alert_thresholds as plan_alert_thresholds",
+      "u.billing_cycle_anchor",
       "k.id",
       "k.user_id",
       "k.key_hash",

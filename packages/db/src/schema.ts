@@ -7,6 +7,25 @@ type Json = ColumnType<Record<string, unknown>, string | undefined, string>;
 export interface UsersTable {
   user_id: string;
   stripe_customer_id: string | null;
+  plan_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The billing period starts on this day of the month and time of day (UTC); null: calendar months. */
+  billing_cycle_anchor: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type Overage = "block" | "bill";
+
+export interface PlansTable {
+  id: string;
+  name: string;
+  rate_limit_per_minute: number | null;
+  rate_limit_per_day: number | null;
+  /** Units per billing period; null: unlimited. bigint: read back as a string. */
+  monthly_quota: ColumnType<string | null, number | string | null, number | string | null>;
+  overage: ColumnType<Overage, Overage | undefined, Overage>;
+  /** Fractions in (0, 1] of the quota at which a quota.threshold event is sent. */
+  alert_thresholds: ColumnType<number[], number[] | undefined, number[]>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -73,6 +92,8 @@ export interface AuthzCountsTable {
   /** bigint: read back as a string. */
   allowed: ColumnType<string, number | string | undefined, number | string>;
   denied: ColumnType<string, number | string | undefined, number | string>;
+  /** Units (cost-weighted) of the allowed checks. */
+  allowed_units: ColumnType<string, number | string | undefined, number | string>;
   updated_at: Timestamp;
 }
 
@@ -85,6 +106,7 @@ export interface UsageMinutesTable {
   stripe_customer_id: string | null;
   requests: BigCount;
   billable_requests: BigCount;
+  billable_units: BigCount;
   bytes_in: BigCount;
   bytes_out: BigCount;
   status_2xx: BigCount;
@@ -126,12 +148,15 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
   management_keys: ManagementKeysTable;
+  plans: PlansTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewApiKey = Insertable<ApiKeysTable>;
 export type ApiKeyUpdate = Updateable<ApiKeysTable>;
 export type UserRow = Selectable<UsersTable>;
+export type PlanRow = Selectable<PlansTable>;
+export type NewPlan = Insertable<PlansTable>;
 export type ManagementKeyRow = Selectable<ManagementKeysTable>;
 export type NewManagementKey = Insertable<ManagementKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;

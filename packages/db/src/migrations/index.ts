@@ -5,6 +5,7 @@ import * as usageAndStripeOutbox from "./20261122T010000_usage_and_stripe_outbox
 import * as usageMinutesMinuteIdx from "./20261122T020000_usage_minutes_minute_idx.js";
 import * as managementAccess from "./20261206T000000_management_access.js";
 import * as searchIndexes from "./20261206T010000_search_indexes.js";
+import * as plansAndUnits from "./20261206T020000_plans_and_units.js";
 
 // Listed by hand rather than read from disk, so the same list works from source and from a build.
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   "20261122T020000_usage_minutes_minute_idx": usageMinutesMinuteIdx,
   "20261206T000000_management_access": managementAccess,
   "20261206T010000_search_indexes": searchIndexes,
+  "20261206T020000_plans_and_units": plansAndUnits,
 };
