@@ -183,12 +183,12 @@ describe("the billing sidecar process killed with SIGKILL mid-stream and restart
       console.info(`FIGURE crash-gap: GET /api/usage shows a gap of ${gap} (lost ${lost})`);
       expect(gap).toBe(lost);
 
-      // 4. Stripe got every billable request that reached Postgres, each event once.
+      // 4. Stripe got the units of every billable request that reached Postgres, each event once.
       const outbox = async () =>
         api.query("select identifier, stripe_customer_id as customer, value::int, status from stripe_outbox");
       const billable = (
         await api.query(
-          "select stripe_customer_id as c, sum(billable_requests)::int as n from usage_minutes group by 1 order by 1",
+          "select stripe_customer_id as c, sum(billable_units)::int as n from usage_minutes group by 1 order by 1",
         )
       ).map((r) => [r.c, r.n]);
       await expect

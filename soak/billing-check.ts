@@ -15,14 +15,14 @@ import type { BillingSummary, ErrorLog } from "./results.js";
 const DRAIN_TIMEOUT_MS = 60_000;
 const POLL_MS = 1_000;
 
-/** Billable requests per "customer window-start-seconds", as Postgres holds them. */
+/** Billable units (what meter events carry) per "customer window-start-seconds", as Postgres holds them. */
 async function expectedWindows(db: BenchPostgres, windowMs: number): Promise<Map<string, number>> {
   const rows = await db.query<{ customer: string; start_s: string; n: string }>(
     `select stripe_customer_id as customer,
             extract(epoch from date_bin($1 * interval '1 millisecond', minute, timestamptz 'epoch'))::bigint as start_s,
-            sum(billable_requests)::bigint as n
+            sum(billable_units)::bigint as n
        from usage_minutes where stripe_customer_id is not null
-      group by 1, 2 having sum(billable_requests) > 0`,
+      group by 1, 2 having sum(billable_units) > 0`,
     [windowMs],
   );
   return new Map(rows.map((r) => [`${r.customer} ${r.start_s}`, Number(r.n)]));

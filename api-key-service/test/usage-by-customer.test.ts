@@ -23,13 +23,13 @@ describe("usageByCustomer", () => {
     `.execute(db);
     await sql`
       insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
-                                 bytes_in, bytes_out, status_2xx, status_5xx) values
-        ('key_a1', ${at(0)}, 'acme', 'cus_Acme', 9, 8, 100, 200, 8, 1),
-        ('key_a1', ${at(61)}, 'acme', 'cus_Acme', 5, 5, 10, 20, 5, 0),
-        ('key_a2', ${at(0)}, 'acme', 'cus_Acme', 3, 3, 1, 2, 3, 0),
-        ('key_z', ${at(0)}, 'zed', 'cus_Zed', 90, 90, 0, 0, 90, 0),
-        ('key_z', ${at(61)}, 'zed', 'cus_Acme', 7, 7, 0, 0, 7, 0),
-        ('key_other', ${at(0)}, 'other', 'cus_Other', 50, 50, 0, 0, 50, 0)
+                                 billable_units, bytes_in, bytes_out, status_2xx, status_5xx) values
+        ('key_a1', ${at(0)}, 'acme', 'cus_Acme', 9, 8, 160, 100, 200, 8, 1),
+        ('key_a1', ${at(61)}, 'acme', 'cus_Acme', 5, 5, 5, 10, 20, 5, 0),
+        ('key_a2', ${at(0)}, 'acme', 'cus_Acme', 3, 3, 3, 1, 2, 3, 0),
+        ('key_z', ${at(0)}, 'zed', 'cus_Zed', 90, 90, 900, 0, 0, 90, 0),
+        ('key_z', ${at(61)}, 'zed', 'cus_Acme', 7, 7, 70, 0, 0, 7, 0),
+        ('key_other', ${at(0)}, 'other', 'cus_Other', 50, 50, 50, 0, 0, 50, 0)
     `.execute(db);
     await sql`
       insert into stripe_outbox (identifier, stripe_customer_id, event_name, window_start, value, status) values
@@ -54,11 +54,23 @@ describe("usageByCustomer", () => {
     expect(Object.keys(acme[0] ?? {}).sort()).toEqual(Object.keys(byUser[0] ?? {}).sort());
     expect(acme.filter((r) => r.key_id !== "key_z")).toEqual(byUser);
     // Served usage is what was billed to the customer; authz counts follow the key.
-    expect(row("key_z", 0)).toMatchObject({ allowed: "99", requests: "0", billable_requests: "0" });
-    expect(row("key_z", 60)).toMatchObject({ allowed: "7", denied: "1", requests: "7" });
+    expect(row("key_z", 0)).toMatchObject({
+      allowed: "99",
+      requests: "0",
+      billable_requests: "0",
+      billable_units: "0",
+    });
+    expect(row("key_z", 60)).toMatchObject({
+      allowed: "7",
+      denied: "1",
+      requests: "7",
+      billable_units: "70",
+    });
     expect(row("key_a1", 0)).toMatchObject({
       allowed: "10",
       requests: "9",
+      billable_requests: "8",
+      billable_units: "160",
       bytes_in: "100",
       status_5xx: "1",
     });

@@ -4,7 +4,7 @@ const H = Date.UTC(2026, 10, 20, 9, 0, 0);
 const at = (minutes: number) => new Date(H + minutes * 60_000).toISOString();
 
 describe("GET /api/usage", () => {
-  test("per key and window: allowed, denied, delivered, billable, the gap, and Stripe per customer and day", async ({
+  test("per key and window: allowed, denied, delivered, billable requests and units, the gap, and Stripe per customer and day", async ({
     api,
   }) => {
     const key = await api.createKey({ user_id: "acme" });
@@ -16,9 +16,10 @@ describe("GET /api/usage", () => {
       [key.id, other.id, stranger.id, at(0), at(61)],
     );
     await api.query(
-      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, status_2xx, status_5xx)
-       values ($1, $3, 'acme', 'cus_Acme', 9, 8, 8, 1), ($1, $4, 'acme', 'cus_Acme', 5, 5, 5, 0),
-              ($2, $3, 'acme', 'cus_Acme', 3, 3, 3, 0)`,
+      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
+                                  billable_units, status_2xx, status_5xx)
+       values ($1, $3, 'acme', 'cus_Acme', 9, 8, 80, 8, 1), ($1, $4, 'acme', 'cus_Acme', 5, 5, 5, 5, 0),
+              ($2, $3, 'acme', 'cus_Acme', 3, 3, 60, 3, 0)`,
       [key.id, other.id, at(0), at(61)],
     );
     await api.query(
@@ -40,13 +41,22 @@ describe("GET /api/usage", () => {
         denied: 2,
         requests: 9,
         billable_requests: 8,
+        billable_units: 80,
         gap: 1,
       }),
-      expect.objectContaining({ window_start: at(60), allowed: 5, requests: 5, gap: 0 }),
+      expect.objectContaining({ window_start: at(60), allowed: 5, requests: 5, billable_units: 5, gap: 0 }),
     ]);
-    expect(byKey(other.id)).toEqual([expect.objectContaining({ allowed: 3, requests: 3, gap: 0 })]);
+    expect(byKey(other.id)).toEqual([
+      expect.objectContaining({ allowed: 3, requests: 3, billable_requests: 3, billable_units: 60, gap: 0 }),
+    ]);
     expect(byKey(stranger.id)).toEqual([]);
-    expect(res.body.totals).toEqual({ allowed: 18, requests: 17, billable_requests: 16, gap: 1 });
+    expect(res.body.totals).toEqual({
+      allowed: 18,
+      requests: 17,
+      billable_requests: 16,
+      billable_units: 145,
+      gap: 1,
+    });
     expect(res.body.stripe).toEqual([
       { stripe_customer_id: "cus_Acme", day: "2026-11-20", sent: 11, pending: 5, dead: 0 },
     ]);
@@ -81,6 +91,11 @@ describe("GET /api/usage", () => {
       key.id,
       at(0),
     ]);
+    await api.query(
+      `insert into usage_minutes (key_id, minute, user_id, requests, billable_requests, billable_units, status_2xx)
+       values ($1, $2, 'acme', 3, 3, 60, 3)`,
+      [key.id, at(0)],
+    );
     const query = `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(60)}`;
     for (const res of [
       await api.request("GET", `${query}&format=csv`),
@@ -89,8 +104,8 @@ describe("GET /api/usage", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/csv");
       expect(res.text.split("\r\n")).toEqual([
-        "key_id,window_start,allowed,denied,requests,billable_requests,gap,bytes_in,bytes_out,status_2xx,status_3xx,status_4xx,status_5xx",
-        `${key.id},${at(0)},4,1,0,0,4,0,0,0,0,0,0`,
+        "key_id,window_start,allowed,denied,requests,billable_requests,billable_units,gap,bytes_in,bytes_out,status_2xx,status_3xx,status_4xx,status_5xx",
+        `${key.id},${at(0)},4,1,3,3,60,1,0,0,3,0,0,0`,
         "",
       ]);
     }

@@ -63,8 +63,9 @@ export async function seedUsage(url: string, customers: number, minutes: number)
   const db = await BenchPostgres.connect(url);
   try {
     await db.query(
-      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, status_2xx)
-       select k, m, u, c, b, b, b from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
+      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
+                                  billable_units, status_2xx)
+       select k, m, u, c, b, b, b, b from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
          as t(k, m, u, c, b)`,
       [columns.key, columns.minute, columns.user, columns.customer, columns.billable],
     );

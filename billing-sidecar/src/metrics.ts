@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 export class SidecarMetrics {
   readonly streams: Gauge;
   readonly entries: Counter<"result">;
+  readonly invalidUnits: Counter;
   readonly batches: Counter<"result">;
   readonly bufferRows: Gauge;
   readonly flushDuration: Histogram;
@@ -19,6 +20,11 @@ export class SidecarMetrics {
       name: "als_entries_total",
       help: "Access-log entries by what became of them: billed, not_billable, no_identity, denied, duplicate, shed, tcp_ignored",
       labelNames: ["result"],
+      registers,
+    });
+    this.invalidUnits = new Counter({
+      name: "sidecar_invalid_units_total",
+      help: "Entries whose ext_authz units were not a whole number in 1..1000000: counted, billed as 1 unit",
       registers,
     });
     this.batches = new Counter({

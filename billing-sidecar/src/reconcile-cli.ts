@@ -5,8 +5,8 @@ import { reconcile } from "./stripe/reconcile.js";
 
 /**
  * pnpm billing:reconcile --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
- * Prints, per customer and hour, what was delivered beside what Stripe's summaries hold; exits 1 on
- * any difference. Reads DATABASE_URL, STRIPE_API_KEY, STRIPE_API_BASE and STRIPE_METER_EVENT_NAME.
+ * Prints, per customer and hour, the units delivered beside the units Stripe's summaries hold; exits 1
+ * on any difference. Reads DATABASE_URL, STRIPE_API_KEY, STRIPE_API_BASE and STRIPE_METER_EVENT_NAME.
  */
 function argument(name: string): Date {
   const index = process.argv.indexOf(`--${name}`);

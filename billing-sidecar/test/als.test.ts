@@ -6,7 +6,7 @@ const MINUTE = Math.floor(Date.UTC(2026, 10, 21, 10, 15, 0) / 1000);
 async function usageOf(sidecar: { query(text: string, values?: unknown[]): Promise<any[]> }, keyId: string) {
   return sidecar.query(
     `select extract(epoch from minute)::int as minute, user_id, stripe_customer_id, requests::int, billable_requests::int,
-            bytes_in::int, bytes_out::int, status_2xx::int, status_3xx::int, status_4xx::int, status_5xx::int
+            billable_units::int, bytes_in::int, bytes_out::int, status_2xx::int, status_3xx::int, status_4xx::int, status_5xx::int
        from usage_minutes where key_id = $1 order by minute`,
     [keyId],
   );
@@ -42,6 +42,7 @@ describe("StreamAccessLogs", () => {
         stripe_customer_id: "cus_A",
         requests: 12,
         billable_requests: 12,
+        billable_units: 12, // no units in the metadata: one each
         bytes_in: 12 * 150,
         bytes_out: 12 * 122,
         status_2xx: 12,
@@ -93,7 +94,7 @@ describe("StreamAccessLogs", () => {
     expect(sample(metrics, 'als_entries_total{result="tcp_ignored"}')).toBe(3);
     await sidecar.flush();
     expect(await usageOf(sidecar, "key_c")).toMatchObject([
-      { requests: 3, billable_requests: 1, status_2xx: 1, status_5xx: 1, status_4xx: 0 },
+      { requests: 3, billable_requests: 1, billable_units: 1, status_2xx: 1, status_5xx: 1, status_4xx: 0 },
     ]);
     stream.cancel();
     stream.close();

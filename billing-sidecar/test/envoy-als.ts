@@ -14,17 +14,28 @@ export interface EntryOptions {
   requestId?: string;
   startSeconds?: number;
   path?: string;
+  /** ext_authz's `units` field: a string becomes a stringValue, an object is the Value as given. */
+  units?: string | object;
+  /**
+   * The ext_authz metadata fields exactly as given (Check's dynamic_metadata, copied as Envoy does),
+   * in place of those built from the options above.
+   */
+  extAuthzFields?: Record<string, object>;
 }
 
 /** An HTTP access-log entry shaped as Envoy's gRPC access logger fills it. */
 export function httpEntry(options: EntryOptions = {}): Entry {
   const requestId = options.requestId ?? randomUUID();
-  const fields: Record<string, object> = {};
-  if (options.keyId) fields.api_key_id = { stringValue: options.keyId };
-  if (options.userId) fields.user_id = { stringValue: options.userId };
-  if (options.customer) fields.stripe_customer_id = { stringValue: options.customer };
-  if (options.denied) fields.denied_reason = { stringValue: options.denied };
-  else if (options.keyId) fields.ext_authz_duration = { numberValue: 1 };
+  const fields: Record<string, object> = options.extAuthzFields ? { ...options.extAuthzFields } : {};
+  if (!options.extAuthzFields) {
+    if (options.keyId) fields.api_key_id = { stringValue: options.keyId };
+    if (options.userId) fields.user_id = { stringValue: options.userId };
+    if (options.customer) fields.stripe_customer_id = { stringValue: options.customer };
+    if (options.denied) fields.denied_reason = { stringValue: options.denied };
+    else if (options.keyId) fields.ext_authz_duration = { numberValue: 1 };
+    if (options.units !== undefined)
+      fields.units = typeof options.units === "string" ? { stringValue: options.units } : options.units;
+  }
   const hasMetadata = Object.keys(fields).length > 0;
   return {
     common_properties: {

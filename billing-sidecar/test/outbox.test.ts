@@ -32,9 +32,11 @@ async function addUsage(
   key = `key_${customer}`,
 ) {
   await sidecar.query(
-    `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests)
-     values ($1, $2, 'u', $3, $4, $4)
-     on conflict (key_id, minute) do update set billable_requests = usage_minutes.billable_requests + excluded.billable_requests`,
+    `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, billable_units)
+     values ($1, $2, 'u', $3, $4, $4, $4)
+     on conflict (key_id, minute) do update set
+       billable_requests = usage_minutes.billable_requests + excluded.billable_requests,
+       billable_units = usage_minutes.billable_units + excluded.billable_units`,
     [key, minute, customer, billable],
   );
 }
@@ -140,8 +142,8 @@ describe("the Stripe outbox", () => {
     try {
       // 1,200 customers with one closed window each: more than the 500 events read at a time.
       await sidecar.query(
-        `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests)
-         select 'key_' || n, $1, 'u', 'cus_' || n, 1, 1 from generate_series(1, 1200) as n`,
+        `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, billable_units)
+         select 'key_' || n, $1, 'u', 'cus_' || n, 1, 1, 1 from generate_series(1, 1200) as n`,
         [tenMinutesAgo()],
       );
       await sidecar.sendToStripe();

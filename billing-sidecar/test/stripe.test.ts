@@ -9,10 +9,11 @@ import { describe, expect, type RunningSidecar, startSidecar, test } from "./fix
 const EVENT = "api_requests";
 const minuteAgo = (n: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - n * 60_000);
 
+/** Usage of one unit a request, as before routes had costs: meter event values are billable units. */
 async function addUsage(sidecar: RunningSidecar, customer: string, minute: Date, billable: number) {
   await sidecar.query(
-    `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests)
-     values ($1, $2, 'u', $3, $4, $4)`,
+    `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, billable_units)
+     values ($1, $2, 'u', $3, $4, $4, $4)`,
     [`key_${customer}_${minute.getTime()}`, minute, customer, billable],
   );
 }

@@ -17,6 +17,7 @@ describe("usage batches", () => {
         stripeCustomerId: "cus_X",
         requests: 5,
         billable: 4,
+        billableUnits: 37,
         bytesIn: 10,
         bytesOut: 20,
         status2xx: 4,
@@ -27,8 +28,11 @@ describe("usage batches", () => {
       expect(await writeBatch(db, "inst-1", [rollup], 5)).toBe(true);
       expect(await writeBatch(db, "inst-1", [rollup], 5)).toBe(false);
       expect(await writeBatch(db, "inst-2", [rollup], 5)).toBe(true);
-      const rows = await db.selectFrom("usage_minutes").select(["requests", "billable_requests"]).execute();
-      expect(rows).toEqual([{ requests: "10", billable_requests: "8" }]);
+      const rows = await db
+        .selectFrom("usage_minutes")
+        .select(["requests", "billable_requests", "billable_units"])
+        .execute();
+      expect(rows).toEqual([{ requests: "10", billable_requests: "8", billable_units: "74" }]);
     } finally {
       await db.destroy();
     }

@@ -20,6 +20,7 @@ export interface UsageRow {
   denied: string;
   requests: string;
   billable_requests: string;
+  billable_units: string;
   bytes_in: string;
   bytes_out: string;
   status_2xx: string;
@@ -46,7 +47,8 @@ export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<Usage
        group by 1, 2
     ), served as (
       select key_id, ${bucket("minute")} as window_start, sum(requests) as requests,
-             sum(billable_requests) as billable_requests, sum(bytes_in) as bytes_in, sum(bytes_out) as bytes_out,
+             sum(billable_requests) as billable_requests, sum(billable_units) as billable_units,
+             sum(bytes_in) as bytes_in, sum(bytes_out) as bytes_out,
              sum(status_2xx) as status_2xx, sum(status_3xx) as status_3xx,
              sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx
         from usage_minutes
@@ -56,6 +58,7 @@ export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<Usage
     select coalesce(a.key_id, s.key_id) as key_id, coalesce(a.window_start, s.window_start) as window_start,
            coalesce(a.allowed, 0)::text as allowed, coalesce(a.denied, 0)::text as denied,
            coalesce(s.requests, 0)::text as requests, coalesce(s.billable_requests, 0)::text as billable_requests,
+           coalesce(s.billable_units, 0)::text as billable_units,
            coalesce(s.bytes_in, 0)::text as bytes_in, coalesce(s.bytes_out, 0)::text as bytes_out,
            coalesce(s.status_2xx, 0)::text as status_2xx, coalesce(s.status_3xx, 0)::text as status_3xx,
            coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx

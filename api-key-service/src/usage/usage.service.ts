@@ -13,6 +13,8 @@ export interface UsageWindow {
   /** Requests the access log delivered. */
   requests: number;
   billable_requests: number;
+  /** What the billable requests cost (a route can cost more than one unit): what Stripe is sent. */
+  billable_units: number;
   /** allowed − requests: what the lossy access-log stream did not deliver (negative: more served than allowed). */
   gap: number;
   bytes_in: number;
@@ -26,7 +28,13 @@ export interface UsageWindow {
 export interface UsageReport {
   data: UsageWindow[];
   stripe: { stripe_customer_id: string; day: string; sent: number; pending: number; dead: number }[];
-  totals: { allowed: number; requests: number; billable_requests: number; gap: number };
+  totals: {
+    allowed: number;
+    requests: number;
+    billable_requests: number;
+    billable_units: number;
+    gap: number;
+  };
 }
 
 /** The longest period each granularity may cover in one answer, to keep answers bounded. */
@@ -66,6 +74,7 @@ export class UsageService {
         denied: Number(r.denied),
         requests,
         billable_requests: Number(r.billable_requests),
+        billable_units: Number(r.billable_units),
         gap: allowed - requests,
         bytes_in: Number(r.bytes_in),
         bytes_out: Number(r.bytes_out),
@@ -89,6 +98,7 @@ export class UsageService {
         allowed: sum((w) => w.allowed),
         requests: sum((w) => w.requests),
         billable_requests: sum((w) => w.billable_requests),
+        billable_units: sum((w) => w.billable_units),
         gap: sum((w) => w.gap),
       },
     };
@@ -102,6 +112,7 @@ export const USAGE_CSV_COLUMNS = [
   "denied",
   "requests",
   "billable_requests",
+  "billable_units",
   "gap",
   "bytes_in",
   "bytes_out",

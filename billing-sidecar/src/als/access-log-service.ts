@@ -1,5 +1,6 @@
 import type { Logger } from "@gateway/common";
 import {
+  type HTTPAccessLogEntry__Output,
   loadEnvoyServices,
   type StreamAccessLogsMessage__Output,
   type StreamAccessLogsResponse,
@@ -7,7 +8,7 @@ import {
 import type * as grpc from "@grpc/grpc-js";
 import type { SidecarMetrics } from "../metrics.js";
 import type { UsageAggregator } from "../usage/aggregator.js";
-import { type BillingRule, readEntry } from "../usage/entry.js";
+import { type BillingRule, EXT_AUTHZ_NAMESPACE, readEntry } from "../usage/entry.js";
 
 type Stream = grpc.ServerReadableStream<StreamAccessLogsMessage__Output, StreamAccessLogsResponse>;
 
@@ -54,11 +55,21 @@ export class AccessLogService {
         return;
       }
       const now = Date.now();
+      let invalidUnits = 0;
+      let example: HTTPAccessLogEntry__Output | undefined;
       for (const entry of message.http_logs?.log_entry ?? []) {
         const event = readEntry(entry, this.rule, now);
-        if (typeof event === "string") this.metrics.entries.inc({ result: event });
-        else this.aggregator.add(event);
+        if (typeof event === "string") {
+          this.metrics.entries.inc({ result: event });
+          continue;
+        }
+        if (event.invalidUnits) {
+          invalidUnits += 1;
+          example ??= entry;
+        }
+        this.aggregator.add(event);
       }
+      if (example) this.reportInvalidUnits(invalidUnits, example, identity?.node);
     });
     // Envoy only ends a stream when it shuts down; answering then is harmless and frees the call.
     call.on("end", () => {
@@ -68,4 +79,29 @@ export class AccessLogService {
     call.on("cancelled", close);
     call.on("error", close);
   }
+
+  /** One line per message, not per entry: a producer that sends bad units would flood the log. */
+  private reportInvalidUnits(
+    count: number,
+    example: HTTPAccessLogEntry__Output,
+    node: string | undefined,
+  ): void {
+    this.metrics.invalidUnits.inc(count);
+    const fields = example.common_properties?.metadata?.filter_metadata?.[EXT_AUTHZ_NAMESPACE]?.fields;
+    this.logger.warn(
+      {
+        entries: count,
+        envoy_node: node,
+        api_key_id: fields?.api_key_id?.stringValue,
+        units: describeValue(fields?.units),
+      },
+      "access-log entries with invalid units: billed as 1 unit each",
+    );
+  }
+}
+
+/** A metadata Value for a log line, without the loader's `kind` echo; bounded, as it may be a long string. */
+function describeValue(value: object | undefined): string {
+  const { kind, ...content } = (value ?? {}) as { kind?: string };
+  return JSON.stringify(content).slice(0, 80);
 }

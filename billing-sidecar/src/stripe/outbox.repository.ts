@@ -15,10 +15,12 @@ export interface EnqueueWindow {
 const meterTag = (eventName: string) => createHash("sha256").update(eventName).digest("hex").slice(0, 8);
 
 /**
- * For every customer and closed window, enqueues one meter event for the billable usage not yet
- * enqueued: the whole window the first time, the difference when usage arrives late. Identifiers are
- * deterministic (meter, customer, window, sequence), so a retry or a second replica cannot create a
- * second event for the same usage: the unique identifier stops it. Returns how many were enqueued.
+ * For every customer and closed window, enqueues one meter event for the billable units not yet
+ * enqueued: the whole window the first time, the difference when usage arrives late. Units, not
+ * requests, because a route can cost more than one (rows from before costs hold units = requests,
+ * so windows already enqueued as requests continue without a jump). Identifiers are deterministic
+ * (meter, customer, window, sequence), so a retry or a second replica cannot create a second event
+ * for the same usage: the unique identifier stops it. Returns how many were enqueued.
  */
 export async function enqueueDifferences(db: Queryable, w: EnqueueWindow): Promise<number> {
   const tag = meterTag(w.eventName);
@@ -26,7 +28,7 @@ export async function enqueueDifferences(db: Queryable, w: EnqueueWindow): Promi
     with usage as (
       select stripe_customer_id,
              date_bin(${w.windowMs} * interval '1 millisecond', minute, timestamptz 'epoch') as window_start,
-             sum(billable_requests) as total
+             sum(billable_units) as total
         from usage_minutes
        where stripe_customer_id is not null and minute >= ${w.since} and minute < ${w.until}
        group by 1, 2

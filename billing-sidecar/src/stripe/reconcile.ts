@@ -5,9 +5,9 @@ import type Stripe from "stripe";
 export interface ReconcileRow {
   customer: string;
   hour: string;
-  /** What the outbox says was delivered. */
+  /** Units the outbox says were delivered (meter event values are units, not requests). */
   sent: number;
-  /** What Stripe's meter event summaries say it has. */
+  /** Units Stripe's meter event summaries say it has. */
   stripe: number;
   difference: number;
 }
@@ -19,8 +19,9 @@ export interface ReconcileReport {
 }
 
 /**
- * Compares, per customer and hour, the meter events the outbox delivered with Stripe's meter event
- * summaries for the same period. Stripe aggregates asynchronously: a recent hour may lag.
+ * Compares, per customer and hour, the units the outbox delivered with Stripe's meter event summaries
+ * for the same period: units with units, as both sides hold the meter events' values. Stripe
+ * aggregates asynchronously: a recent hour may lag.
  */
 export async function reconcile(
   db: Kysely<Database>,

@@ -69,6 +69,7 @@ export class UsageAggregator {
         stripeCustomerId: event.stripeCustomerId,
         requests: 0,
         billable: 0,
+        billableUnits: 0,
         bytesIn: 0,
         bytesOut: 0,
         status2xx: 0,
@@ -79,7 +80,10 @@ export class UsageAggregator {
       this.open.set(id, rollup);
     }
     rollup.requests += 1;
-    if (event.billable) rollup.billable += 1;
+    if (event.billable) {
+      rollup.billable += 1;
+      rollup.billableUnits += event.units;
+    }
     rollup.bytesIn += event.bytesIn;
     rollup.bytesOut += event.bytesOut;
     if (event.statusClass === 2) rollup.status2xx += 1;

@@ -10,6 +10,10 @@ export interface UsageEvent {
   /** Start of the minute the request started in, ms since the epoch. */
   minuteMs: number;
   billable: boolean;
+  /** What the request costs (ext_authz's `units`); a billable entry adds it to billable units. */
+  units: number;
+  /** The metadata carried a `units` that is not a whole number in range: billed as 1 unit. */
+  invalidUnits: boolean;
   bytesIn: number;
   bytesOut: number;
   /** 2, 3, 4 or 5 for the response code's class; 0 when Envoy produced no response. */
@@ -33,6 +37,11 @@ const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const STRIPE_CUSTOMER = /^cus_[A-Za-z0-9]{1,64}$/;
 /** Instants a timestamptz can hold and an ISO string can say plainly: 1970 up to the year 10000. */
 const LATEST_MS = Date.UTC(10_000, 0, 1);
+
+/** The most one request may cost: the contract with ext_authz, and a bound on one entry's weight. */
+export const MAX_UNITS = 1_000_000;
+/** A whole number without sign, leading zeros, spaces or exponent, as ext_authz writes it. */
+const WHOLE_NUMBER = /^[1-9][0-9]{0,6}$/;
 
 /** Envoy's uint64 byte counts; one beyond 2^53 (9 PB) cannot be real, and would overflow a bigint sum. */
 const num = (text: string | undefined) => {
@@ -63,17 +72,33 @@ export function readEntry(
   const sentMs = Number(common?.start_time?.seconds) * 1000;
   const startMs = sentMs >= 0 && sentMs < LATEST_MS ? sentMs : nowMs;
   const customer = fields?.stripe_customer_id?.stringValue;
+  const units = readUnits(fields?.units);
   return {
     keyId,
     userId,
     stripeCustomerId: customer && STRIPE_CUSTOMER.test(customer) ? customer : null,
     minuteMs: startMs - (startMs % 60_000),
     billable: code !== undefined && rule.billableStatuses.some(([low, high]) => code >= low && code <= high),
+    units: units ?? 1,
+    invalidUnits: units === undefined,
     bytesIn: num(entry.request?.request_headers_bytes) + num(entry.request?.request_body_bytes),
     bytesOut: num(entry.response?.response_headers_bytes) + num(entry.response?.response_body_bytes),
     statusClass: statusClass(code),
     requestId: entry.request?.request_id || common?.stream_id || "",
   };
+}
+
+/**
+ * The request's cost from the metadata. Absent means 1 (entries from before routes had costs);
+ * anything but a stringValue holding a whole number in 1..MAX_UNITS is undefined: the caller bills
+ * 1 unit and counts it, so a broken producer shows in a metric instead of losing the request.
+ */
+function readUnits(value: { stringValue?: string } | undefined): number | undefined {
+  if (value === undefined) return 1;
+  const text = value.stringValue;
+  if (text === undefined || !WHOLE_NUMBER.test(text)) return undefined;
+  const units = Number(text);
+  return units <= MAX_UNITS ? units : undefined;
 }
 
 function statusClass(code: number | undefined): UsageEvent["statusClass"] {

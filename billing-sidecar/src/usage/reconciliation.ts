@@ -17,7 +17,9 @@ interface Totals {
  * The reconciliation gap as gauges, read from Postgres when Prometheus scrapes: over the last hour of
  * settled minutes, the checks ext_authz allowed (authz_counts, written by api-key-service) against the
  * requests the access log delivered (usage_minutes). A positive gap is what Envoy's lossy access-log
- * stream dropped; per key and minute it is in the usage API (GET /api/usage).
+ * stream dropped; per key and minute it is in the usage API (GET /api/usage). Requests, not units:
+ * the access log records units only for billable entries, so there are no logged units to set
+ * against the units ext_authz allowed.
  */
 export function registerReconciliationGauges(
   registry: Registry,

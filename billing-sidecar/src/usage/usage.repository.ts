@@ -8,6 +8,8 @@ export interface Rollup {
   stripeCustomerId: string | null;
   requests: number;
   billable: number;
+  /** The units of the billable requests: what Stripe is sent. */
+  billableUnits: number;
   bytesIn: number;
   bytesOut: number;
   status2xx: number;
@@ -35,15 +37,16 @@ export async function writeBatch(
       .returning("batch_id")
       .executeTakeFirst();
     if (!claimed) return false;
-    // Whole columns as arrays (unnest): thousands of rows stay twelve parameters, cheap to build.
+    // Whole columns as arrays (unnest): thousands of rows stay thirteen parameters, cheap to build.
     const column = <T>(pick: (r: Rollup) => T) => rollups.map(pick);
     await sql`
       insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
-                                 bytes_in, bytes_out, status_2xx, status_3xx, status_4xx, status_5xx)
+                                 billable_units, bytes_in, bytes_out, status_2xx, status_3xx, status_4xx, status_5xx)
       select * from unnest(
         ${column((r) => r.keyId)}::text[], ${column((r) => new Date(r.minuteMs).toISOString())}::timestamptz[],
         ${column((r) => r.userId)}::text[], ${column((r) => r.stripeCustomerId)}::text[],
         ${column((r) => r.requests)}::bigint[], ${column((r) => r.billable)}::bigint[],
+        ${column((r) => r.billableUnits)}::bigint[],
         ${column((r) => r.bytesIn)}::bigint[], ${column((r) => r.bytesOut)}::bigint[],
         ${column((r) => r.status2xx)}::bigint[], ${column((r) => r.status3xx)}::bigint[],
         ${column((r) => r.status4xx)}::bigint[], ${column((r) => r.status5xx)}::bigint[])
@@ -51,6 +54,7 @@ export async function writeBatch(
         stripe_customer_id = coalesce(excluded.stripe_customer_id, usage_minutes.stripe_customer_id),
         requests = usage_minutes.requests + excluded.requests,
         billable_requests = usage_minutes.billable_requests + excluded.billable_requests,
+        billable_units = usage_minutes.billable_units + excluded.billable_units,
         bytes_in = usage_minutes.bytes_in + excluded.bytes_in,
         bytes_out = usage_minutes.bytes_out + excluded.bytes_out,
         status_2xx = usage_minutes.status_2xx + excluded.status_2xx,
