@@ -56,6 +56,7 @@ describe("Check: allowed", () => {
     expect(metadataOf(response)).toEqual({
       api_key_id: key.id,
       user_id: "acme",
+      units: "1",
       stripe_customer_id: "cus_Acme1",
     });
   });

@@ -17,9 +17,37 @@ const windowArb = fc
   .chain((w) =>
     fc.record({ limit: fc.constant(w.limit), resetMs: fc.constant(w.resetMs), used: fc.nat(w.limit) }),
   );
-const limitsArb = fc
-  .record({ minute: windowArb, day: windowArb })
-  .map(({ minute, day }): LimitResult => ({ allowed: true, minute, day, retryAfterMs: 0, source: "redis" }));
+const quotaArb = fc.option(
+  fc
+    .record({
+      limit: fc.integer({ min: 1, max: 1e15 }),
+      periodStart: fc.integer({ min: 1.7e12, max: 1.8e12 }),
+      length: fc.integer({ min: 28 * 86_400_000, max: 31 * 86_400_000 }),
+      resetMs: fc.nat({ max: 31 * 86_400_000 }),
+    })
+    .chain((q) =>
+      fc.record({
+        limit: fc.constant(q.limit),
+        used: fc.integer({ min: 0, max: q.limit * 2 }),
+        periodStart: fc.constant(q.periodStart),
+        periodEnd: fc.constant(q.periodStart + q.length),
+        resetMs: fc.constant(q.resetMs),
+        exceeded: fc.constant(false),
+      }),
+    ),
+  { nil: undefined },
+);
+const limitsArb = fc.record({ minute: windowArb, day: windowArb, quota: quotaArb }).map(
+  ({ minute, day, quota }): LimitResult => ({
+    allowed: true,
+    minute,
+    day,
+    retryAfterMs: 0,
+    source: "redis",
+    ...(quota ? { quota } : {}),
+  }),
+);
+const unitsArb = fc.integer({ min: 1, max: 1_000_000 });
 const headersArb = fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/), { minLength: 1, maxLength: 4 });
 
 function authKey(fields: { id: string; userId: string; stripeCustomerId: string | null }): AuthKey {
@@ -39,14 +67,16 @@ function authKey(fields: { id: string; userId: string; stripeCustomerId: string 
 describe("the allowed answer encoded from parts", () => {
   test("is byte for byte the answer the service definition's serializer makes", () => {
     fc.assert(
-      fc.property(keyArb, limitsArb, headersArb, (fields, limits, credentialHeaders) => {
+      fc.property(keyArb, limitsArb, headersArb, unitsArb, (fields, limits, credentialHeaders, units) => {
         const settings = { credentialHeaders };
         const encoder = new AllowedResponseEncoder(settings);
         const key = authKey(fields);
-        const expected = check.responseSerialize(toCheckResponse({ allowed: true, key, limits }, settings));
-        // Twice: the second answer comes from the parts kept for the key.
-        expect(encoder.encode(key, limits)).toEqual(expected);
-        expect(encoder.encode(key, limits)).toEqual(expected);
+        const expected = check.responseSerialize(
+          toCheckResponse({ allowed: true, key, limits, units }, settings),
+        );
+        // Twice: the second answer comes from the parts kept for the key and cost.
+        expect(encoder.encode(key, limits, units)).toEqual(expected);
+        expect(encoder.encode(key, limits, units)).toEqual(expected);
       }),
       { numRuns: 300 },
     );
@@ -63,7 +93,7 @@ describe("the allowed answer encoded from parts", () => {
       source: "redis",
     };
     const key = authKey({ id: "k1", userId: "u1", stripeCustomerId: null });
-    const first = check.responseDeserialize(encoder.encode(key, limits));
+    const first = check.responseDeserialize(encoder.encode(key, limits, 1));
     expect(first.status?.code ?? 0).toBe(0);
     expect(first.ok_response?.headers?.map((h) => [h.header?.key, h.header?.value])).toEqual([
       ["x-api-key-id", "k1"],
@@ -75,12 +105,12 @@ describe("the allowed answer encoded from parts", () => {
     );
     expect(added["x-ratelimit-remaining"]).toBe("93");
     expect(added.ratelimit).toBe('"minute";r=93;t=31, "day";r=9300;t=3600');
-    expect(Object.keys(first.dynamic_metadata?.fields ?? {})).toEqual(["api_key_id", "user_id"]);
+    expect(Object.keys(first.dynamic_metadata?.fields ?? {})).toEqual(["api_key_id", "user_id", "units"]);
 
     // A key that gains a customer is a new record: its answer carries the customer at once.
     const billed = authKey({ id: "k1", userId: "u1", stripeCustomerId: "cus_1" });
     const second = check.responseDeserialize(
-      encoder.encode(billed, { ...limits, minute: { ...limits.minute, used: 8 } }),
+      encoder.encode(billed, { ...limits, minute: { ...limits.minute, used: 8 } }, 1),
     );
     expect(second.dynamic_metadata?.fields?.stripe_customer_id?.stringValue).toBe("cus_1");
     const remaining = second.ok_response?.response_headers_to_add?.find(

@@ -62,7 +62,8 @@ const redisLike =
     if (command[0] === "EVALSHA") return evalsha(connection);
     return "+OK\r\n";
   };
-const ALLOWED = "*6\r\n:1\r\n:1\r\n:60000\r\n:1\r\n:86400000\r\n:0\r\n";
+const ALLOWED = "*8\r\n:1\r\n:1\r\n:60000\r\n:1\r\n:86400000\r\n:0\r\n:0\r\n:0\r\n";
+const key = (id: string) => ({ id, userId: "user_1" });
 const limits = { perMinute: 10, perDay: 100 };
 
 const cleanups: (() => unknown)[] = [];
@@ -76,6 +77,7 @@ async function start(answer: Answer, options: { timeoutMs?: number; credentials?
   cleanups.push(() => fake.close());
   const errors: string[] = [];
   const limiter = new RedisRateLimiter({
+    quotaBaseline: async () => 0,
     url,
     keyPrefix: "t:",
     timeoutMs: options.timeoutMs ?? 100,
@@ -97,9 +99,9 @@ describe("the limiter's Redis connection", () => {
   test("loads the script, then sends each check as EVALSHA with both hash-tagged keys", async () => {
     const { fake, limiter } = await start(redisLike(() => ALLOWED));
     await limiter.start(2_000);
-    const result = await limiter.check("key_1", limits, 1_700_000_000_000);
+    const result = await limiter.check(key("key_1"), limits, 1_700_000_000_000);
     expect(result).toMatchObject({ allowed: true, source: "redis", minute: { used: 1, limit: 10 } });
-    await limiter.check("key_2", limits, 1_700_000_000_001, { cost: 12, consume: false });
+    await limiter.check(key("key_2"), limits, 1_700_000_000_001, { cost: 12, consume: false });
     const script = fake.commands[0]?.[2] ?? "";
     // ARGV: now, per-minute limit, per-day limit, cost, consume.
     expect(fake.commands).toEqual([
@@ -108,8 +110,8 @@ describe("the limiter's Redis connection", () => {
         "EVALSHA",
         sha1(script),
         "2",
-        "t:rl:{key_1}:m",
-        "t:rl:{key_1}:d",
+        "t:rl:{user_1}:key_1:m",
+        "t:rl:{user_1}:key_1:d",
         "1700000000000",
         "10",
         "100",
@@ -120,8 +122,8 @@ describe("the limiter's Redis connection", () => {
         "EVALSHA",
         sha1(script),
         "2",
-        "t:rl:{key_2}:m",
-        "t:rl:{key_2}:d",
+        "t:rl:{user_1}:key_2:m",
+        "t:rl:{user_1}:key_2:d",
         "1700000000001",
         "10",
         "100",
@@ -136,6 +138,7 @@ describe("the limiter's Redis connection", () => {
     const port = new URL(await fake.listen()).port;
     cleanups.push(() => fake.close());
     const limiter = new RedisRateLimiter({
+      quotaBaseline: async () => 0,
       url: `redis://gateway:p%40ss@127.0.0.1:${port}/3`,
       keyPrefix: "",
       timeoutMs: 100,
@@ -158,7 +161,7 @@ describe("the limiter's Redis connection", () => {
     await limiter.start(300);
     await until(() => errors.length > 0);
     expect(errors[0]).toMatch(/Redis refused AUTH: WRONGPASS/);
-    await expect(limiter.check("key_1", limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
+    await expect(limiter.check(key("key_1"), limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
   });
 
   test("a Redis that accepts but never answers the handshake is left after 2 s and tried again", async () => {
@@ -166,11 +169,11 @@ describe("the limiter's Redis connection", () => {
       connection === 1 ? "silent" : redisLike(() => ALLOWED)(command, connection),
     );
     await limiter.start(100);
-    await expect(limiter.check("a", limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
+    await expect(limiter.check(key("a"), limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
     await until(() => limiter.connection.isReady);
     expect(fake.connections).toBe(2);
     expect(errors[0]).toMatch(/not ready within 2000 ms/);
-    expect((await limiter.check("a", limits, Date.now())).allowed).toBe(true);
+    expect((await limiter.check(key("a"), limits, Date.now())).allowed).toBe(true);
   });
 
   test("every check of a batch Redis does not answer fails with RedisTimeout after timeoutMs", async () => {
@@ -178,8 +181,8 @@ describe("the limiter's Redis connection", () => {
     await limiter.start(2_000);
     const started = performance.now();
     const results = await Promise.allSettled([
-      limiter.check("a", limits, Date.now()),
-      limiter.check("b", limits, Date.now()),
+      limiter.check(key("a"), limits, Date.now()),
+      limiter.check(key("b"), limits, Date.now()),
     ]);
     const elapsed = performance.now() - started;
     for (const result of results) {
@@ -194,17 +197,17 @@ describe("the limiter's Redis connection", () => {
   test("a connection that owes replies for 2 s is dropped and made again; answers resume", async () => {
     const { fake, limiter } = await start(redisLike((connection) => (connection === 1 ? "silent" : ALLOWED)));
     await limiter.start(2_000);
-    await expect(limiter.check("a", limits, Date.now())).rejects.toBeInstanceOf(RedisTimeout);
+    await expect(limiter.check(key("a"), limits, Date.now())).rejects.toBeInstanceOf(RedisTimeout);
     await until(() => fake.connections === 2 && limiter.connection.isReady);
-    expect((await limiter.check("a", limits, Date.now())).allowed).toBe(true);
+    expect((await limiter.check(key("a"), limits, Date.now())).allowed).toBe(true);
   });
 
   test("a lost connection fails what it owed, reconnects, reloads the script and serves again", async () => {
     const { fake, limiter } = await start(redisLike((connection) => (connection === 1 ? "close" : ALLOWED)));
     await limiter.start(2_000);
-    await expect(limiter.check("a", limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
+    await expect(limiter.check(key("a"), limits, Date.now())).rejects.toBeInstanceOf(RedisUnavailable);
     await until(() => limiter.connection.isReady);
-    expect((await limiter.check("a", limits, Date.now())).allowed).toBe(true);
+    expect((await limiter.check(key("a"), limits, Date.now())).allowed).toBe(true);
     expect(fake.names()).toEqual(["SCRIPT LOAD", "EVALSHA", "SCRIPT LOAD", "EVALSHA"]);
   });
 
@@ -213,21 +216,22 @@ describe("the limiter's Redis connection", () => {
       redisLike((connection) => (connection === 1 ? "-NOSCRIPT No matching script.\r\n" : ALLOWED)),
     );
     await limiter.start(2_000);
-    await expect(limiter.check("a", limits, Date.now())).rejects.toThrow(/NOSCRIPT/);
+    await expect(limiter.check(key("a"), limits, Date.now())).rejects.toThrow(/NOSCRIPT/);
     await until(() => fake.connections === 2 && limiter.connection.isReady);
-    expect((await limiter.check("a", limits, Date.now())).allowed).toBe(true);
+    expect((await limiter.check(key("a"), limits, Date.now())).allowed).toBe(true);
   });
 
   test("a reply of the wrong shape fails the check rather than deciding from it", async () => {
     const { limiter } = await start(redisLike(() => "*2\r\n:1\r\n:2\r\n"));
     await limiter.start(2_000);
-    await expect(limiter.check("a", limits, Date.now())).rejects.toThrow(/unexpected reply/);
+    await expect(limiter.check(key("a"), limits, Date.now())).rejects.toThrow(/unexpected reply/);
   });
 
   test("a URL that is not redis:// or rediss:// is refused at construction", () => {
     expect(
       () =>
         new RedisRateLimiter({
+          quotaBaseline: async () => 0,
           url: "http://127.0.0.1:6379",
           keyPrefix: "",
           timeoutMs: 100,

@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
-import { type LimitOptions, RedisRateLimiter } from "../src/authz/redis-limiter.js";
-import type { LimitResult, Limits } from "../src/authz/sliding-window.js";
+import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
+import type { LimitOptions, LimitResult, Limits } from "../src/authz/sliding-window.js";
 
 type Check = (keyId: string, limits: Limits, nowMs: number, options?: LimitOptions) => Promise<LimitResult>;
 
@@ -13,15 +13,16 @@ const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>
   limiters: async ({ services }, use) => {
     const remote = new RedisRateLimiter({
       url: services.redisUrl,
+      quotaBaseline: async () => 0,
       keyPrefix: services.redisPrefix,
       timeoutMs: 1_000,
       onError: () => {},
     });
     await remote.start(5_000);
-    const local = new LocalRateLimiter();
+    const local = new LocalRateLimiter(async () => 0);
     await use({
-      redis: (k, l, n, o) => remote.check(k, l, n, o),
-      local: async (k, l, n, o) => local.check(k, l, n, o),
+      redis: (k, l, n, o) => remote.check({ id: k, userId: `u_${k}` }, l, n, o),
+      local: async (k, l, n, o) => local.check({ id: k, userId: `u_${k}` }, l, n, o),
     });
     remote.stop();
   },
@@ -253,8 +254,8 @@ const withRedis = test.extend<{ redis: Redis }>({
 });
 
 describe("the Redis limiter's keys", () => {
-  const minuteKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:m`;
-  const dayKey = (prefix: string, id: string) => `${prefix}rl:{${id}}:d`;
+  const minuteKey = (prefix: string, id: string) => `${prefix}rl:{u_${id}}:${id}:m`;
+  const dayKey = (prefix: string, id: string) => `${prefix}rl:{u_${id}}:${id}:d`;
 
   withRedis(
     "expire a full window after their newest bucket; a refusal writes nothing",

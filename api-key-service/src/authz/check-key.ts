@@ -1,19 +1,24 @@
 import type { Logger } from "@gateway/common";
-import { AppError } from "../errors.js";
 import { hashKey, type KeyFormat } from "../keys/key-format.js";
+import { billingPeriod, secondsToEnd } from "../plans/billing-period.js";
 import { type CredentialHeaders, findCredential } from "./credentials.js";
 import type { AuthKey, Decision } from "./decision.js";
 import { type KeyLookup, KeyStoreUnavailable } from "./key-lookup.js";
-import type { LocalRateLimiter } from "./local-limiter.js";
 import type { AuthzMetrics } from "./metrics.js";
-import type { LimitOptions, RedisRateLimiter } from "./redis-limiter.js";
-import type { LimitResult } from "./sliding-window.js";
+import { ignoreQuotaAlerts, type QuotaAlerts } from "./quota-alerts.js";
+import type { LimitOptions, LimitResult, RateLimiter } from "./sliding-window.js";
 import type { UsageRecorder } from "./usage-recorder.js";
+
+/** The most units one request may cost. */
+export const MAX_COST = 1_000_000;
 
 export interface SecretCheckOptions {
   /** Scopes the route requires; the key must hold all of them. */
   requiredScopes: string[];
-  /** Units of the key's rate limits the request counts for: a positive integer, default 1. */
+  /**
+   * Units the request counts for, in every window and the quota: a whole number 1–MAX_COST, default 1.
+   * Anything else (NaN from an unreadable route setting) is a misconfigured route.
+   */
   cost?: number;
   /** false: decide as a request would be decided, but count nothing and record no usage (default true). */
   consume?: boolean;
@@ -30,10 +35,12 @@ export interface KeyCheckerDeps {
   format: KeyFormat;
   credentialHeaders: CredentialHeaders;
   lookup: KeyLookup;
-  limiter: RedisRateLimiter;
+  limiter: RateLimiter;
   /** Used when Redis fails: a local limiter ("open"), or null to refuse with 503 ("closed"). */
-  fallback: LocalRateLimiter | null;
+  fallback: RateLimiter | null;
   usage: UsageRecorder;
+  /** Told when a check takes a user past one of their plan's alert thresholds. */
+  quotaAlerts?: QuotaAlerts;
   metrics: AuthzMetrics;
   logger: Logger;
   now?: () => number;
@@ -48,9 +55,13 @@ const RETRY_UNAVAILABLE_SECONDS = 1;
  */
 export class KeyChecker {
   private readonly now: () => number;
+  private readonly quotaAlerts: QuotaAlerts;
+  /** When each invalid route cost was last logged: a misconfigured busy route logs once a minute. */
+  private readonly costLogged = new Map<number | string, number>();
 
   constructor(private readonly deps: KeyCheckerDeps) {
     this.now = deps.now ?? Date.now;
+    this.quotaAlerts = deps.quotaAlerts ?? ignoreQuotaAlerts;
   }
 
   async check(input: CheckInput): Promise<Decision> {
@@ -65,7 +76,7 @@ export class KeyChecker {
   /** The decision for a secret already taken from the request: the rest of check(), for every caller. */
   async checkSecret(secret: string, options: SecretCheckOptions): Promise<Decision> {
     const cost = options.cost ?? 1;
-    if (!Number.isSafeInteger(cost) || cost < 1) throw AppError.invalid("cost", "must be a positive integer");
+    if (!Number.isInteger(cost) || cost < 1 || cost > MAX_COST) return this.misconfigured(options.cost);
     const consume = options.consume !== false;
     if (!this.deps.format.isWellFormed(secret)) return deny("MALFORMED", "the API key is malformed");
 
@@ -96,8 +107,15 @@ export class KeyChecker {
       return { ...deny("MISSING_SCOPE", `the API key lacks the scope ${missing.join(", ")}`), key };
     }
 
-    // The options object is passed on as is: the gRPC path then allocates nothing for it.
-    const limits = await this.limit(key, now, options);
+    const plan = key.plan;
+    let limitOptions: LimitOptions = options;
+    if (plan?.monthlyQuota != null) {
+      const period = billingPeriod(key.billingAnchor, now);
+      const quota = { limit: plan.monthlyQuota, periodStart: period.start, periodEnd: period.end };
+      limitOptions = { cost, consume, quota: { ...quota, block: plan.overage === "block" } };
+    }
+    // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
+    const limits = await this.limit(key, now, limitOptions);
     if (!limits) {
       if (consume) this.deps.usage.record(key.id, false, now);
       return {
@@ -106,8 +124,17 @@ export class KeyChecker {
         retryAfterSeconds: RETRY_UNAVAILABLE_SECONDS,
       };
     }
-    if (consume) this.deps.usage.record(key.id, limits.allowed, now);
+    if (consume) this.deps.usage.record(key.id, limits.allowed, now, cost);
+    const quota = limits.quota;
     if (!limits.allowed) {
+      if (quota?.exceeded) {
+        return {
+          ...deny("QUOTA_EXCEEDED", "the monthly quota of the API key's plan is used up"),
+          key,
+          limits,
+          retryAfterSeconds: secondsToEnd({ start: quota.periodStart, end: quota.periodEnd }, now),
+        };
+      }
       return {
         ...deny("RATE_LIMITED", "the API key's rate limit is exceeded"),
         key,
@@ -115,7 +142,47 @@ export class KeyChecker {
         retryAfterSeconds: Math.max(1, Math.ceil(limits.retryAfterMs / 1000)),
       };
     }
-    return { allowed: true, key, limits };
+    if (quota && consume && plan) this.alertCrossings(key, plan.alertThresholds, quota, cost);
+    return { allowed: true, key, limits, units: cost };
+  }
+
+  /** Reports each alert threshold this check's units took the user's usage past. */
+  private alertCrossings(
+    key: AuthKey,
+    thresholds: number[],
+    quota: NonNullable<LimitResult["quota"]>,
+    cost: number,
+  ): void {
+    const before = quota.used - cost;
+    for (const threshold of thresholds) {
+      const mark = threshold * quota.limit;
+      if (before < mark && quota.used >= mark) {
+        this.quotaAlerts.crossed({
+          userId: key.userId,
+          planId: key.plan?.id ?? "",
+          periodStart: new Date(quota.periodStart),
+          periodEnd: new Date(quota.periodEnd),
+          threshold,
+          monthlyQuota: quota.limit,
+          used: quota.used,
+        });
+      }
+    }
+  }
+
+  /** A route whose cost is not a whole number 1–MAX_COST: never counted as 1, refused as the gateway's fault. */
+  private misconfigured(cost: unknown): Decision {
+    const now = this.now();
+    const shown = typeof cost === "number" && !Number.isNaN(cost) ? cost : String(cost);
+    if (now - (this.costLogged.get(shown) ?? 0) >= 60_000) {
+      if (this.costLogged.size > 1_000) this.costLogged.clear();
+      this.costLogged.set(shown, now);
+      this.deps.logger.error(
+        { cost: shown },
+        `route misconfigured: context_extensions.cost must be a whole number from 1 to ${MAX_COST}; requests on it are refused with 500`,
+      );
+    }
+    return deny("MISCONFIGURED", "the gateway route is misconfigured");
   }
 
   private stateRefusal(key: AuthKey, now: number) {
@@ -131,11 +198,18 @@ export class KeyChecker {
   /** null when Redis failed and the failure mode is closed. */
   private async limit(key: AuthKey, now: number, options: LimitOptions): Promise<LimitResult | null> {
     try {
-      return await this.deps.limiter.check(key.id, key.limits, now, options);
+      return await this.deps.limiter.check(key, key.limits, now, options);
     } catch (err) {
       this.deps.metrics.errors.inc({ dependency: "redis", operation: "rate_limit" });
       this.deps.logger.debug({ err: (err as Error).message }, "rate limit call failed");
-      return this.deps.fallback ? this.deps.fallback.check(key.id, key.limits, now, options) : null;
+      if (!this.deps.fallback) return null;
+      try {
+        return await this.deps.fallback.check(key, key.limits, now, options);
+      } catch (fallbackErr) {
+        // The local limiter reads Postgres for a quota it has not seen: with both away, refuse.
+        this.deps.logger.debug({ err: (fallbackErr as Error).message }, "local rate limit failed");
+        return null;
+      }
     }
   }
 }

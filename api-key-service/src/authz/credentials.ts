@@ -42,3 +42,11 @@ export function parseScopes(text: string | undefined): string[] {
   if (!text) return [];
   return text.split(/[\s,]+/).filter(Boolean);
 }
+
+/**
+ * `cost` from the route's context extensions: a whole number written in plain digits. Anything else
+ * is NaN, which the check refuses as a misconfigured route rather than counting it as 1.
+ */
+export function parseCost(text: string): number {
+  return /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+}

@@ -41,21 +41,29 @@ export type DenialReason =
   | "DISABLED"
   | "MISSING_SCOPE"
   | "RATE_LIMITED"
-  | "UNAVAILABLE";
+  | "QUOTA_EXCEEDED"
+  | "UNAVAILABLE"
+  | "MISCONFIGURED";
 
 export type Decision =
-  | { allowed: true; key: AuthKey; limits: LimitResult }
+  | {
+      allowed: true;
+      key: AuthKey;
+      limits: LimitResult;
+      /** The request's cost: what the access log, and so billing, counts it as. */
+      units: number;
+    }
   | {
       allowed: false;
       reason: DenialReason;
       message: string;
       key?: AuthKey;
       limits?: LimitResult;
-      /** Seconds the client should wait (429 and 503). */
+      /** Seconds the client should wait (429 and 503; for a used-up quota, until the period ends). */
       retryAfterSeconds?: number;
     };
 
-export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 503> = {
+export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 500 | 503> = {
   MISSING: 401,
   MALFORMED: 401,
   UNKNOWN: 401,
@@ -65,5 +73,8 @@ export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 503> = {
   DISABLED: 403,
   MISSING_SCOPE: 403,
   RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
   UNAVAILABLE: 503,
+  // The route's own configuration is wrong (an invalid cost): the gateway's fault, not the client's.
+  MISCONFIGURED: 500,
 };

@@ -1,130 +1,52 @@
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { type Reply, type ReplyCallback, ScriptConnection } from "./script-connection.js";
-import { DAY, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
+import {
+  DAY,
+  type LimitKey,
+  type LimitOptions,
+  type LimitResult,
+  type Limits,
+  MINUTE,
+  type QuotaRequest,
+  type RateLimiter,
+} from "./sliding-window.js";
 
 /**
- * Checks and counts both windows in one atomic script, one round trip. Each window is a hash of
- * bucket -> count plus `t` (the window's total) and `o` (the oldest bucket holding a count, kept
- * exact whenever `t` > 0). Expired buckets are subtracted from `t` as `o` moves forward, so a call
- * touches O(1) fields on average: an admitted request in steady state costs HMGET and two HINCRBYs
- * per window. The hash expires a full window after its newest bucket was created, the last moment
- * any of its counts matters, and is deleted once no count is left. A refused request changes no
- * count, and neither does a read (ARGV[5] = "0"): it decides as a request of that cost would, and
- * reports the counts as they stand.
+ * Checks and counts both windows, and the user's quota when there is one, in one atomic script, one
+ * round trip (rate-limit.lua). Each window is a hash of bucket -> count plus `t` (the window's total)
+ * and `o` (the oldest bucket holding a count, kept exact whenever `t` > 0). Expired buckets are
+ * subtracted from `t` as `o` moves forward, so a call touches O(1) fields on average: an admitted
+ * request in steady state costs HMGET and two HINCRBYs per window, plus GET and INCRBY for a quota.
+ * The hash expires a full window after its newest bucket was created, the last moment any of its
+ * counts matters, and is deleted once no count is left. A refused request changes no count, and
+ * neither does a read (consume "0"): it decides as a request of that cost would, and reports the
+ * counts as they stand.
  */
-const SCRIPT = `
-local now = tonumber(ARGV[1])
-local cost = tonumber(ARGV[4])
-local consume = ARGV[5] == '1'
+const SCRIPT = readFileSync(new URL("./rate-limit.lua", import.meta.url), "utf8")
+  .replaceAll("{{MINUTE_BUCKET_MS}}", String(MINUTE.bucketMs))
+  .replaceAll("{{MINUTE_BUCKETS}}", String(MINUTE.buckets))
+  .replaceAll("{{DAY_BUCKET_MS}}", String(DAY.bucketMs))
+  .replaceAll("{{DAY_BUCKETS}}", String(DAY.buckets));
 
-local function load(key, bucket_ms, nbuckets, limit)
-  local current = math.floor(now / bucket_ms)
-  local first = current - nbuckets + 1
-  local meta = redis.call('HMGET', key, 't', 'o')
-  local total = tonumber(meta[1]) or 0
-  local stored = tonumber(meta[2])
-  local oldest = stored or current
-  local existed = meta[1] ~= false
-  if total <= 0 then
-    total = 0
-    oldest = current
-  elseif oldest < first then
-    if first - oldest >= nbuckets then
-      redis.call('DEL', key)
-      total = 0
-      stored = nil
-      existed = false
-    else
-      for b = oldest, first - 1 do
-        local c = redis.call('HGET', key, b)
-        if c then
-          total = total - tonumber(c)
-          redis.call('HDEL', key, b)
-        end
-      end
-    end
-    if total <= 0 then
-      total = 0
-      oldest = current
-    else
-      oldest = first
-      while oldest < current and redis.call('HEXISTS', key, oldest) == 0 do
-        oldest = oldest + 1
-      end
-    end
-  end
-  local dirty = total ~= (tonumber(meta[1]) or 0) or oldest ~= stored
-  return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit, current = current,
-           total = total, oldest = oldest, existed = existed, dirty = dirty }
-end
+type ScriptReply = [number, number, number, number, number, number, number, number];
 
-local function reset_ms(w)
-  if w.total <= 0 then return 0 end
-  return (w.oldest + w.nbuckets) * w.bucket_ms - now
-end
-
-local function retry_ms(w)
-  local need = w.total + cost - w.limit
-  if need <= 0 then return 0 end
-  local freed = 0
-  for b = w.oldest, w.current do
-    local c = redis.call('HGET', w.key, b)
-    if c then
-      freed = freed + tonumber(c)
-      if freed >= need then return (b + w.nbuckets) * w.bucket_ms - now end
-    end
-  end
-  return (w.current + w.nbuckets) * w.bucket_ms - now
-end
-
-local function save(w, add)
-  if add > 0 then
-    if redis.call('HINCRBY', w.key, w.current, add) == add then
-      redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
-    end
-    w.total = w.total + add
-    if w.dirty then
-      redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
-    else
-      redis.call('HINCRBY', w.key, 't', add)
-    end
-  elseif w.dirty then
-    if w.total > 0 then
-      redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
-    elseif w.existed then
-      redis.call('DEL', w.key)
-    end
-  end
-end
-
-local m = load(KEYS[1], ${MINUTE.bucketMs}, ${MINUTE.buckets}, tonumber(ARGV[2]))
-local d = load(KEYS[2], ${DAY.bucketMs}, ${DAY.buckets}, tonumber(ARGV[3]))
-local allowed = m.total + cost <= m.limit and d.total + cost <= d.limit
-local retry = 0
-if allowed then
-  local add = consume and cost or 0
-  save(m, add)
-  save(d, add)
-else
-  retry = math.max(retry_ms(m), retry_ms(d))
-  save(m, 0)
-  save(d, 0)
-end
-return { allowed and 1 or 0, m.total, reset_ms(m), d.total, reset_ms(d), retry }
-`;
-
-type ScriptReply = [number, number, number, number, number, number];
-
-export interface LimitOptions {
-  /** Units the request counts for: a positive integer, default 1. */
-  cost?: number;
-  /** false: decide without counting anything (default true). */
-  consume?: boolean;
-}
+/** The script's answer when the quota counter is missing and must be rebuilt before deciding. */
+const QUOTA_MISSING = -1;
 
 // "1" and "0" as RESP bulk strings: the usual cost and both consume flags cost the hot path no string.
 const ARG_ONE = "$1\r\n1\r\n";
 const ARG_ZERO = "$1\r\n0\r\n";
+const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+
+/**
+ * Units a user had admitted in a billing period, from what the service flushed to Postgres: what a
+ * lost quota counter is rebuilt from.
+ */
+export type QuotaBaseline = (userId: string, periodStart: number, periodEnd: number) => Promise<number>;
+
+/** A rebuilt counter outlives its period by a day, so a clock a little behind still finds it. */
+const QUOTA_TTL_SLACK_MS = 86_400_000;
 
 export interface RedisLimiterOptions {
   url: string;
@@ -133,10 +55,17 @@ export interface RedisLimiterOptions {
   /** A check Redis has not answered within this long fails with RedisTimeout. */
   timeoutMs: number;
   onError: (err: Error) => void;
+  /** Where a missing quota counter is rebuilt from (Postgres). */
+  quotaBaseline: QuotaBaseline;
 }
 
 interface Pending {
+  key: LimitKey;
   limits: Limits;
+  nowMs: number;
+  options: LimitOptions | undefined;
+  /** The quota counter was rebuilt for this check already: a second "missing" is an error. */
+  rebuilt: boolean;
   resolve: (result: LimitResult) => void;
   reject: (err: unknown) => void;
 }
@@ -166,8 +95,11 @@ const STALE_MS = 2_000;
  * already waits unread. The check is made on the next turn's setImmediate, after the poll phase has
  * delivered any reply that arrived in time. Late replies are still read, and dropped.
  */
-export class RedisRateLimiter {
+export class RedisRateLimiter implements RateLimiter {
   readonly connection: ScriptConnection;
+  private readonly quotaBaseline: QuotaBaseline;
+  /** Rebuilds under way, by user and period: concurrent checks wait for one. */
+  private readonly rebuilding = new Map<string, Promise<void>>();
   private queue: Pending[] = [];
   private queueResp = "";
   /** Sent batches awaiting replies, oldest first. */
@@ -185,6 +117,7 @@ export class RedisRateLimiter {
     });
     this.keyPrefix = `${options.keyPrefix}rl:{`;
     this.timeoutMs = options.timeoutMs;
+    this.quotaBaseline = options.quotaBaseline;
   }
 
   /** Connects; resolves once the script is loaded, or after `waitMs` if Redis is not there yet. */
@@ -207,32 +140,68 @@ export class RedisRateLimiter {
   }
 
   /**
-   * Counts a request of `cost` units against both windows, or refuses it without counting. With
-   * `consume: false` only decides: nothing is counted and the usage reported is the current one.
-   * Rejects if Redis fails.
+   * Counts a request of `cost` units against both windows and the user's quota, or refuses it without
+   * counting. With `consume: false` only decides: nothing is counted and the usage reported is the
+   * current one. A missing quota counter is rebuilt from Postgres first (once per user and period,
+   * however many checks wait). Rejects if Redis fails.
    */
-  check(keyId: string, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
+  check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
     return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.send());
-      this.queue.push({ limits, resolve, reject });
-      // The {…} hash tag puts both windows of a key in one Redis Cluster slot, as the script needs.
-      const minuteKey = `${this.keyPrefix}${keyId}}:m`;
-      const dayKey = `${this.keyPrefix}${keyId}}:d`;
-      const now = String(nowMs);
-      const perMinute = String(limits.perMinute);
-      const perDay = String(limits.perDay);
-      let cost = ARG_ONE;
-      if (options?.cost !== undefined && options.cost !== 1) {
-        const text = String(options.cost);
-        cost = `$${text.length}\r\n${text}\r\n`;
-      }
-      this.queueResp +=
-        `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n` +
-        `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
-        `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
-        cost +
-        (options?.consume === false ? ARG_ZERO : ARG_ONE);
+      this.enqueue({ key, limits, nowMs, options, rebuilt: false, resolve, reject });
     });
+  }
+
+  /** The Redis key of a user's quota counter for the period starting at `periodStart`. */
+  quotaKey(userId: string, periodStart: number): string {
+    return `${this.keyPrefix}${userId}}:q:${periodStart}`;
+  }
+
+  private enqueue(one: Pending): void {
+    if (this.queue.length === 0) setImmediate(() => this.send());
+    this.queue.push(one);
+    const { key, limits, options } = one;
+    // The {user} hash tag puts a key's windows and its user's quota in one Redis Cluster slot, as an
+    // atomic script needs.
+    const tagged = `${this.keyPrefix}${key.userId}}:${key.id}`;
+    const minuteKey = `${tagged}:m`;
+    const dayKey = `${tagged}:d`;
+    const now = String(one.nowMs);
+    const perMinute = String(limits.perMinute);
+    const perDay = String(limits.perDay);
+    const cost = options?.cost !== undefined && options.cost !== 1 ? bulk(String(options.cost)) : ARG_ONE;
+    const consume = options?.consume === false ? ARG_ZERO : ARG_ONE;
+    const quota = options?.quota;
+    const args =
+      `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
+      (quota ? bulk(this.quotaKey(key.userId, quota.periodStart)) : "") +
+      `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
+      cost +
+      consume;
+    this.queueResp += quota
+      ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${bulk(String(quota.limit))}${quota.block ? ARG_ONE : ARG_ZERO}`
+      : `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
+  }
+
+  /** Sets a missing quota counter to what Postgres holds; SET NX, so of several replicas one sets it. */
+  private rebuild(one: Pending, quota: QuotaRequest): Promise<void> {
+    const id = `${one.key.userId}\n${quota.periodStart}`;
+    let pending = this.rebuilding.get(id);
+    if (!pending) {
+      pending = this.quotaBaseline(one.key.userId, quota.periodStart, quota.periodEnd)
+        .then(
+          (used) =>
+            new Promise<void>((resolve, reject) => {
+              const ttl = String(Math.max(1, quota.periodEnd - one.nowMs + QUOTA_TTL_SLACK_MS));
+              const command =
+                `*6\r\n$3\r\nSET\r\n${bulk(this.quotaKey(one.key.userId, quota.periodStart))}` +
+                `${bulk(String(used))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
+              this.connection.send(command, [(err) => (err ? reject(err) : resolve())]);
+            }),
+        )
+        .finally(() => this.rebuilding.delete(id));
+      this.rebuilding.set(id, pending);
+    }
+    return pending;
   }
 
   private send(): void {
@@ -249,8 +218,10 @@ export class RedisRateLimiter {
           if (err?.message.startsWith("NOSCRIPT")) this.connection.reset("Redis lost the rate-limit script");
           if (batch.settled) return;
           if (err) one.reject(err);
-          else if (isScriptReply(reply)) one.resolve(toResult(reply, one.limits));
-          else one.reject(new Error("Redis answered the rate-limit script with an unexpected reply"));
+          else if (!isScriptReply(reply)) {
+            one.reject(new Error("Redis answered the rate-limit script with an unexpected reply"));
+          } else if (reply[0] === QUOTA_MISSING) this.afterMissingQuota(one);
+          else one.resolve(toResult(reply, one));
         },
     );
     // Not connected: send() fails every callback at once, so there is nothing to watch.
@@ -259,6 +230,18 @@ export class RedisRateLimiter {
       this.watch();
     }
     this.connection.send(resp, callbacks);
+  }
+
+  private afterMissingQuota(one: Pending): void {
+    const quota = one.options?.quota;
+    if (!quota || one.rebuilt) {
+      one.reject(new Error("the quota counter is still missing after it was rebuilt"));
+      return;
+    }
+    this.rebuild(one, quota).then(
+      () => this.enqueue({ ...one, rebuilt: true }),
+      (err: unknown) => one.reject(err),
+    );
   }
 
   // One interval for all batches rather than a timer per batch: a timer per batch costs an
@@ -292,16 +275,28 @@ export class RedisRateLimiter {
 }
 
 function isScriptReply(reply: Reply): reply is ScriptReply {
-  return Array.isArray(reply) && reply.length === 6 && reply.every((n) => typeof n === "number");
+  return Array.isArray(reply) && reply.length === 8 && reply.every((n) => typeof n === "number");
 }
 
-function toResult(reply: ScriptReply, limits: Limits): LimitResult {
-  const [allowed, minuteUsed, minuteReset, dayUsed, dayReset, retry] = reply;
-  return {
+function toResult(reply: ScriptReply, one: Pending): LimitResult {
+  const [allowed, minuteUsed, minuteReset, dayUsed, dayReset, retry, quotaUsed, quotaRefused] = reply;
+  const result: LimitResult = {
     allowed: allowed === 1,
-    minute: { limit: limits.perMinute, used: minuteUsed, resetMs: minuteReset },
-    day: { limit: limits.perDay, used: dayUsed, resetMs: dayReset },
+    minute: { limit: one.limits.perMinute, used: minuteUsed, resetMs: minuteReset },
+    day: { limit: one.limits.perDay, used: dayUsed, resetMs: dayReset },
     retryAfterMs: retry,
     source: "redis",
   };
+  const quota = one.options?.quota;
+  if (quota) {
+    result.quota = {
+      limit: quota.limit,
+      used: quotaUsed,
+      periodStart: quota.periodStart,
+      periodEnd: quota.periodEnd,
+      resetMs: quota.periodEnd - one.nowMs,
+      exceeded: quotaRefused === 1,
+    };
+  }
+  return result;
 }

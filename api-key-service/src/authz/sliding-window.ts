@@ -35,9 +35,53 @@ export interface LimitResult {
   retryAfterMs: number;
   /** Which limiter decided: Redis, shared by every replica, or this replica's own fallback. */
   source: "redis" | "local";
+  /** Present when the check carried a quota. */
+  quota?: QuotaState;
 }
 
 export interface Limits {
   perMinute: number;
   perDay: number;
+}
+
+/** Whose windows and quota a check counts against: the key, and the user its quota is shared by. */
+export interface LimitKey {
+  id: string;
+  userId: string;
+}
+
+/** A user's quota for the billing period a check falls in. */
+export interface QuotaRequest {
+  /** Units per period. */
+  limit: number;
+  periodStart: number;
+  periodEnd: number;
+  /** true: refuse past the quota; false: admit and count (the overage is billed). */
+  block: boolean;
+}
+
+export interface QuotaState {
+  limit: number;
+  /** Units used in the period (after this request, when it was admitted and counted). */
+  used: number;
+  periodStart: number;
+  periodEnd: number;
+  /** Milliseconds from the check to the period's end. */
+  resetMs: number;
+  /** The quota is what refused the request. */
+  exceeded: boolean;
+}
+
+export interface LimitOptions {
+  /** Units the request counts for: a positive integer, default 1. */
+  cost?: number;
+  /** false: decide without counting anything (default true). */
+  consume?: boolean;
+  /** The user's quota, when their plan has one. */
+  quota?: QuotaRequest;
+}
+
+/** Both limiters answer this: Redis, shared by every replica, and the local fallback. */
+export interface RateLimiter {
+  check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult>;
 }

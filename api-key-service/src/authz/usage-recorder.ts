@@ -35,7 +35,8 @@ export class UsageRecorder {
     private readonly settings: { flushIntervalMs: number; maxPending: number },
   ) {}
 
-  record(keyId: string, allowed: boolean, nowMs: number): void {
+  /** Counts one check; an allowed one adds its `units` (its cost) to the minute's admitted units. */
+  record(keyId: string, allowed: boolean, nowMs: number, units = 1): void {
     const minuteMs = nowMs - (nowMs % MINUTE_MS);
     const minute = this.rowsOf(minuteMs);
     let row = minute.get(keyId);
@@ -44,12 +45,13 @@ export class UsageRecorder {
         this.metrics.countsDropped.inc();
         return;
       }
-      row = { keyId, minuteMs, allowed: 0, denied: 0 };
+      row = { keyId, minuteMs, allowed: 0, denied: 0, allowedUnits: 0 };
       minute.set(keyId, row);
       this.pendingRows += 1;
     }
     if (allowed) {
       row.allowed += 1;
+      row.allowedUnits += units;
       // The first use since the last flush is kept: later ones in the same few seconds change
       // nothing at a minute's resolution, and would each store a new number.
       if (!this.lastUsed.has(keyId) && nowMs - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_RESOLUTION_MS)
@@ -128,6 +130,7 @@ export class UsageRecorder {
       if (current) {
         current.allowed += row.allowed;
         current.denied += row.denied;
+        current.allowedUnits += row.allowedUnits;
       } else if (this.pendingRows < this.settings.maxPending) {
         minute.set(row.keyId, row);
         this.pendingRows += 1;

@@ -8,7 +8,7 @@ import {
   loadEnvoyServices,
 } from "@gateway/proto";
 import type { CheckInput, KeyChecker } from "../authz/check-key.js";
-import { parseScopes } from "../authz/credentials.js";
+import { parseCost, parseScopes } from "../authz/credentials.js";
 import type { Decision } from "../authz/decision.js";
 import type { AuthzMetrics } from "../authz/metrics.js";
 import { AllowedResponseEncoder, type ResponseSettings, toCheckResponse } from "./check-response.js";
@@ -66,7 +66,7 @@ export class AuthorizationService {
     if (decision.allowed) {
       this.allowedCount.inc();
       this.allowedDuration.observe(seconds);
-      return this.allowed.encode(decision.key, decision.limits);
+      return this.allowed.encode(decision.key, decision.limits, decision.units);
     }
     this.metrics.checks.inc({ outcome: "denied", reason: decision.reason });
     this.metrics.duration.observe({ outcome: "denied" }, seconds);
@@ -98,8 +98,10 @@ export function toCheckInput(request: CheckRequest__Output): CheckInput {
       headers[name] = name in headers ? `${headers[name]},${value}` : value;
     }
   }
+  const cost = attributes?.context_extensions?.cost;
   return {
     header: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined),
     requiredScopes: parseScopes(attributes?.context_extensions?.required_scopes),
+    ...(cost === undefined ? {} : { cost: parseCost(cost) }),
   };
 }

@@ -4,11 +4,12 @@ import type { LimitResult, WindowState } from "../authz/sliding-window.js";
 import { DAY, MINUTE } from "../authz/sliding-window.js";
 
 // google.rpc.Code: only "non-zero" matters to Envoy; these make logs and gRPC clients readable.
-const RPC_CODE = { 401: 16, 403: 7, 429: 8, 503: 14 } as const;
+const RPC_CODE = { 401: 16, 403: 7, 429: 8, 500: 13, 503: 14 } as const;
 const HTTP_STATUS_NAME = {
   401: "Unauthorized",
   403: "Forbidden",
   429: "TooManyRequests",
+  500: "InternalServerError",
   503: "ServiceUnavailable",
 } as const;
 
@@ -32,10 +33,12 @@ const str = (value: string) => ({ stringValue: value });
 /** The upstream request learns who called: these overwrite anything the client sent. */
 const identityHeaders = (key: AuthKey) => [header("x-api-key-id", key.id), header("x-user-id", key.userId)];
 
-function allowedMetadata(key: AuthKey) {
+/** What the access log carries into billing: who was allowed, and how many units the request is. */
+function allowedMetadata(key: AuthKey, units: number) {
   const fields: Record<string, { stringValue: string }> = {
     api_key_id: str(key.id),
     user_id: str(key.userId),
+    units: str(String(units)),
   };
   if (key.stripeCustomerId) fields.stripe_customer_id = str(key.stripeCustomerId);
   return { fields };
@@ -52,7 +55,7 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
         headers_to_remove: settings.credentialHeaders,
         response_headers_to_add: rateLimitHeaders(decision.limits),
       },
-      dynamic_metadata: allowedMetadata(key),
+      dynamic_metadata: allowedMetadata(key, decision.units),
     };
   }
 
@@ -93,15 +96,29 @@ const resetSeconds = (w: WindowState) => Math.ceil(w.resetMs / 1000);
 
 function rateLimitFields(limits: LimitResult): [string, string][] {
   const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
+  const quota = limits.quota;
+  let policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
+  let state = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
+  if (quota) {
+    const period = Math.round((quota.periodEnd - quota.periodStart) / 1000);
+    const left = Math.max(0, quota.limit - quota.used);
+    const reset = Math.max(0, Math.ceil(quota.resetMs / 1000));
+    policy += `, "month";q=${quota.limit};w=${period}`;
+    state += `, "month";r=${left};t=${reset}`;
+    return [
+      ["ratelimit-policy", policy],
+      ["ratelimit", state],
+      ["x-ratelimit-limit", String(tightest.limit)],
+      ["x-ratelimit-remaining", String(remaining(tightest))],
+      ["x-ratelimit-reset", String(resetSeconds(tightest))],
+      ["x-quota-limit", String(quota.limit)],
+      ["x-quota-remaining", String(left)],
+      ["x-quota-reset", String(reset)],
+    ];
+  }
   return [
-    [
-      "ratelimit-policy",
-      `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`,
-    ],
-    [
-      "ratelimit",
-      `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`,
-    ],
+    ["ratelimit-policy", policy],
+    ["ratelimit", state],
     ["x-ratelimit-limit", String(tightest.limit)],
     ["x-ratelimit-remaining", String(remaining(tightest))],
     ["x-ratelimit-reset", String(resetSeconds(tightest))],
@@ -162,22 +179,30 @@ export class AllowedResponseEncoder {
   private readonly CheckResponse = authMessageType("envoy.service.auth.v3.CheckResponse");
   private readonly OkHttpResponse = authMessageType("envoy.service.auth.v3.OkHttpResponse");
   private readonly status = this.CheckResponse.encode({ status: { code: 0 } }).finish();
-  /** Key records are replaced, never changed, when a key changes; a dropped record takes its parts along. */
-  private readonly parts = new WeakMap<AuthKey, { ok: Uint8Array; metadata: Uint8Array }>();
+  /**
+   * Per key record and cost (routes have a handful of costs). Key records are replaced, never
+   * changed, when a key changes; a dropped record takes its parts along.
+   */
+  private readonly parts = new WeakMap<AuthKey, Map<number, { ok: Uint8Array; metadata: Uint8Array }>>();
 
   constructor(private readonly settings: ResponseSettings) {}
 
-  encode(key: AuthKey, limits: LimitResult): Buffer {
-    let parts = this.parts.get(key);
+  encode(key: AuthKey, limits: LimitResult, units: number): Buffer {
+    let byCost = this.parts.get(key);
+    if (!byCost) {
+      byCost = new Map();
+      this.parts.set(key, byCost);
+    }
+    let parts = byCost.get(units);
     if (!parts) {
       parts = {
         ok: this.OkHttpResponse.encode({
           headers: identityHeaders(key),
           headers_to_remove: this.settings.credentialHeaders,
         }).finish(),
-        metadata: this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key) }).finish(),
+        metadata: this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish(),
       };
-      this.parts.set(key, parts);
+      byCost.set(units, parts);
     }
     const fields = rateLimitFields(limits);
     const sizes = fields.map(([key, value]) => headerSizes(key, value));

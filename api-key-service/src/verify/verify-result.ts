@@ -32,7 +32,10 @@ const CODE: Record<DenialReason, VerifyCode> = {
   DISABLED: "DISABLED",
   MISSING_SCOPE: "MISSING_SCOPE",
   RATE_LIMITED: "RATE_LIMITED",
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   UNAVAILABLE: "UNAVAILABLE",
+  // Only a gateway route can carry an invalid cost; the verify API validates its own.
+  MISCONFIGURED: "UNAVAILABLE",
 };
 
 export interface VerifyResult {
