@@ -2,7 +2,8 @@
 // npm package left external, to be installed beside it. A service therefore lists, as its own
 // dependencies, every npm package its workspace packages use at run time.
 // Usage: node scripts/bundle.mjs <service dir> <entry, e.g. src/run.ts>
-import { join } from "node:path";
+import { copyFileSync, readdirSync } from "node:fs";
+import { basename, join } from "node:path";
 import { build } from "esbuild";
 
 const [dir, entry] = process.argv.slice(2);
@@ -31,3 +32,10 @@ await build({
   plugins: [npmPackagesExternal],
   logLevel: "info",
 });
+
+// Files the code reads beside itself at run time (the rate-limit Lua script): `new URL("./x.lua",
+// import.meta.url)` in src/authz/ resolves next to dist/run.js once bundled, so they are copied flat.
+for (const entry of readdirSync(join(dir, "src"), { recursive: true })) {
+  const path = String(entry);
+  if (path.endsWith(".lua")) copyFileSync(join(dir, "src", path), join(dir, "dist", basename(path)));
+}
