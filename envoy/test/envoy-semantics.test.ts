@@ -100,6 +100,22 @@ describe("routes", () => {
     expect(perRouteAuthz(admin).check_settings.context_extensions.required_scopes).toBe("admin");
   });
 
+  test("a costly route's cost is one the service accepts (an invalid cost refuses every request on it)", () => {
+    const costly = routes.filter(
+      (r) => perRouteAuthz(r)?.check_settings?.context_extensions?.cost !== undefined,
+    );
+    expect(costly.map((r) => r.name)).toEqual(["render"]);
+    for (const route of costly) {
+      const cost = perRouteAuthz(route).check_settings.context_extensions.cost;
+      // A string (context_extensions is map<string, string>) of plain digits, 1 to 1,000,000.
+      expect(typeof cost).toBe("string");
+      expect(cost).toMatch(/^[0-9]{1,7}$/);
+      expect(Number(cost)).toBeGreaterThanOrEqual(1);
+      expect(Number(cost)).toBeLessThanOrEqual(1_000_000);
+    }
+    expect(perRouteAuthz(costly[0]).check_settings.context_extensions.cost).toBe("20");
+  });
+
   test("everything else goes to the backend through ext_authz, after the specific routes", () => {
     const last = routes.at(-1);
     expect(last.match).toEqual({ prefix: "/" });
