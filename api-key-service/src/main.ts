@@ -21,6 +21,7 @@ import { KeySearch } from "./keys/key-search.js";
 import { KeyService } from "./keys/keys.service.js";
 import { ManagementKeyAuth } from "./management-keys/management-key-auth.js";
 import { ManagementKeyService } from "./management-keys/management-keys.service.js";
+import { PlanService } from "./plans/plans.service.js";
 import { UsageService } from "./usage/usage.service.js";
 import { UserDirectory } from "./users/user-directory.js";
 import { UserService } from "./users/users.service.js";
@@ -157,6 +158,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     audit: new AuditService(db),
     usage: new UsageService(db),
     managementKeys: new ManagementKeyService(db, managementKeyFormat, invalidation),
+    plans: new PlanService(db, invalidation),
     checker,
     readiness: {
       postgres: () => sql`select 1`.execute(db),

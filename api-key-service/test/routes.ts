@@ -1,9 +1,20 @@
+import { randomUUID } from "node:crypto";
 import { declaredRoutes } from "../src/http/routes/index.js";
 import type { Api } from "./fixtures.js";
 
 export interface SampleRequest {
   path: string;
   body?: unknown;
+}
+
+/** Plan ids are chosen by the caller and must be new: samples are made again for every call. */
+const newPlanId = () => `plan-${randomUUID().slice(0, 8)}`;
+
+async function createPlan(api: Api): Promise<string> {
+  const id = newPlanId();
+  const res = await api.request("POST", "/api/plans", { body: { id, name: "Sample" } });
+  if (res.status !== 201) throw new Error(`createPlan: ${res.status} ${res.text}`);
+  return id;
 }
 
 /**
@@ -38,6 +49,14 @@ const SAMPLES: Record<string, (api: Api) => Promise<SampleRequest>> = {
     await api.createKey({ user_id: "alice" });
     return { path: "/api/users/alice" };
   },
+  "post /api/plans": async () => ({ path: "/api/plans", body: { id: newPlanId(), name: "Pro" } }),
+  "get /api/plans": async () => ({ path: "/api/plans" }),
+  "get /api/plans/:id": async (api) => ({ path: `/api/plans/${await createPlan(api)}` }),
+  "patch /api/plans/:id": async (api) => ({
+    path: `/api/plans/${await createPlan(api)}`,
+    body: { rate_limit_per_minute: 100 },
+  }),
+  "delete /api/plans/:id": async (api) => ({ path: `/api/plans/${await createPlan(api)}` }),
   "get /api/audit": async () => ({ path: "/api/audit" }),
   "get /api/usage": async () => ({ path: "/api/usage?user_id=alice" }),
   "post /api/management-keys": async () => ({

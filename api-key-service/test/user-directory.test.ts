@@ -43,6 +43,8 @@ function expectedSummary(user: UserRow, keys: ApiKeyRow[]): UserSummary {
   return {
     user_id: user.user_id,
     stripe_customer_id: user.stripe_customer_id,
+    plan_id: user.plan_id,
+    billing_cycle_anchor: user.billing_cycle_anchor?.toISOString() ?? null,
     created_at: user.created_at.toISOString(),
     updated_at: user.updated_at.toISOString(),
     keys: {

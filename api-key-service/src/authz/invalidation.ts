@@ -56,6 +56,12 @@ export class CacheInvalidation {
     this.publish(`user:${userId}`);
   }
 
+  /** A plan's limits changed: every key of a user on it re-reads them. */
+  planChanged(planId: string): void {
+    this.cache.evictPlan(planId);
+    this.publish(`plan:${planId}`);
+  }
+
   managementKeyChanged(id: string): void {
     this.managementKeys?.evict(id);
     this.publish(`mkey:${id}`);
@@ -65,6 +71,7 @@ export class CacheInvalidation {
     if (message.startsWith("key:")) this.cache.evictKey(message.slice(4));
     else if (message.startsWith("user:")) this.cache.evictUser(message.slice(5));
     else if (message.startsWith("mkey:")) this.managementKeys?.evict(message.slice(5));
+    else if (message.startsWith("plan:")) this.cache.evictPlan(message.slice(5));
   }
 
   private publish(message: string): void {

@@ -52,6 +52,13 @@ export class KeyCache {
     }
   }
 
+  /** Forgets every key whose user is on this plan (the plan's limits or quota changed). */
+  evictPlan(planId: string): void {
+    for (const [hash, entry] of this.entries.entries()) {
+      if (entry.key?.plan?.id === planId) this.entries.delete(hash);
+    }
+  }
+
   clear(): void {
     this.entries.clear();
     this.hashesById.clear();

@@ -6,6 +6,7 @@ import { SCOPES } from "../access/scopes.js";
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const YEAR_MS = 365 * 86_400_000;
 const MAX_LIMIT = 1_000_000_000;
+const MAX_QUOTA = 1_000_000_000_000_000;
 
 export const userId = z
   .string()
@@ -121,7 +122,64 @@ export const rotateKeyBody = z.strictObject({
     .optional(),
 });
 
-export const userBillingBody = z.strictObject({ stripe_customer_id: stripeCustomerId });
+/** Plan ids are chosen by the operator and appear in URLs: short, lower case, no escaping needed. */
+export const planId = z
+  .string()
+  .regex(/^[a-z0-9_-]{1,64}$/, "must be 1 to 64 characters of a-z, 0-9, _ and -");
+
+export const planIdParams = z.strictObject({ id: planId });
+
+const monthlyQuota = z
+  .number({ error: "must be a whole number or null" })
+  .int("must be a whole number")
+  .min(1, "must be at least 1")
+  .max(MAX_QUOTA, `must be at most ${MAX_QUOTA}`)
+  .nullable();
+
+const overage = z.enum(["block", "bill"], { message: 'must be "block" or "bill"' });
+
+const alertThresholds = z
+  .array(z.number({ error: "must be a number" }).gt(0, "must be greater than 0").lte(1, "must be at most 1"))
+  .max(10, "at most 10 thresholds")
+  .transform((list) => [...new Set(list)].sort((a, b) => a - b));
+
+/** What a plan's owner may set at creation and change later. */
+const planSettings = {
+  rate_limit_per_minute: rateLimit.optional(),
+  rate_limit_per_day: rateLimit.optional(),
+  monthly_quota: monthlyQuota.optional(),
+  overage: overage.optional(),
+  alert_thresholds: alertThresholds.optional(),
+};
+
+export const createPlanBody = z.strictObject({ id: planId, name, ...planSettings });
+
+export const updatePlanBody = z.strictObject({ name: name.optional(), ...planSettings });
+
+/** Only its day of the month and time of day count; the range keeps Postgres and toISOString() happy. */
+const billingCycleAnchor = z.iso
+  .datetime({ offset: true, message: 'must be an RFC 3339 date-time such as "2026-11-15T00:00:00Z"' })
+  .transform((v, ctx) => {
+    const date = new Date(v);
+    if (date.getTime() < 0 || date.getUTCFullYear() > 9999) {
+      ctx.addIssue({ code: "custom", message: "must be from 1970 to 9999 (UTC)" });
+      return z.NEVER;
+    }
+    return date;
+  })
+  .nullable();
+
+export const updateUserBody = z
+  .strictObject({
+    stripe_customer_id: stripeCustomerId.optional(),
+    plan_id: planId.nullable().optional(),
+    billing_cycle_anchor: billingCycleAnchor.optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, {
+    message: "give at least one of stripe_customer_id, plan_id, billing_cycle_anchor",
+    // An unknown field is the problem to report, not the emptiness left once it is dropped.
+    when: (payload) => payload.issues.length === 0,
+  });
 
 const pageLimit = z.coerce
   .number({ error: "must be a whole number" })
@@ -188,6 +246,10 @@ export const AUDIT_ACTIONS = [
   "key.rotated",
   "key.revoked",
   "user.billing_updated",
+  "user.plan_updated",
+  "plan.created",
+  "plan.updated",
+  "plan.deleted",
   "management_key.created",
   "management_key.revoked",
 ] as const;

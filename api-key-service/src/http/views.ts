@@ -45,10 +45,46 @@ export const userView = z
   .object({
     user_id: z.string(),
     stripe_customer_id: z.string().nullable(),
+    plan_id: z
+      .string()
+      .nullable()
+      .meta({ description: "null: no plan (each key's own limits, else the defaults)" }),
+    billing_cycle_anchor: nullableTimestamp.meta({
+      description:
+        "Billing periods start on its day of the month and time of day (UTC); null: calendar months",
+    }),
     created_at: timestamp,
     updated_at: timestamp,
   })
   .meta({ id: "User" });
+
+export const planView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    rate_limit_per_minute: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: "For keys without their own; null: the configured default" }),
+    rate_limit_per_day: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: "For keys without their own; null: the configured default" }),
+    monthly_quota: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: "Units per billing period; null: unlimited" }),
+    overage: z.enum(["block", "bill"]).meta({ description: "Past the quota: refuse, or admit and bill" }),
+    alert_thresholds: z
+      .array(z.number())
+      .meta({ description: "Fractions of the quota at which a quota.threshold event is sent" }),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: "Plan" });
 
 export const userSummaryView = userView
   .extend({

@@ -11,6 +11,9 @@ export type KeyCounts = Record<KeyStatus | "total", number>;
 export interface UserSummary {
   user_id: string;
   stripe_customer_id: string | null;
+  plan_id: string | null;
+  /** Billing periods start on its day of the month and time of day (UTC); null: calendar months. */
+  billing_cycle_anchor: string | null;
   created_at: string;
   updated_at: string;
   /** The user's keys by status, judged as keyStatus() judges them. */
@@ -84,6 +87,8 @@ function toSummary(user: UserRow, activity: KeyActivity = NO_KEYS): UserSummary 
   return {
     user_id: user.user_id,
     stripe_customer_id: user.stripe_customer_id,
+    plan_id: user.plan_id,
+    billing_cycle_anchor: user.billing_cycle_anchor?.toISOString() ?? null,
     created_at: user.created_at.toISOString(),
     updated_at: user.updated_at.toISOString(),
     keys: { ...activity.keys },

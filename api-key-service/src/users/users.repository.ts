@@ -9,22 +9,35 @@ export async function ensureUser(db: Queryable, userId: string): Promise<void> {
     .execute();
 }
 
-export async function findUser(db: Queryable, userId: string): Promise<UserRow | undefined> {
-  return db.selectFrom("users").selectAll().where("user_id", "=", userId).executeTakeFirst();
-}
-
-export async function upsertUserBilling(
+export async function findUser(
   db: Queryable,
   userId: string,
-  stripeCustomerId: string | null,
+  options: { forUpdate?: boolean } = {},
+): Promise<UserRow | undefined> {
+  let query = db.selectFrom("users").selectAll().where("user_id", "=", userId);
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/** What a PUT may set on a user; absent fields are left as they are. */
+export interface UserChanges {
+  stripe_customer_id?: string | null;
+  plan_id?: string | null;
+  billing_cycle_anchor?: Date | null;
+}
+
+/** Sets the given fields, creating the user (the others null) the first time it is named. */
+export async function upsertUser(
+  db: Queryable,
+  userId: string,
+  changes: UserChanges,
   now: Date,
 ): Promise<UserRow> {
+  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as UserChanges;
   return db
     .insertInto("users")
-    .values({ user_id: userId, stripe_customer_id: stripeCustomerId, created_at: now, updated_at: now })
-    .onConflict((oc) =>
-      oc.column("user_id").doUpdateSet({ stripe_customer_id: stripeCustomerId, updated_at: now }),
-    )
+    .values({ user_id: userId, stripe_customer_id: null, ...set, created_at: now, updated_at: now })
+    .onConflict((oc) => oc.column("user_id").doUpdateSet({ ...set, updated_at: now }))
     .returningAll()
     .executeTakeFirstOrThrow();
 }

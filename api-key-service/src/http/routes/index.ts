@@ -3,6 +3,7 @@ import type { KeyChecker } from "../../authz/check-key.js";
 import type { KeySearch } from "../../keys/key-search.js";
 import type { KeyService } from "../../keys/keys.service.js";
 import type { ManagementKeyService } from "../../management-keys/management-keys.service.js";
+import type { PlanService } from "../../plans/plans.service.js";
 import type { UsageService } from "../../usage/usage.service.js";
 import type { UserDirectory } from "../../users/user-directory.js";
 import type { UserService } from "../../users/users.service.js";
@@ -12,6 +13,7 @@ import { openApiObject } from "../views.js";
 import { auditRoutes } from "./audit.js";
 import { keyRoutes } from "./keys.js";
 import { managementKeyRoutes } from "./management-keys.js";
+import { planRoutes } from "./plans.js";
 import { usageRoutes } from "./usage.js";
 import { userRoutes } from "./users.js";
 import { verifyRoutes } from "./verify.js";
@@ -24,6 +26,7 @@ export interface RouteServices {
   audit: AuditService;
   usage: UsageService;
   managementKeys: ManagementKeyService;
+  plans: PlanService;
   checker: KeyChecker;
 }
 
@@ -35,6 +38,7 @@ export function apiRoutes(services: RouteServices): AnyRoute[] {
   const routes: AnyRoute[] = [
     ...keyRoutes(services.keys, services.keySearch),
     ...userRoutes(services.users, services.userDirectory),
+    ...planRoutes(services.plans),
     ...auditRoutes(services.audit),
     ...usageRoutes(services.usage, services.keys),
     ...managementKeyRoutes(services.managementKeys),

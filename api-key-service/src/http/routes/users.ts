@@ -1,8 +1,9 @@
+import { AppError } from "../../errors.js";
 import type { UserDirectory } from "../../users/user-directory.js";
 import type { UserService } from "../../users/users.service.js";
 import { ownerFor } from "../owner.js";
 import { route } from "../route.js";
-import { pageQuery, userBillingBody, userIdParams } from "../schemas.js";
+import { pageQuery, updateUserBody, userIdParams } from "../schemas.js";
 import { page, userSummaryView, userView } from "../views.js";
 
 export function userRoutes(users: UserService, directory: UserDirectory) {
@@ -11,21 +12,33 @@ export function userRoutes(users: UserService, directory: UserDirectory) {
       method: "put",
       path: "/api/users/:user_id",
       scope: "users:write",
-      summary: "Set the Stripe customer this user's keys bill to",
+      summary: "Set the Stripe customer this user's keys bill to, the user's plan or billing-cycle anchor",
+      description:
+        "Only the fields given change; null clears one. `plan_id` must name an existing plan (else 400). Changing `plan_id` or `billing_cycle_anchor` needs a credential not bound to a user (else 403): a developer portal cannot upgrade itself.",
       params: userIdParams,
-      body: userBillingBody,
+      body: updateUserBody,
       success: { status: 200, description: "The user", schema: userView },
       errors: { 404: "A user-bound credential named another user" },
       handler: async ({ params, body, principal, ctx }) => {
         const user = ownerFor(principal, params.user_id, "user") ?? params.user_id;
-        return users.setBilling(user, body.stripe_customer_id, ctx);
+        if (
+          principal.userId !== null &&
+          (body.plan_id !== undefined || body.billing_cycle_anchor !== undefined)
+        ) {
+          throw new AppError(
+            "FORBIDDEN",
+            "a management key bound to a user cannot change its plan or billing cycle",
+          );
+        }
+        return users.update(user, body, ctx);
       },
     }),
     route({
       method: "get",
       path: "/api/users",
       scope: "users:read",
-      summary: "List users by id, with their Stripe customer, key counts by status and last use",
+      summary:
+        "List users by id, with their Stripe customer, plan, billing-cycle anchor, key counts by status and last use",
       query: pageQuery,
       success: { status: 200, description: "A page of users", schema: page(userSummaryView) },
       handler: async ({ query, principal }) =>
@@ -35,7 +48,8 @@ export function userRoutes(users: UserService, directory: UserDirectory) {
       method: "get",
       path: "/api/users/:user_id",
       scope: "users:read",
-      summary: "One user, with their Stripe customer, key counts by status and last use",
+      summary:
+        "One user, with their Stripe customer, plan, billing-cycle anchor, key counts by status and last use",
       params: userIdParams,
       success: { status: 200, description: "The user", schema: userSummaryView },
       errors: { 404: "No such user (or not this credential's user)" },
