@@ -53,6 +53,24 @@ const schema = z.object({
   REDIS_TIMEOUT: duration("100ms"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
+  // webhooks
+  /** Hosts a webhook may reach whatever they resolve to (loopback, private…); comma-separated. */
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ),
+  WEBHOOK_TIMEOUT: duration("10s").refine((ms) => ms >= 100 && ms <= 60_000, "must be from 100ms to 60s"),
+  WEBHOOK_POLL_INTERVAL: duration("1s").refine((ms) => ms >= 10, "must be at least 10ms"),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
+  WEBHOOK_RETRY_BASE: duration("5s").refine((ms) => ms >= 10, "must be at least 10ms"),
+  WEBHOOK_RETRY_MAX: duration("1h").refine((ms) => ms >= 10, "must be at least 10ms"),
+  WEBHOOK_RETRY_FOR: duration("24h"),
+  QUOTA_ALERT_FLUSH_INTERVAL: duration("200ms").refine((ms) => ms >= 10, "must be at least 10ms"),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -12,6 +12,7 @@ import { KeyLookup } from "./authz/key-lookup.js";
 import { LocalRateLimiter } from "./authz/local-limiter.js";
 import { AuthzMetrics } from "./authz/metrics.js";
 import { RedisRateLimiter } from "./authz/redis-limiter.js";
+import { allowedUnitsOfUser } from "./authz/usage.repository.js";
 import { UsageRecorder } from "./authz/usage-recorder.js";
 import type { Config } from "./config.js";
 import { AuthorizationService } from "./grpc/authorization-service.js";
@@ -25,6 +26,11 @@ import { PlanService } from "./plans/plans.service.js";
 import { UsageService } from "./usage/usage.service.js";
 import { UserDirectory } from "./users/user-directory.js";
 import { UserService } from "./users/users.service.js";
+import { AddressGuard } from "./webhooks/address-guard.js";
+import { QuotaAlertQueue } from "./webhooks/quota-alert-queue.js";
+import { WebhookSender } from "./webhooks/webhook-sender.js";
+import { WebhookWorker } from "./webhooks/webhook-worker.js";
+import { WebhookService } from "./webhooks/webhooks.service.js";
 
 export interface Service {
   /** Runs migrations (unless turned off) and binds the ports; resolves once both listen. */
@@ -63,12 +69,17 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     onError: (err: Error) => logger.warn({ err: err.message }, "redis error"),
   };
   const redis = createRedisClient(redisOptions);
+  // A lost or new quota counter is rebuilt from the units already flushed to Postgres, on the check
+  // path's own pool: once per user and billing period, never in steady state.
+  const quotaBaseline = (userId: string, start: number, end: number) =>
+    allowedUnitsOfUser(lookupDb, userId, new Date(start), new Date(end));
   // The hot path has a connection of its own that fails fast: nothing queues while Redis is away.
   const limiter = new RedisRateLimiter({
     url: config.REDIS_URL,
     keyPrefix: config.REDIS_KEY_PREFIX,
     timeoutMs: config.REDIS_TIMEOUT,
     onError: redisOptions.onError,
+    quotaBaseline,
   });
   const subscriber = createRedisClient(redisOptions);
   const registry = new Registry();
@@ -98,6 +109,11 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     perMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE,
     perDay: config.DEFAULT_RATE_LIMIT_PER_DAY,
   };
+  const quotaAlerts = new QuotaAlertQueue({
+    db,
+    logger,
+    flushIntervalMs: config.QUOTA_ALERT_FLUSH_INTERVAL,
+  });
   const checker = new KeyChecker({
     format,
     credentialHeaders: { authorization: config.AUTHORIZATION_HEADER, apiKey: config.API_KEY_HEADER },
@@ -114,8 +130,9 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       metrics,
     ),
     limiter,
-    fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter() : null,
+    fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter(quotaBaseline) : null,
     usage,
+    quotaAlerts,
     metrics,
     logger,
   });
@@ -139,6 +156,23 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
   health.addToServer(grpcServer);
 
   const keys = new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation);
+  const addressGuard = new AddressGuard({
+    allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+    timeoutMs: config.WEBHOOK_TIMEOUT,
+  });
+  const webhookWorker = new WebhookWorker({
+    db,
+    sender: new WebhookSender({ guard: addressGuard, timeoutMs: config.WEBHOOK_TIMEOUT }),
+    logger,
+    pollIntervalMs: config.WEBHOOK_POLL_INTERVAL,
+    concurrency: config.WEBHOOK_CONCURRENCY,
+    timeoutMs: config.WEBHOOK_TIMEOUT,
+    retry: {
+      baseMs: config.WEBHOOK_RETRY_BASE,
+      maxMs: config.WEBHOOK_RETRY_MAX,
+      forMs: config.WEBHOOK_RETRY_FOR,
+    },
+  });
   const app = createHttpApp({
     adminToken: config.ADMIN_TOKEN,
     managementKeyFormat,
@@ -160,6 +194,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     managementKeys: new ManagementKeyService(db, managementKeyFormat, invalidation),
     plans: new PlanService(db, invalidation),
     checker,
+    webhooks: new WebhookService(db, addressGuard),
     readiness: {
       postgres: () => sql`select 1`.execute(db),
       redis: () => redis.ping(),
@@ -179,6 +214,8 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       // start anyway and let the failure mode decide.
       await limiter.start(2_000);
       usage.start();
+      quotaAlerts.start();
+      webhookWorker.start();
       const listening = app.listen(config.HTTP_PORT, config.HOST);
       server = listening;
       await new Promise<void>((resolve, reject) => {
@@ -205,6 +242,8 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         server ? closeServer(server, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
       ]);
       await usage.stop();
+      // After the check path has stopped: the last crossings are written before the pool closes.
+      await Promise.all([quotaAlerts.stop(), webhookWorker.stop()]);
       limiter.stop();
       for (const client of [redis, subscriber]) client.disconnect();
       await Promise.all([db.destroy(), lookupDb.destroy()]);

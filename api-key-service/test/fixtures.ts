@@ -135,7 +135,8 @@ export async function startApi(
     const [row] = await query(
       `select (select count(*) from api_keys)::int as api_keys, (select count(*) from users)::int as users,
                 (select count(*) from audit_events)::int as audit_events,
-                (select count(*) from management_keys)::int as management_keys`,
+                (select count(*) from management_keys)::int as management_keys,
+                (select count(*) from webhooks)::int as webhooks`,
     );
     return row;
   };

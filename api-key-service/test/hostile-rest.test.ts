@@ -4,6 +4,7 @@ import { afterAll } from "vitest";
 import { SCOPES } from "../src/access/scopes.js";
 import { KeyFormat } from "../src/keys/key-format.js";
 import { VERIFY_CODES } from "../src/verify/verify-result.js";
+import { isPublicAddress } from "../src/webhooks/address-guard.js";
 import { ADMIN_TOKEN, type Api, describe, expect, test } from "./fixtures.js";
 
 /**
@@ -967,5 +968,230 @@ describe("generated paths and query strings", () => {
       { numRuns: 250 },
     );
     console.log(`hostile-rest: ${tried} requests tried`);
+  });
+});
+
+describe("the webhook routes", () => {
+  const HOOK_ID = /^wh_[0-9A-Za-z]{22}$/;
+  /** Hosts a webhook must never reach, however written, and public ones that it may. */
+  const forbiddenHost = fc.constantFrom(
+    "127.0.0.1",
+    "127.1",
+    "0x7f.1",
+    "2130706433",
+    "0",
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.0.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "[::1]",
+    "[::]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:a00:1]",
+    "[fe80::1]",
+    "[fd00::1]",
+    "localhost",
+    "LocalHost.",
+    "no-such-host.invalid",
+  );
+  const host = fc.oneof(
+    forbiddenHost,
+    { weight: 5, arbitrary: fc.constantFrom("93.184.215.14", "8.8.8.8", "[2606:4700::1111]") },
+    fc.ipV4(),
+    fc.ipV6().map((a) => `[${a}]`),
+    fc.domain(),
+  );
+  const url = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(
+          fc.oneof(
+            { weight: 4, arbitrary: fc.constantFrom("http", "https", "HTTPS") },
+            { weight: 1, arbitrary: fc.constantFrom("ftp", "file", "javascript", "gopher", "ws") },
+          ),
+          rarely(fc.constantFrom("user@", "user:pw@", ":@")),
+          host,
+          fc.option(fc.integer({ min: 0, max: 70_000 }), { freq: 2 }),
+          fc.oneof(
+            fc.constantFrom("", "/"),
+            fc.webPath(),
+            fc.webQueryParameters().map((q) => `/h?${q}`),
+            text.map((s) => `/${s}`),
+          ),
+        )
+        .map(
+          ([scheme, auth, h, port, path]) =>
+            `${scheme}://${auth ?? ""}${h}${port === null ? "" : `:${port}`}${path}`,
+        ),
+    },
+    { weight: 1, arbitrary: text },
+    { weight: 1, arbitrary: notString },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "//93.184.215.14/",
+        " https://93.184.215.14/",
+        "https://93.184.215.14/\u0000",
+        "https://93.184.215.14/a b",
+        "https://93.184.215.14\\@127.0.0.1/",
+        "https://127.0.0.1#@93.184.215.14/",
+        `https://93.184.215.14/${"a".repeat(2_100)}`,
+      ),
+    },
+  );
+  const types = ["key.created", "key.rotated", "key.revoked", "quota.threshold"] as const;
+  const events = fc.oneof(
+    { weight: 6, arbitrary: fc.array(fc.constantFrom(...types), { minLength: 1, maxLength: 6 }) },
+    { weight: 1, arbitrary: fc.constant([]) },
+    { weight: 1, arbitrary: fc.array(fc.oneof(fc.constantFrom(...types), text), { maxLength: 3 }) },
+    { weight: 1, arbitrary: notString },
+  );
+  const owner = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(USER_ID) }, text, notString);
+  const extra = fc.tuple(
+    fc.oneof(fc.constantFrom("secret", "id", "__proto__", "created_by", ""), fc.string({ maxLength: 8 })),
+    anyJson,
+  );
+  /** null mostly, the value one time in eight. */
+  function rarely<T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> {
+    return fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
+  }
+  const hostOf = (u: string) => {
+    try {
+      return new URL(u).hostname.replace(/^\[(.*)\]$/, "$1");
+    } catch {
+      return null;
+    }
+  };
+
+  test("POST /api/webhooks: a non-public host is never stored; accepted bodies are stored as parsed; refusals write nothing", async ({
+    api,
+  }) => {
+    const outcomes = { created: 0, refused: 0 };
+    const shaped = fc
+      .record({ url, events, user_id: owner, extra: rarely(extra) }, { requiredKeys: ["url", "events"] })
+      .map(({ extra: more, ...fields }) => {
+        const sent: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(fields))
+          Object.defineProperty(sent, k, { value: v, enumerable: true });
+        if (more && !(more[0] in sent))
+          Object.defineProperty(sent, more[0], { value: more[1], enumerable: true });
+        return sent;
+      });
+    const raw = fc.oneof(
+      text,
+      anyJson.map((v) => JSON.stringify(v)),
+      fc.constantFrom("{", '{"url":', "[]", "null"),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          { weight: 6, arbitrary: shaped.map((b) => ({ sent: b, body: bodyText(b) })) },
+          {
+            weight: 1,
+            arbitrary: raw.map((body) => ({ sent: null, body })),
+          },
+        ),
+        async ({ sent, body }) => {
+          const before = await api.rowCounts();
+          const res = await send(api, "POST", "/api/webhooks", { body });
+          expectSafe(res, "POST", `POST /api/webhooks ${body.slice(0, 200)}`);
+          if (res.status !== 201) {
+            expect(res.status, res.text).toBe(400);
+            expect(await api.rowCounts()).toEqual(before);
+            outcomes.refused++;
+            return;
+          }
+          outcomes.created++;
+          expect(sent).not.toBeNull();
+          const given = sent as { url: string; events: string[]; user_id?: string };
+          const stored = (await send(api, "GET", `/api/webhooks/${res.body.id}`)).body;
+          expect(stored.url).toBe(new URL(given.url).href);
+          expect(stored.events).toEqual([...new Set(given.events)].sort());
+          expect(stored.user_id).toBe(given.user_id ?? null);
+          expect(res.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+          expect(stored.secret).toBeUndefined();
+          expect(HOOK_ID.test(res.body.id)).toBe(true);
+          const h = hostOf(given.url) ?? "";
+          // An address literal (as the URL parser writes it) must be public; a name must have resolved to one.
+          const literal = h.includes(":") || /^\d+\.\d+\.\d+\.\d+$/.test(h);
+          expect(!literal || isPublicAddress(h), `stored ${given.url}`).toBe(true);
+          if (literal) expect(h).not.toMatch(/^(127\.|10\.|0\.|169\.254\.|::1?$|fe80:|f[cd][0-9a-f]{0,2}:)/i);
+          else expect(h).not.toBe("localhost");
+          expect((await api.rowCounts()).webhooks).toBe((before.webhooks ?? 0) + 1);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(outcomes.created).toBeGreaterThan(10);
+    expect(outcomes.refused).toBeGreaterThan(30);
+  });
+
+  test("generated ids, cursors and query strings on the webhook routes: below 500, nothing written", async ({
+    api,
+  }) => {
+    const hook = (
+      await send(api, "POST", "/api/webhooks", {
+        body: JSON.stringify({ url: "https://93.184.215.14/h", events: ["quota.threshold"] }),
+      })
+    ).body;
+    const segment = fc.oneof(
+      fc.constantFrom("..", "%2e%2e", "%00", "wh_%00", "*", "%20", "wh_0000000000000000000000", "deliveries"),
+      fc.nat({ max: 6_000 }).map((n) => "w".repeat(n + 1)),
+      text.map((s) => encodeURIComponent(toWellFormed(s))),
+      sqlish.map((s) => encodeURIComponent(s)),
+      fc.stringMatching(HOOK_ID),
+    );
+    const template = fc.constantFrom(
+      "GET /api/webhooks/{}",
+      "DELETE /api/webhooks/{}",
+      "GET /api/webhooks/{}/deliveries",
+      "POST /api/webhooks/{}",
+    );
+    const query = fc
+      .array(
+        fc.tuple(
+          fc.oneof(fc.constantFrom("limit", "cursor", "user_id", "status", "user_id[]", "__proto__"), text),
+          fc.oneof(
+            text,
+            forgedCursor,
+            fc.constantFrom("pending", "delivered", "dead", "0", "-1", "101", "1e3", "alice"),
+          ),
+        ),
+        { maxLength: 4 },
+      )
+      .map((pairs) =>
+        pairs
+          .map(([k, v]) => `${encodeURIComponent(toWellFormed(k))}=${encodeURIComponent(toWellFormed(v))}`)
+          .join("&"),
+      );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.tuple(template, segment).map(([t, seg]) => t.replace("{}", seg)),
+          fc
+            .tuple(
+              fc.constantFrom(
+                "GET /api/webhooks",
+                `GET /api/webhooks/${hook.id}`,
+                `GET /api/webhooks/${hook.id}/deliveries`,
+              ),
+              query,
+            )
+            .map(([r, q]) => `${r}?${q}`),
+        ),
+        async (line) => {
+          const [method, path] = line.split(" ", 2) as [string, string];
+          const before = await api.rowCounts();
+          const res = await send(api, method, path, method === "POST" ? { body: "{}" } : {});
+          expectSafe(res, method, `${method} ${path.slice(0, 200)}`);
+          if (res.status === 200) expect(method).toBe("GET");
+          expect(await api.rowCounts()).toEqual(before);
+        },
+      ),
+      { numRuns: 250 },
+    );
+    expect((await send(api, "GET", `/api/webhooks/${hook.id}`)).status).toBe(200);
   });
 });

@@ -17,6 +17,15 @@ async function createPlan(api: Api): Promise<string> {
   return id;
 }
 
+/** A public address literal: accepted without DNS; only quota events, so nothing is sent to it here. */
+const sampleWebhook = { url: "https://93.184.215.14/hooks", events: ["quota.threshold"] };
+
+async function createWebhook(api: Api): Promise<string> {
+  const res = await api.request("POST", "/api/webhooks", { body: sampleWebhook });
+  if (res.status !== 201) throw new Error(`createWebhook: ${res.status} ${res.text}`);
+  return res.body.id;
+}
+
 /**
  * A request that succeeds, for every declared route, made against fresh state (each call creates
  * what it needs). The security matrices take their route list from the declarations and these
@@ -75,6 +84,13 @@ const SAMPLES: Record<string, (api: Api) => Promise<SampleRequest>> = {
     body: { key: (await api.createKey({ user_id: "alice" })).key },
   }),
   "get /api/openapi.json": async () => ({ path: "/api/openapi.json" }),
+  "post /api/webhooks": async () => ({ path: "/api/webhooks", body: sampleWebhook }),
+  "get /api/webhooks": async () => ({ path: "/api/webhooks" }),
+  "get /api/webhooks/:id": async (api) => ({ path: `/api/webhooks/${await createWebhook(api)}` }),
+  "delete /api/webhooks/:id": async (api) => ({ path: `/api/webhooks/${await createWebhook(api)}` }),
+  "get /api/webhooks/:id/deliveries": async (api) => ({
+    path: `/api/webhooks/${await createWebhook(api)}/deliveries`,
+  }),
 };
 
 export const routes = declaredRoutes();

@@ -1,6 +1,7 @@
 import { parseDuration } from "@gateway/common";
 import { z } from "zod";
 import { SCOPES } from "../access/scopes.js";
+import { WEBHOOK_EVENT_TYPES } from "../webhooks/event-types.js";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -252,6 +253,8 @@ export const AUDIT_ACTIONS = [
   "plan.deleted",
   "management_key.created",
   "management_key.revoked",
+  "webhook.created",
+  "webhook.deleted",
 ] as const;
 
 export const auditQuery = z.strictObject({
@@ -285,3 +288,44 @@ export const usageQuery = z
     message: "give one of user_id, key_id or stripe_customer_id",
     path: ["user_id"],
   });
+
+const webhookId = z.string().regex(/^wh_[0-9A-Za-z]{22}$/, "is not a webhook id");
+export const webhookIdParams = z.strictObject({ id: webhookId });
+
+/**
+ * An http(s) URL without credentials, stored as the URL parser writes it. Whitespace and control
+ * characters are refused rather than silently dropped, as the parser would. Whether its host may be
+ * reached is decided after a DNS lookup, by the service.
+ */
+const webhookUrl = z
+  .string()
+  .max(2048, "must be at most 2048 characters")
+  .refine((v) => !CONTROL_CHARS.test(v) && !/\s/.test(v), "must not contain whitespace or control characters")
+  .refine((v) => URL.canParse(v) && ["http:", "https:"].includes(new URL(v).protocol), {
+    message: "must be an http:// or https:// URL",
+    abort: true,
+  })
+  .refine((v) => {
+    const url = new URL(v);
+    return url.username === "" && url.password === "";
+  }, "must not contain credentials")
+  .transform((v) => new URL(v).href);
+
+export const createWebhookBody = z.strictObject({
+  url: webhookUrl,
+  events: z
+    .array(z.enum(WEBHOOK_EVENT_TYPES, { message: `must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}` }))
+    .min(1, "at least one event type")
+    .transform((list) => [...new Set(list)].sort()),
+  user_id: userId.optional(),
+});
+
+export const listWebhooksQuery = z.strictObject({ user_id: userId.optional(), limit: pageLimit, cursor });
+
+export const deliveriesQuery = z.strictObject({
+  status: z
+    .enum(["pending", "delivered", "dead"], { message: "must be pending, delivered or dead" })
+    .optional(),
+  limit: pageLimit,
+  cursor,
+});

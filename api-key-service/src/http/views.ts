@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SCOPES } from "../access/scopes.js";
 import { VERIFY_CODES } from "../verify/verify-result.js";
+import { WEBHOOK_EVENT_TYPES } from "../webhooks/event-types.js";
 
 // What the API answers, as zod schemas: the OpenAPI document's response schemas come from these.
 
@@ -179,3 +180,52 @@ export const verifyResultView = z
 export const openApiObject = z
   .record(z.string(), z.unknown())
   .meta({ description: "An OpenAPI 3.1 document" });
+
+export const webhookView = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+    user_id: z.string().nullable().meta({ description: "Set: only this user's events are sent" }),
+    created_by: actorView,
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: "Webhook" });
+
+export const webhookWithSecretView = webhookView
+  .extend({
+    secret: z.string().meta({
+      description: "The Standard Webhooks signing secret (`whsec_…`), shown this once",
+    }),
+  })
+  .meta({ id: "WebhookWithSecret" });
+
+export const webhookDeliveryView = z
+  .object({
+    id: z.string(),
+    event_id: z.string().meta({ description: "Sent as `webhook-id`: the same on every attempt" }),
+    event_type: z.string(),
+    status: z.enum(["pending", "delivered", "dead"]),
+    attempts: z.number().int(),
+    last_error: z.string().nullable(),
+    last_status_code: z.number().int().nullable(),
+    next_attempt_at: nullableTimestamp.meta({ description: "Set while pending" }),
+    delivered_at: nullableTimestamp,
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: "WebhookDelivery" });
+
+export const quotaView = z
+  .object({
+    user_id: z.string(),
+    plan_id: z.string().nullable(),
+    period_start: timestamp,
+    period_end: timestamp,
+    monthly_quota: z.number().int().nullable().meta({ description: "Units per period; null: no quota" }),
+    used: z.number().int(),
+    remaining: z.number().int().nullable(),
+    overage: z.enum(["block", "bill"]).nullable(),
+  })
+  .meta({ id: "Quota" });

@@ -6,6 +6,8 @@ import { newId } from "../ids.js";
 import { createdPosition, decodeCreatedCursor, type Page, toPage } from "../pagination.js";
 import type { RequestContext } from "../request-context.js";
 import { ensureUser } from "../users/users.repository.js";
+import { keyEventData } from "../webhooks/event-types.js";
+import { enqueueEvent } from "../webhooks/webhook-events.repository.js";
 import { hashKey, type KeyFormat } from "./key-format.js";
 import { type KeyView, toKeyView } from "./key-view.js";
 import { findKeyById, insertKey, listKeysByUser, updateKey } from "./keys.repository.js";
@@ -109,6 +111,7 @@ export class KeyService {
       });
       const { key_hash, key_start, previous_key_hash, ...recorded } = inserted;
       await this.audit(trx, "key.created", inserted, ctx, recorded);
+      await enqueueEvent(trx, { type: "key.created", data: keyEventData(inserted, now) });
       return inserted;
     });
     this.changes.keyChanged(row.id);
@@ -182,6 +185,7 @@ export class KeyService {
       await this.audit(trx, "key.rotated", updated, ctx, {
         previous_key_expires_at: previousExpiresAt?.toISOString() ?? null,
       });
+      await enqueueEvent(trx, { type: "key.rotated", data: keyEventData(updated, now) });
       return updated;
     });
     this.changes.keyChanged(row.id);
@@ -201,6 +205,7 @@ export class KeyService {
         updated_at: now,
       });
       await this.audit(trx, "key.revoked", updated, ctx, {});
+      await enqueueEvent(trx, { type: "key.revoked", data: keyEventData(updated, now) });
       return updated;
     });
     this.changes.keyChanged(row.id);

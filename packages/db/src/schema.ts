@@ -139,6 +139,55 @@ export interface StripeOutboxTable {
   sent_at: NullableTimestamp;
 }
 
+export type WebhookEventType = "key.created" | "key.rotated" | "key.revoked" | "quota.threshold";
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  events: WebhookEventType[];
+  /** The Standard Webhooks signing secret (`whsec_…`): never logged, shown once at creation. */
+  secret: string;
+  /** Set: only this user's events are sent to it. */
+  user_id: string | null;
+  created_by: ColumnType<Actor, string, string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  type: WebhookEventType;
+  user_id: string | null;
+  /** The body sent: `{ type, timestamp, data }`. */
+  payload: Json;
+  created_at: Timestamp;
+}
+
+export type DeliveryStatus = "pending" | "delivered" | "dead";
+
+export interface WebhookDeliveriesTable {
+  /** bigserial: read back as a string. */
+  id: ColumnType<string, never, never>;
+  webhook_id: string;
+  event_id: string;
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_status_code: ColumnType<number | null, number | null | undefined, number | null>;
+  delivered_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface QuotaAlertsTable {
+  user_id: string;
+  period_start: ColumnType<Date, Date | string, Date | string>;
+  threshold: number;
+  event_id: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   usage_minutes: UsageMinutesTable;
   usage_batches: UsageBatchesTable;
@@ -149,6 +198,10 @@ export interface Database {
   audit_events: AuditEventsTable;
   management_keys: ManagementKeysTable;
   plans: PlansTable;
+  webhooks: WebhooksTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  quota_alerts: QuotaAlertsTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -161,6 +214,9 @@ export type ManagementKeyRow = Selectable<ManagementKeysTable>;
 export type NewManagementKey = Insertable<ManagementKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type NewWebhook = Insertable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 
 /** What repository functions take: the database, or a transaction a service opened. */
 export type Queryable = Kysely<Database> | Transaction<Database>;

@@ -7,6 +7,7 @@ import type { PlanService } from "../../plans/plans.service.js";
 import type { UsageService } from "../../usage/usage.service.js";
 import type { UserDirectory } from "../../users/user-directory.js";
 import type { UserService } from "../../users/users.service.js";
+import type { WebhookService } from "../../webhooks/webhooks.service.js";
 import { openApiDocument } from "../openapi.js";
 import { type AnyRoute, route } from "../route.js";
 import { openApiObject } from "../views.js";
@@ -17,6 +18,7 @@ import { planRoutes } from "./plans.js";
 import { usageRoutes } from "./usage.js";
 import { userRoutes } from "./users.js";
 import { verifyRoutes } from "./verify.js";
+import { webhookRoutes } from "./webhooks.js";
 
 export interface RouteServices {
   keys: KeyService;
@@ -28,6 +30,7 @@ export interface RouteServices {
   managementKeys: ManagementKeyService;
   plans: PlanService;
   checker: KeyChecker;
+  webhooks: WebhookService;
 }
 
 /**
@@ -43,6 +46,7 @@ export function apiRoutes(services: RouteServices): AnyRoute[] {
     ...usageRoutes(services.usage, services.keys),
     ...managementKeyRoutes(services.managementKeys),
     ...verifyRoutes(services.checker),
+    ...webhookRoutes(services.webhooks),
   ];
   let document: object | undefined;
   routes.push(

@@ -6,6 +6,7 @@ import * as usageMinutesMinuteIdx from "./20261122T020000_usage_minutes_minute_i
 import * as managementAccess from "./20261206T000000_management_access.js";
 import * as searchIndexes from "./20261206T010000_search_indexes.js";
 import * as plansAndUnits from "./20261206T020000_plans_and_units.js";
+import * as webhooks from "./20261206T030000_webhooks.js";
 
 // Listed by hand rather than read from disk, so the same list works from source and from a build.
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   "20261206T000000_management_access": managementAccess,
   "20261206T010000_search_indexes": searchIndexes,
   "20261206T020000_plans_and_units": plansAndUnits,
+  "20261206T030000_webhooks": webhooks,
 };
