@@ -23,6 +23,7 @@ import { KeyService } from "./keys/keys.service.js";
 import { ManagementKeyAuth } from "./management-keys/management-key-auth.js";
 import { ManagementKeyService } from "./management-keys/management-keys.service.js";
 import { PlanService } from "./plans/plans.service.js";
+import { QuotaService } from "./plans/quota.service.js";
 import { UsageService } from "./usage/usage.service.js";
 import { UserDirectory } from "./users/user-directory.js";
 import { UserService } from "./users/users.service.js";
@@ -193,6 +194,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     usage: new UsageService(db),
     managementKeys: new ManagementKeyService(db, managementKeyFormat, invalidation),
     plans: new PlanService(db, invalidation),
+    quotas: new QuotaService(db, limiter, quotaBaseline),
     checker,
     webhooks: new WebhookService(db, addressGuard),
     readiness: {

@@ -58,6 +58,10 @@ const SAMPLES: Record<string, (api: Api) => Promise<SampleRequest>> = {
     await api.createKey({ user_id: "alice" });
     return { path: "/api/users/alice" };
   },
+  "get /api/users/:user_id/quota": async (api) => {
+    await api.createKey({ user_id: "alice" });
+    return { path: "/api/users/alice/quota" };
+  },
   "post /api/plans": async () => ({ path: "/api/plans", body: { id: newPlanId(), name: "Pro" } }),
   "get /api/plans": async () => ({ path: "/api/plans" }),
   "get /api/plans/:id": async (api) => ({ path: `/api/plans/${await createPlan(api)}` }),

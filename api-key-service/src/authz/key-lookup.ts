@@ -137,7 +137,8 @@ export class KeyLookup {
       scopes: new Set(row.scopes),
       // The key's own limit, else its user's plan's, else the configured default.
       limits: {
-        perMinute: row.rate_limit_per_minute ?? row.plan_rate_limit_per_minute ?? this.settings.defaults.perMinute,
+        perMinute:
+          row.rate_limit_per_minute ?? row.plan_rate_limit_per_minute ?? this.settings.defaults.perMinute,
         perDay: row.rate_limit_per_day ?? row.plan_rate_limit_per_day ?? this.settings.defaults.perDay,
       },
       stripeCustomerId: row.stripe_customer_id ?? row.user_stripe_customer_id,

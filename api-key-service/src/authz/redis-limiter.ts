@@ -183,25 +183,53 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /** Sets a missing quota counter to what Postgres holds; SET NX, so of several replicas one sets it. */
-  private rebuild(one: Pending, quota: QuotaRequest): Promise<void> {
-    const id = `${one.key.userId}\n${quota.periodStart}`;
+  private rebuild(userId: string, quota: QuotaRequest, nowMs: number): Promise<void> {
+    const id = `${userId}\n${quota.periodStart}`;
     let pending = this.rebuilding.get(id);
     if (!pending) {
-      pending = this.quotaBaseline(one.key.userId, quota.periodStart, quota.periodEnd)
-        .then(
-          (used) =>
-            new Promise<void>((resolve, reject) => {
-              const ttl = String(Math.max(1, quota.periodEnd - one.nowMs + QUOTA_TTL_SLACK_MS));
-              const command =
-                `*6\r\n$3\r\nSET\r\n${bulk(this.quotaKey(one.key.userId, quota.periodStart))}` +
-                `${bulk(String(used))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
-              this.connection.send(command, [(err) => (err ? reject(err) : resolve())]);
-            }),
-        )
+      pending = this.quotaBaseline(userId, quota.periodStart, quota.periodEnd)
+        .then((used) => {
+          const ttl = String(Math.max(1, quota.periodEnd - nowMs + QUOTA_TTL_SLACK_MS));
+          const command =
+            `*6\r\n$3\r\nSET\r\n${bulk(this.quotaKey(userId, quota.periodStart))}` +
+            `${bulk(String(used))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
+          return this.command(command).then(() => undefined);
+        })
         .finally(() => this.rebuilding.delete(id));
       this.rebuilding.set(id, pending);
     }
     return pending;
+  }
+
+  /**
+   * Units a user has used in a billing period, exact: the quota counter, rebuilt first when missing.
+   * For the management API; the check reads the counter in its own script call.
+   */
+  async quotaUsed(userId: string, quota: QuotaRequest, nowMs: number): Promise<number> {
+    const get = () => this.command(`*2\r\n$3\r\nGET\r\n${bulk(this.quotaKey(userId, quota.periodStart))}`);
+    let reply = await get();
+    if (reply === null) {
+      await this.rebuild(userId, quota, nowMs);
+      reply = await get();
+    }
+    return Number(reply ?? 0);
+  }
+
+  /** One command outside the check batches, with the same timeout. */
+  private command(resp: string): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      this.connection.send(resp, [
+        (err, reply) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve(reply);
+        },
+      ]);
+    });
   }
 
   private send(): void {
@@ -238,7 +266,7 @@ export class RedisRateLimiter implements RateLimiter {
       one.reject(new Error("the quota counter is still missing after it was rebuilt"));
       return;
     }
-    this.rebuild(one, quota).then(
+    this.rebuild(one.key.userId, quota, one.nowMs).then(
       () => this.enqueue({ ...one, rebuilt: true }),
       (err: unknown) => one.reject(err),
     );

@@ -174,6 +174,15 @@ export const verifyResultView = z
         reset: z.number().int().meta({ description: "When the window frees its oldest count, Unix ms" }),
       })
       .optional(),
+    quota: z
+      .object({
+        limit: z.number().int(),
+        used: z.number().int(),
+        remaining: z.number().int(),
+        reset: z.number().int().meta({ description: "The billing period's end, Unix ms" }),
+      })
+      .optional()
+      .meta({ description: "The user's monthly quota, when their plan has one" }),
   })
   .meta({ id: "VerifyResult" });
 

@@ -46,6 +46,8 @@ export interface VerifyResult {
   scopes?: string[];
   /** The window closest to running out; `reset` is when its oldest counted request leaves (Unix ms). */
   rate_limit?: { limit: number; remaining: number; reset: number };
+  /** The user's monthly quota, when their plan has one; `reset` is the period's end (Unix ms). */
+  quota?: { limit: number; used: number; remaining: number; reset: number };
 }
 
 const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
@@ -70,6 +72,15 @@ export function toVerifyResult(decision: Decision, nowMs: number): VerifyResult 
       remaining: remaining(tightest),
       reset: nowMs + tightest.resetMs,
     };
+    const quota = decision.limits.quota;
+    if (quota) {
+      result.quota = {
+        limit: quota.limit,
+        used: quota.used,
+        remaining: Math.max(0, quota.limit - quota.used),
+        reset: quota.periodEnd,
+      };
+    }
   }
   return result;
 }

@@ -4,6 +4,7 @@ import type { KeySearch } from "../../keys/key-search.js";
 import type { KeyService } from "../../keys/keys.service.js";
 import type { ManagementKeyService } from "../../management-keys/management-keys.service.js";
 import type { PlanService } from "../../plans/plans.service.js";
+import type { QuotaService } from "../../plans/quota.service.js";
 import type { UsageService } from "../../usage/usage.service.js";
 import type { UserDirectory } from "../../users/user-directory.js";
 import type { UserService } from "../../users/users.service.js";
@@ -15,6 +16,7 @@ import { auditRoutes } from "./audit.js";
 import { keyRoutes } from "./keys.js";
 import { managementKeyRoutes } from "./management-keys.js";
 import { planRoutes } from "./plans.js";
+import { quotaRoutes } from "./quota.js";
 import { usageRoutes } from "./usage.js";
 import { userRoutes } from "./users.js";
 import { verifyRoutes } from "./verify.js";
@@ -29,6 +31,7 @@ export interface RouteServices {
   usage: UsageService;
   managementKeys: ManagementKeyService;
   plans: PlanService;
+  quotas: QuotaService;
   checker: KeyChecker;
   webhooks: WebhookService;
 }
@@ -42,6 +45,7 @@ export function apiRoutes(services: RouteServices): AnyRoute[] {
     ...keyRoutes(services.keys, services.keySearch),
     ...userRoutes(services.users, services.userDirectory),
     ...planRoutes(services.plans),
+    ...quotaRoutes(services.quotas),
     ...auditRoutes(services.audit),
     ...usageRoutes(services.usage, services.keys),
     ...managementKeyRoutes(services.managementKeys),
