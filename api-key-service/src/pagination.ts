@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { AppError } from "./errors.js";
 
 export interface Page<T> {
@@ -57,3 +58,10 @@ export const createdPosition = (row: { created_at: Date; id: string }) => ({
   created_at: row.created_at.toISOString(),
   id: row.id,
 });
+
+/**
+ * The rows after `after` in newest-first (created_at desc, id desc) order: a row comparison, which
+ * Postgres serves as one bound on a (created_at desc, id desc) index.
+ */
+export const olderThan = (after: { created_at: Date; id: string }) =>
+  sql<boolean>`(created_at, id) < (${after.created_at}, ${after.id})`;

@@ -99,30 +99,27 @@ function rateLimitFields(limits: LimitResult): [string, string][] {
   const quota = limits.quota;
   let policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
   let state = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
+  const left = quota ? Math.max(0, quota.limit - quota.used) : 0;
+  const reset = quota ? Math.max(0, Math.ceil(quota.resetMs / 1000)) : 0;
   if (quota) {
-    const period = Math.round((quota.periodEnd - quota.periodStart) / 1000);
-    const left = Math.max(0, quota.limit - quota.used);
-    const reset = Math.max(0, Math.ceil(quota.resetMs / 1000));
-    policy += `, "month";q=${quota.limit};w=${period}`;
+    policy += `, "month";q=${quota.limit};w=${Math.round((quota.periodEnd - quota.periodStart) / 1000)}`;
     state += `, "month";r=${left};t=${reset}`;
-    return [
-      ["ratelimit-policy", policy],
-      ["ratelimit", state],
-      ["x-ratelimit-limit", String(tightest.limit)],
-      ["x-ratelimit-remaining", String(remaining(tightest))],
-      ["x-ratelimit-reset", String(resetSeconds(tightest))],
-      ["x-quota-limit", String(quota.limit)],
-      ["x-quota-remaining", String(left)],
-      ["x-quota-reset", String(reset)],
-    ];
   }
-  return [
+  const fields: [string, string][] = [
     ["ratelimit-policy", policy],
     ["ratelimit", state],
     ["x-ratelimit-limit", String(tightest.limit)],
     ["x-ratelimit-remaining", String(remaining(tightest))],
     ["x-ratelimit-reset", String(resetSeconds(tightest))],
   ];
+  if (quota) {
+    fields.push(
+      ["x-quota-limit", String(quota.limit)],
+      ["x-quota-remaining", String(left)],
+      ["x-quota-reset", String(reset)],
+    );
+  }
+  return fields;
 }
 
 /** CheckResponse.ok_response: field 3, length-delimited. */

@@ -1,7 +1,7 @@
 import type { ApiKeyRow, Database, Queryable } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { AppError } from "../errors.js";
-import { createdPosition, decodeCreatedCursor, type Page, toPage } from "../pagination.js";
+import { createdPosition, decodeCreatedCursor, olderThan, type Page, toPage } from "../pagination.js";
 import { KEY_STATUSES, keyStatusIs } from "./key-status-sql.js";
 import { type KeyStatus, type KeyView, toKeyView } from "./key-view.js";
 import type { KeyPosition } from "./keys.repository.js";
@@ -51,11 +51,7 @@ export function searchKeysQuery(db: Queryable, filter: KeySearchQuery, limit: nu
   if (created_after !== undefined) query = query.where("created_at", ">", created_after);
   if (created_before !== undefined) query = query.where("created_at", "<", created_before);
   if (after) {
-    // A row comparison, unlike the equivalent OR, is an index bound: a later page starts where the
-    // last one ended instead of re-reading every row before it.
-    query = query.where((eb) =>
-      eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after.created_at, after.id)),
-    );
+    query = query.where(olderThan(after));
   }
   return query;
 }

@@ -1,4 +1,5 @@
 import type { ApiKeyRow, ApiKeyUpdate, NewApiKey, Queryable } from "@gateway/db";
+import { olderThan } from "../pagination.js";
 
 export interface KeyPosition {
   created_at: Date;
@@ -25,12 +26,7 @@ export async function listKeysByUser(db: Queryable, userId: string, limit: numbe
     .orderBy("id", "desc")
     .limit(limit);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", "<", after.created_at),
-        eb.and([eb("created_at", "=", after.created_at), eb("id", "<", after.id)]),
-      ]),
-    );
+    query = query.where(olderThan(after));
   }
   return query.execute();
 }

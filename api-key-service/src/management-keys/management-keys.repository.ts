@@ -1,4 +1,5 @@
 import type { ManagementKeyRow, NewManagementKey, Queryable } from "@gateway/db";
+import { olderThan } from "../pagination.js";
 
 export async function insertManagementKey(db: Queryable, key: NewManagementKey): Promise<ManagementKeyRow> {
   return db.insertInto("management_keys").values(key).returningAll().executeTakeFirstOrThrow();
@@ -31,12 +32,7 @@ export async function listManagementKeys(
     .orderBy("id", "desc")
     .limit(limit);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", "<", after.created_at),
-        eb.and([eb("created_at", "=", after.created_at), eb("id", "<", after.id)]),
-      ]),
-    );
+    query = query.where(olderThan(after));
   }
   return query.execute();
 }

@@ -1,4 +1,5 @@
 import type { DeliveryStatus, NewWebhook, Queryable, WebhookRow } from "@gateway/db";
+import { olderThan } from "../pagination.js";
 
 export async function insertWebhook(db: Queryable, webhook: NewWebhook): Promise<WebhookRow> {
   return db.insertInto("webhooks").values(webhook).returningAll().executeTakeFirstOrThrow();
@@ -23,12 +24,7 @@ export async function listWebhooks(
     .limit(limit);
   if (filter.user_id !== undefined) query = query.where("user_id", "=", filter.user_id);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", "<", after.created_at),
-        eb.and([eb("created_at", "=", after.created_at), eb("id", "<", after.id)]),
-      ]),
-    );
+    query = query.where(olderThan(after));
   }
   return query.execute();
 }
