@@ -1,3 +1,4 @@
+import type { CustomerStore } from "./customers.js";
 import type { DeferrableCheck, RuleContext } from "./event-rules.js";
 import type { Ledger } from "./ledger.js";
 import type { MeterRegistry } from "./meters.js";
@@ -11,7 +12,7 @@ export interface EmulatorState {
   sessions: SessionStore;
   slots: CustomerMeterSlots;
   nowMs: () => number;
-  knownCustomers: ReadonlySet<string> | null;
+  customers: CustomerStore;
   /** v1 checks answered 200 plus an error report instead of 400. */
   deferredChecks: ReadonlySet<DeferrableCheck>;
   /** Processing time of every v1 meter event create, on top of injected `slow` faults. */
@@ -49,5 +50,9 @@ export const ok = (body: unknown): HandlerResult => ({ status: 200, body });
 export const nowSeconds = (state: EmulatorState): number => Math.floor(state.nowMs() / 1000);
 
 export function ruleContext(state: EmulatorState): RuleContext {
-  return { meters: state.meters, nowSeconds: nowSeconds(state), knownCustomers: state.knownCustomers };
+  return {
+    meters: state.meters,
+    nowSeconds: nowSeconds(state),
+    knownCustomers: state.customers.eventCustomers(),
+  };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { aggregate, countedEvents } from "./aggregate.js";
 import { secretKeyChecker } from "./auth.js";
 import type { EmulatorState } from "./context.js";
+import { type Customer, type CustomerInit, CustomerStore } from "./customers.js";
 import type { DeferrableCheck } from "./event-rules.js";
 import { type FaultControls, FaultQueue } from "./faults.js";
 import { IdempotencyStore } from "./idempotency.js";
@@ -26,7 +27,11 @@ export interface StripeEmulatorOptions {
   now?: () => number;
   /** The one secret key accepted. Default: any `sk_test_…`/`rk_test_…` key, as stripe-mock does. */
   apiKey?: string;
-  /** The account's customers. When given, events for any other customer are rejected (or reported). */
+  /**
+   * The account's customers' ids. When given, events for any other customer (and for one created
+   * later through `POST /v1/customers` or `addCustomer`, until deleted) are rejected (or reported);
+   * without it, meter events may name any customer.
+   */
   customers?: readonly string[];
   /**
    * v1 checks to answer with 200 and an error report instead of a 400, as real Stripe may run them
@@ -60,6 +65,8 @@ export interface StripeEmulator {
   /** A meter deactivated or reactivated behind the sidecar's back. */
   setMeterStatus(idOrEventName: string, status: Meter["status"]): Meter;
   meters(): Meter[];
+  /** A customer in the account, as if created in the Dashboard. */
+  addCustomer(init?: CustomerInit): Customer;
   /** Accepted events, in the order they were accepted. */
   events(): readonly RecordedMeterEvent[];
   /** Events accepted on the wire but dropped by (asynchronous) validation. */
@@ -76,7 +83,7 @@ export interface StripeEmulator {
    * still commits when its slow answer ends; await this before asserting on, or resetting, state.
    */
   settled(): Promise<void>;
-  /** Forget events, reports, requests, identifiers, idempotency keys, sessions and faults; keep meters. */
+  /** Forget events, reports, requests, identifiers, idempotency keys, sessions and faults; keep meters and customers. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -96,13 +103,15 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   const nowMs = options.now ?? Date.now;
   const meters = new MeterRegistry(() => Math.floor(nowMs() / 1000));
   for (const meter of options.meters ?? []) meters.add(meter);
+  const customers = new CustomerStore(() => Math.floor(nowMs() / 1000), options.customers !== undefined);
+  for (const id of new Set(options.customers)) customers.add({ id });
   const state: EmulatorState = {
     meters,
     ledger: new Ledger(nowMs, options.identifierTtlMs),
     sessions: new SessionStore(nowMs, options.sessionTtlMs),
     slots: new CustomerMeterSlots(options.concurrencyLimit ?? true),
     nowMs,
-    knownCustomers: options.customers === undefined ? null : new Set(options.customers),
+    customers,
     deferredChecks: new Set(options.reportInsteadOfReject ?? []),
     meterEventLatencyMs: options.meterEventLatencyMs ?? 0,
     summaryLagMs: options.summaryLagMs ?? 0,
@@ -147,6 +156,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     addMeter: (init) => meters.add(init),
     setMeterStatus: (idOrEventName, status) => meters.setStatus(idOrEventName, status),
     meters: () => meters.list(),
+    addCustomer: (init) => customers.add(init),
     events: () => state.ledger.events(),
     errorReports: () => state.ledger.errorReports(),
     requests: (filter = {}) => requests.filter((r) => matchesRequest(r, filter)),

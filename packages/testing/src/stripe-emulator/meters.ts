@@ -45,6 +45,15 @@ export class MeterRegistry {
     return meter;
   }
 
+  /** The one change Stripe allows to a meter (`POST /v1/billing/meters/:id`). */
+  rename(id: string, displayName: string): Meter {
+    const meter = this.meters.find((m) => m.id === id);
+    if (meter === undefined) throw new Error(`no meter ${id}`);
+    meter.displayName = displayName;
+    meter.updated = this.nowSeconds();
+    return meter;
+  }
+
   byId(id: string): Meter | undefined {
     return this.meters.find((m) => m.id === id);
   }

@@ -1,11 +1,12 @@
 import type { Handler } from "./context.js";
+import { createCustomer, deleteCustomer, retrieveCustomer } from "./customer-routes.js";
 import { createMeterEvent } from "./meter-events.js";
-import { listMeters, retrieveMeter } from "./meter-routes.js";
+import { createMeter, listMeters, retrieveMeter, setMeterStatus, updateMeter } from "./meter-routes.js";
 import { createSession, streamEvents } from "./stream.js";
 import { listEventSummaries } from "./summaries.js";
 
 export interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   pattern: RegExp;
   /** v1 takes form bodies and query strings; v2 takes JSON. */
   api: "v1" | "v2";
@@ -25,12 +26,49 @@ const ROUTES: readonly Route[] = [
     handler: createMeterEvent,
   },
   { method: "GET", pattern: /^\/v1\/billing\/meters$/, api: "v1", auth: "secret_key", handler: listMeters },
+  { method: "POST", pattern: /^\/v1\/billing\/meters$/, api: "v1", auth: "secret_key", handler: createMeter },
   {
     method: "GET",
     pattern: new RegExp(`^/v1/billing/meters/${ID}$`),
     api: "v1",
     auth: "secret_key",
     handler: retrieveMeter,
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/v1/billing/meters/${ID}$`),
+    api: "v1",
+    auth: "secret_key",
+    handler: updateMeter,
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/v1/billing/meters/${ID}/deactivate$`),
+    api: "v1",
+    auth: "secret_key",
+    handler: setMeterStatus("inactive"),
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/v1/billing/meters/${ID}/reactivate$`),
+    api: "v1",
+    auth: "secret_key",
+    handler: setMeterStatus("active"),
+  },
+  { method: "POST", pattern: /^\/v1\/customers$/, api: "v1", auth: "secret_key", handler: createCustomer },
+  {
+    method: "GET",
+    pattern: new RegExp(`^/v1/customers/${ID}$`),
+    api: "v1",
+    auth: "secret_key",
+    handler: retrieveCustomer,
+  },
+  {
+    method: "DELETE",
+    pattern: new RegExp(`^/v1/customers/${ID}$`),
+    api: "v1",
+    auth: "secret_key",
+    handler: deleteCustomer,
   },
   {
     method: "GET",
