@@ -24,6 +24,16 @@ export interface MeterClient {
 
 const DUPLICATE = /^An event already exists with identifier/;
 
+/**
+ * The payload keys every meter event carries: the meter's `customer_mapping.event_payload_key` and
+ * `value_settings.event_payload_key` must name them (`pnpm stripe:setup` checks that they do).
+ */
+export const METER_PAYLOAD_KEYS = { customer: "stripe_customer_id", value: "value" } as const;
+
+export function meterPayload(event: Pick<MeterEvent, "customerId" | "value">): Record<string, string> {
+  return { [METER_PAYLOAD_KEYS.customer]: event.customerId, [METER_PAYLOAD_KEYS.value]: event.value };
+}
+
 /** The official SDK, pointed at Stripe or, through STRIPE_API_BASE, at another host. */
 export function stripeConfig(apiBase?: string, timeoutMs = 10_000): Stripe.StripeConfig {
   const base = apiBase ? new URL(apiBase) : undefined;
@@ -56,7 +66,7 @@ export function createStripeMeterClient(stripe: Stripe): MeterClient {
         await stripe.billing.meterEvents.create(
           {
             event_name: event.eventName,
-            payload: { stripe_customer_id: event.customerId, value: event.value },
+            payload: meterPayload(event),
             identifier: event.identifier,
             timestamp: Math.floor(event.timestamp.getTime() / 1000),
           },

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import Stripe from "stripe";
-import { classify, type MeterClient } from "./meter-client.js";
+import { classify, type MeterClient, meterPayload } from "./meter-client.js";
 
 /** Renew the session token this long before Stripe says it expires. */
 const RENEW_BEFORE_MS = 60_000;
@@ -33,7 +33,7 @@ export function createStreamMeterClient(stripe: Stripe, config: Stripe.StripeCon
         events: events.map((e) => ({
           event_name: e.eventName,
           identifier: e.identifier,
-          payload: { stripe_customer_id: e.customerId, value: e.value },
+          payload: meterPayload(e),
           timestamp: e.timestamp.toISOString(),
         })),
       },
