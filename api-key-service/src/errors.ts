@@ -7,7 +7,11 @@ export type ErrorCode =
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
-  | "RATE_LIMITED";
+  /** Well-formed, but names something that does not exist elsewhere (a Stripe customer). */
+  | "UNPROCESSABLE"
+  | "RATE_LIMITED"
+  /** A dependency the request needs cannot be asked now; retry after Retry-After. */
+  | "UNAVAILABLE";
 
 export interface FieldProblem {
   field: string;
@@ -21,7 +25,7 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly fieldProblems: FieldProblem[] = [],
-    /** Seconds the client should wait before trying again (429). */
+    /** Seconds the client should wait before trying again (429, 503). */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);

@@ -20,6 +20,13 @@ const retryAfter = {
   },
 };
 
+const retryLater = {
+  "Retry-After": {
+    description: "Seconds to wait before trying again",
+    schema: { type: "integer" as const, minimum: 1 },
+  },
+};
+
 /** The statuses a route answers besides its success, from what it declares. */
 function errorResponses(r: AnyRoute) {
   const responses: Record<string, ReturnType<typeof problem> & { headers?: typeof retryAfter }> = {};
@@ -40,7 +47,8 @@ function errorResponses(r: AnyRoute) {
     responses["415"] = problem("The body is not JSON");
   }
   for (const [status, description] of Object.entries(r.errors ?? {}))
-    responses[status] = problem(description);
+    responses[status] =
+      status === "503" ? { ...problem(description), headers: retryLater } : problem(description);
   return responses;
 }
 

@@ -10,7 +10,9 @@ const STATUS: Record<ErrorCode, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  UNPROCESSABLE: 422,
   RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
 };
 
 const TITLE: Record<number, string> = {
@@ -22,6 +24,7 @@ const TITLE: Record<number, string> = {
   409: "Conflict",
   413: "Payload too large",
   415: "Unsupported media type",
+  422: "Unprocessable content",
   429: "Too many requests",
   500: "Internal server error",
   503: "Service unavailable",

@@ -6,7 +6,7 @@ import type { RequestContext } from "../request-context.js";
 export type Method = "get" | "post" | "put" | "patch" | "delete";
 
 /** Statuses a route may answer besides its success and the ones every route shares. */
-export type RouteError = 404 | 409 | 422;
+export type RouteError = 404 | 409 | 422 | 503;
 
 export interface HandlerInput<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
   params: z.output<P>;

@@ -1,6 +1,7 @@
 import type { ApiKeyRow, ApiKeyUpdate, Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { insertAuditEvent } from "../audit/audit.repository.js";
+import { type CustomerDirectory, formatOnly, requireLiveCustomer } from "../billing/customer-directory.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { createdPosition, decodeCreatedCursor, type Page, toPage } from "../pagination.js";
@@ -15,6 +16,8 @@ import { findKeyById, insertKey, listKeysByUser, updateKey } from "./keys.reposi
 export interface KeySettings {
   /** Default grace period during which a rotated-out secret still works. */
   rotationGraceMs: number;
+  /** Where a key's own Stripe customer is checked before it is stored; default: its format only. */
+  customers?: CustomerDirectory;
 }
 
 interface Expiry {
@@ -85,6 +88,8 @@ export class KeyService {
   async create(input: CreateKeyInput, ctx: RequestContext): Promise<KeyWithSecret> {
     const now = this.now();
     const expiresAt = this.resolveExpiry(input, now);
+    // Asked before the transaction: no transaction waits on Stripe.
+    if (input.stripe_customer_id) await this.requireCustomer(input.stripe_customer_id);
     const secret = this.format.generate();
     const row = await this.db.transaction().execute(async (trx) => {
       await ensureUser(trx, input.user_id);
@@ -132,6 +137,14 @@ export class KeyService {
 
   async update(id: string, input: UpdateKeyInput, ctx: RequestContext, owner: Owner = {}): Promise<KeyView> {
     const now = this.now();
+    const customer = input.stripe_customer_id;
+    if (customer) {
+      // Only a customer the key does not have yet is asked about; an unknown, foreign or revoked key
+      // is refused by the transaction below, as without a customer.
+      const current = await findKeyById(this.db, id);
+      const changes = current && !current.revoked_at && (owner.userId ?? current.user_id) === current.user_id;
+      if (changes && current.stripe_customer_id !== customer) await this.requireCustomer(customer);
+    }
     const row = await this.db.transaction().execute(async (trx) => {
       const current = ownedOrNotFound(await findKeyById(trx, id, { forUpdate: true }), owner);
       if (current.revoked_at) throw new AppError("CONFLICT", "a revoked key cannot be changed");
@@ -210,6 +223,10 @@ export class KeyService {
     });
     this.changes.keyChanged(row.id);
     return toKeyView(row, now);
+  }
+
+  private requireCustomer(id: string): Promise<void> {
+    return requireLiveCustomer(this.settings.customers ?? formatOnly, id);
   }
 
   private resolveExpiry(input: Expiry, now: Date): Date | null | undefined {

@@ -14,6 +14,7 @@ import {
   userIdParams,
 } from "../schemas.js";
 import { keyView, keyWithSecretView, page } from "../views.js";
+import { checkedCustomerErrors } from "./checked-customer.js";
 
 const revoked = { 409: "The key is revoked" };
 const unknownKey = { 404: "No such key (or not this user's key)" };
@@ -27,6 +28,7 @@ export function keyRoutes(keys: KeyService, search: KeySearch) {
       summary: "Create a key. The secret is in `key` and is shown this once.",
       body: createKeyBody,
       success: { status: 201, description: "The key, with its secret", schema: keyWithSecretView },
+      errors: checkedCustomerErrors,
       handler: async ({ body, principal, ctx, res }) => {
         if (principal.userId !== null && body.user_id !== principal.userId) {
           throw new AppError("FORBIDDEN", `this management key acts only for user ${principal.userId}`);
@@ -102,7 +104,7 @@ export function keyRoutes(keys: KeyService, search: KeySearch) {
       query: ownerQuery,
       body: updateKeyBody,
       success: { status: 200, description: "The updated key", schema: keyView },
-      errors: { ...unknownKey, ...revoked },
+      errors: { ...unknownKey, ...revoked, ...checkedCustomerErrors },
       handler: async ({ params, query, body, principal, ctx }) => {
         const { expires_in, ...input } = body;
         return keys.update(params.id, { ...input, expires_in_ms: expires_in }, ctx, {

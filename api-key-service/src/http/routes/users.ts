@@ -5,6 +5,7 @@ import { ownerFor } from "../owner.js";
 import { route } from "../route.js";
 import { pageQuery, updateUserBody, userIdParams } from "../schemas.js";
 import { page, userSummaryView, userView } from "../views.js";
+import { checkedCustomerErrors } from "./checked-customer.js";
 
 export function userRoutes(users: UserService, directory: UserDirectory) {
   return [
@@ -14,11 +15,11 @@ export function userRoutes(users: UserService, directory: UserDirectory) {
       scope: "users:write",
       summary: "Set the Stripe customer this user's keys bill to, the user's plan or billing-cycle anchor",
       description:
-        "Only the fields given change; null clears one. `plan_id` must name an existing plan (else 400). Changing `plan_id` or `billing_cycle_anchor` needs a credential not bound to a user (else 403): a developer portal cannot upgrade itself.",
+        "Only the fields given change; null clears one. `plan_id` must name an existing plan (else 400). With STRIPE_API_KEY set, a new `stripe_customer_id` must name a customer in the Stripe account that is not deleted (else 422; 503 when Stripe cannot be asked). Changing `plan_id` or `billing_cycle_anchor` needs a credential not bound to a user (else 403): a developer portal cannot upgrade itself.",
       params: userIdParams,
       body: updateUserBody,
       success: { status: 200, description: "The user", schema: userView },
-      errors: { 404: "A user-bound credential named another user" },
+      errors: { 404: "A user-bound credential named another user", ...checkedCustomerErrors },
       handler: async ({ params, body, principal, ctx }) => {
         const user = ownerFor(principal, params.user_id, "user") ?? params.user_id;
         if (
