@@ -56,6 +56,9 @@ describe("GET /api/usage", () => {
       billable_requests: 16,
       billable_units: 145,
       gap: 1,
+      unbilled_units: 0,
+      backfilled_units: 0,
+      unbillable_units: 0,
     });
     expect(res.body.stripe).toEqual([
       { stripe_customer_id: "cus_Acme", day: "2026-11-20", sent: 11, pending: 5, dead: 0 },
@@ -92,8 +95,9 @@ describe("GET /api/usage", () => {
       at(0),
     ]);
     await api.query(
-      `insert into usage_minutes (key_id, minute, user_id, requests, billable_requests, billable_units, status_2xx)
-       values ($1, $2, 'acme', 3, 3, 60, 3)`,
+      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests,
+                                  billable_units, status_2xx)
+       values ($1, $2, 'acme', 'cus_Acme', 3, 3, 60, 3)`,
       [key.id, at(0)],
     );
     const query = `/api/usage?key_id=${key.id}&from=${at(0)}&to=${at(60)}`;
@@ -104,8 +108,8 @@ describe("GET /api/usage", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/csv");
       expect(res.text.split("\r\n")).toEqual([
-        "key_id,window_start,allowed,denied,requests,billable_requests,billable_units,gap,bytes_in,bytes_out,status_2xx,status_3xx,status_4xx,status_5xx",
-        `${key.id},${at(0)},4,1,3,3,60,1,0,0,3,0,0,0`,
+        "key_id,window_start,allowed,denied,requests,billable_requests,billable_units,gap,bytes_in,bytes_out,status_2xx,status_3xx,status_4xx,status_5xx,unbilled_units,backfilled_units,unbillable_units,unbillable_reason",
+        `${key.id},${at(0)},4,1,3,3,60,1,0,0,3,0,0,0,0,0,0,`,
         "",
       ]);
     }

@@ -1,6 +1,13 @@
 import type { Queryable } from "@gateway/db";
 import { sql } from "kysely";
-import type { Granularity, StripeDayRow, UsageRow } from "./usage.repository.js";
+import {
+  type Granularity,
+  type StripeDayRow,
+  stripeCutoff,
+  type UsageRow,
+  unbilledColumns,
+  unbilledSums,
+} from "./usage.repository.js";
 
 export interface CustomerUsageQuery {
   stripeCustomerId: string;
@@ -13,9 +20,11 @@ export interface CustomerUsageQuery {
  * The SQL of `usageByCustomer`, exported so tests can EXPLAIN it. Served usage is what the access log
  * billed to the customer (usage_minutes.stripe_customer_id), so a key that moved between customers
  * shows only its share here. authz_counts carry no customer: they are taken for the keys billed to
- * the customer in the period, for the whole period.
+ * the customer in the period, for the whole period. Usage recorded without a customer and billed to
+ * this one by a backfill is not among these rows (it shows under its user or key), but its events are
+ * in the customer's Stripe days.
  */
-export function usageByCustomerSql(q: CustomerUsageQuery) {
+export function usageByCustomerSql(q: CustomerUsageQuery, billableSince = stripeCutoff(new Date())) {
   const bucket = (column: string) => sql`date_trunc(${q.granularity}, ${sql.ref(column)}, 'UTC')`;
   const billed = sql`stripe_customer_id = ${q.stripeCustomerId} and minute >= ${q.from} and minute < ${q.to}`;
   // `= any(array(...))` rather than `in (select ...)`: the planner cannot tell how few keys a customer
@@ -33,7 +42,7 @@ export function usageByCustomerSql(q: CustomerUsageQuery) {
              sum(billable_requests) as billable_requests, sum(billable_units) as billable_units,
              sum(bytes_in) as bytes_in, sum(bytes_out) as bytes_out,
              sum(status_2xx) as status_2xx, sum(status_3xx) as status_3xx,
-             sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx
+             sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx, ${unbilledSums(billableSince)}
         from usage_minutes
        where ${billed}
        group by 1, 2
@@ -44,15 +53,20 @@ export function usageByCustomerSql(q: CustomerUsageQuery) {
            coalesce(s.billable_units, 0)::text as billable_units,
            coalesce(s.bytes_in, 0)::text as bytes_in, coalesce(s.bytes_out, 0)::text as bytes_out,
            coalesce(s.status_2xx, 0)::text as status_2xx, coalesce(s.status_3xx, 0)::text as status_3xx,
-           coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx
+           coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx,
+           ${unbilledColumns}
       from authz a full outer join served s on a.key_id = s.key_id and a.window_start = s.window_start
      order by 2, 1
   `;
 }
 
 /** Per key and window, the rows `usageByWindow` returns, for the keys billed to one Stripe customer. */
-export async function usageByCustomer(db: Queryable, q: CustomerUsageQuery): Promise<UsageRow[]> {
-  const { rows } = await usageByCustomerSql(q).execute(db);
+export async function usageByCustomer(
+  db: Queryable,
+  q: CustomerUsageQuery,
+  billableSince = stripeCutoff(new Date()),
+): Promise<UsageRow[]> {
+  const { rows } = await usageByCustomerSql(q, billableSince).execute(db);
   return rows;
 }
 

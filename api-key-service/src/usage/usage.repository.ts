@@ -27,13 +27,47 @@ export interface UsageRow {
   status_3xx: string;
   status_4xx: string;
   status_5xx: string;
+  /** Units recorded without a customer that were enqueued for Stripe once one was set. */
+  backfilled_units: string;
+  /** Units recorded without a customer, not billed since, that Stripe would still take. */
+  unbilled_units: string;
+  /** Units recorded without a customer that were too old for Stripe when one was set. */
+  unbillable_late_units: string;
+  /** Units recorded without a customer, not billed since, and now too old for Stripe. */
+  unbillable_aged_units: string;
 }
+
+/** Stripe takes meter events timestamped at most 35 days before it receives them. */
+export const STRIPE_MAX_EVENT_AGE_MS = 35 * 86_400_000;
+export const stripeCutoff = (now: Date) => new Date(now.getTime() - STRIPE_MAX_EVENT_AGE_MS);
+
+/**
+ * The columns on customerless usage shared by both usage queries, per key and window. A row's units
+ * still owed are its billable units less what a backfill settled (billing-sidecar backfill.repository.ts);
+ * `billableSince` is the oldest minute Stripe would still take.
+ */
+export const unbilledSums = (billableSince: Date) => sql`
+  sum(backfilled_units) as backfilled_units,
+  sum(billable_units - backfilled_units - unbillable_units)
+    filter (where stripe_customer_id is null and minute >= ${billableSince}) as unbilled_units,
+  sum(unbillable_units) as unbillable_late_units,
+  sum(billable_units - backfilled_units - unbillable_units)
+    filter (where stripe_customer_id is null and minute < ${billableSince}) as unbillable_aged_units`;
+
+export const unbilledColumns = sql`
+  coalesce(s.backfilled_units, 0)::text as backfilled_units, coalesce(s.unbilled_units, 0)::text as unbilled_units,
+  coalesce(s.unbillable_late_units, 0)::text as unbillable_late_units,
+  coalesce(s.unbillable_aged_units, 0)::text as unbillable_aged_units`;
 
 /**
  * Per key and window: what ext_authz allowed and denied (authz_counts) beside what the access log
  * delivered (usage_minutes). The two are joined in full, so a window only one side saw still shows.
  */
-export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<UsageRow[]> {
+export async function usageByWindow(
+  db: Queryable,
+  q: UsageQuery,
+  billableSince = stripeCutoff(new Date()),
+): Promise<UsageRow[]> {
   const keys = q.keyId
     ? sql`select ${q.keyId}::text as id`
     : sql`select id from api_keys where user_id = ${q.userId ?? ""}`;
@@ -50,7 +84,7 @@ export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<Usage
              sum(billable_requests) as billable_requests, sum(billable_units) as billable_units,
              sum(bytes_in) as bytes_in, sum(bytes_out) as bytes_out,
              sum(status_2xx) as status_2xx, sum(status_3xx) as status_3xx,
-             sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx
+             sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx, ${unbilledSums(billableSince)}
         from usage_minutes
        where key_id in (select id from keys) and minute >= ${q.from} and minute < ${q.to}
        group by 1, 2
@@ -61,7 +95,8 @@ export async function usageByWindow(db: Queryable, q: UsageQuery): Promise<Usage
            coalesce(s.billable_units, 0)::text as billable_units,
            coalesce(s.bytes_in, 0)::text as bytes_in, coalesce(s.bytes_out, 0)::text as bytes_out,
            coalesce(s.status_2xx, 0)::text as status_2xx, coalesce(s.status_3xx, 0)::text as status_3xx,
-           coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx
+           coalesce(s.status_4xx, 0)::text as status_4xx, coalesce(s.status_5xx, 0)::text as status_5xx,
+           ${unbilledColumns}
       from authz a full outer join served s on a.key_id = s.key_id and a.window_start = s.window_start
      order by 2, 1
   `.execute(db);
@@ -76,11 +111,15 @@ export interface StripeDayRow {
   dead: string;
 }
 
-/** What the outbox holds per customer and day for the customers this usage billed. */
+/**
+ * What the outbox holds per customer and day for the customers this usage billed: at the request, or
+ * by a backfill once a customer was set.
+ */
 export async function stripeByDay(db: Queryable, q: UsageQuery): Promise<StripeDayRow[]> {
-  const customers = q.keyId
-    ? sql`select distinct stripe_customer_id from usage_minutes where key_id = ${q.keyId} and minute >= ${q.from} and minute < ${q.to}`
-    : sql`select distinct stripe_customer_id from usage_minutes where user_id = ${q.userId ?? ""} and minute >= ${q.from} and minute < ${q.to}`;
+  const usage = q.keyId
+    ? sql`from usage_minutes where key_id = ${q.keyId} and minute >= ${q.from} and minute < ${q.to}`
+    : sql`from usage_minutes where user_id = ${q.userId ?? ""} and minute >= ${q.from} and minute < ${q.to}`;
+  const customers = sql`select stripe_customer_id ${usage} union select backfill_customer_id ${usage}`;
   const { rows } = await sql<StripeDayRow>`
     select stripe_customer_id, date_trunc('day', window_start, 'UTC') as day,
            coalesce(sum(value) filter (where status = 'sent'), 0)::text as sent,

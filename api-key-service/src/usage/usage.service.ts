@@ -1,7 +1,14 @@
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { AppError } from "../errors.js";
-import { type Granularity, stripeByDay, type UsageQuery, usageByWindow } from "./usage.repository.js";
+import {
+  type Granularity,
+  stripeByDay,
+  stripeCutoff,
+  type UsageQuery,
+  type UsageRow,
+  usageByWindow,
+} from "./usage.repository.js";
 import { stripeByDayForCustomer, usageByCustomer } from "./usage-by-customer.js";
 
 export interface UsageWindow {
@@ -23,6 +30,31 @@ export interface UsageWindow {
   status_3xx: number;
   status_4xx: number;
   status_5xx: number;
+  /** Billable units recorded without a Stripe customer, not billed since, that Stripe would still take. */
+  unbilled_units: number;
+  /** Units recorded without a customer that were enqueued for Stripe once one was set. */
+  backfilled_units: number;
+  /** Units recorded without a customer that can no longer be billed; why in `unbillable_reason`. */
+  unbillable_units: number;
+  unbillable_reason: string | null;
+}
+
+/**
+ * The customer was set when the usage was about to leave the window Stripe takes meter events for
+ * (the sidecar keeps an hour to deliver what it backfills).
+ */
+export const UNBILLABLE_SET_TOO_LATE =
+  "within an hour of Stripe's 35-day limit for meter events when the customer was set, too late to send";
+/** No customer was set while Stripe would still have taken the usage. */
+export const UNBILLABLE_NO_CUSTOMER =
+  "recorded without a Stripe customer, and none was set within Stripe's 35-day window for meter events";
+
+/** Both reasons when a window holds both kinds of unbillable units (a window across the 35-day line). */
+function unbillableReason(r: UsageRow): string | null {
+  const reasons = [];
+  if (Number(r.unbillable_late_units) > 0) reasons.push(UNBILLABLE_SET_TOO_LATE);
+  if (Number(r.unbillable_aged_units) > 0) reasons.push(UNBILLABLE_NO_CUSTOMER);
+  return reasons.length > 0 ? reasons.join("; ") : null;
 }
 
 export interface UsageReport {
@@ -34,6 +66,9 @@ export interface UsageReport {
     billable_requests: number;
     billable_units: number;
     gap: number;
+    unbilled_units: number;
+    backfilled_units: number;
+    unbillable_units: number;
   };
 }
 
@@ -45,7 +80,10 @@ const MAX_SPAN_MS: Record<Granularity, number> = {
 };
 
 export class UsageService {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   async report(q: UsageQuery): Promise<UsageReport> {
     if (q.to <= q.from) throw AppError.invalid("to", "must be after from");
@@ -56,13 +94,14 @@ export class UsageService {
       );
     }
     const customer = q.stripeCustomerId;
+    const billableSince = stripeCutoff(this.now());
     const [rows, stripe] = await Promise.all(
       customer
         ? [
-            usageByCustomer(this.db, { ...q, stripeCustomerId: customer }),
+            usageByCustomer(this.db, { ...q, stripeCustomerId: customer }, billableSince),
             stripeByDayForCustomer(this.db, { ...q, stripeCustomerId: customer }),
           ]
-        : [usageByWindow(this.db, q), stripeByDay(this.db, q)],
+        : [usageByWindow(this.db, q, billableSince), stripeByDay(this.db, q)],
     );
     const data = rows.map((r) => {
       const allowed = Number(r.allowed);
@@ -82,6 +121,10 @@ export class UsageService {
         status_3xx: Number(r.status_3xx),
         status_4xx: Number(r.status_4xx),
         status_5xx: Number(r.status_5xx),
+        unbilled_units: Number(r.unbilled_units),
+        backfilled_units: Number(r.backfilled_units),
+        unbillable_units: Number(r.unbillable_late_units) + Number(r.unbillable_aged_units),
+        unbillable_reason: unbillableReason(r),
       };
     });
     const sum = (f: (w: UsageWindow) => number) => data.reduce((n, w) => n + f(w), 0);
@@ -100,6 +143,9 @@ export class UsageService {
         billable_requests: sum((w) => w.billable_requests),
         billable_units: sum((w) => w.billable_units),
         gap: sum((w) => w.gap),
+        unbilled_units: sum((w) => w.unbilled_units),
+        backfilled_units: sum((w) => w.backfilled_units),
+        unbillable_units: sum((w) => w.unbillable_units),
       },
     };
   }
@@ -120,12 +166,16 @@ export const USAGE_CSV_COLUMNS = [
   "status_3xx",
   "status_4xx",
   "status_5xx",
+  "unbilled_units",
+  "backfilled_units",
+  "unbillable_units",
+  "unbillable_reason",
 ] as const;
 
-/** RFC 4180 CSV of the usage windows; values are ids, timestamps and numbers, quoted when needed. */
+/** RFC 4180 CSV of the usage windows; values are ids, timestamps, numbers and reasons, quoted when needed. */
 export function toCsv(windows: UsageWindow[]): string {
-  const quote = (v: string | number) =>
-    /[",\n\r]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
+  const quote = (v: string | number | null) =>
+    v === null ? "" : /[",\n\r]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
   const lines = [USAGE_CSV_COLUMNS.join(",")];
   for (const w of windows) lines.push(USAGE_CSV_COLUMNS.map((c) => quote(w[c])).join(","));
   return `${lines.join("\r\n")}\r\n`;

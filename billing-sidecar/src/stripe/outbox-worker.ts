@@ -2,6 +2,7 @@ import type { Logger } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import { type Kysely, sql } from "kysely";
 import type { Counter } from "prom-client";
+import { enqueueBackfills } from "./backfill.repository.js";
 import type { MeterClient } from "./meter-client.js";
 import {
   dueEvents,
@@ -95,6 +96,7 @@ export class OutboxWorker {
 
   private async enqueueAndSend(db: Kysely<Database>): Promise<void> {
     const now = this.now();
+    await this.backfill(db, now);
     const enqueued = await enqueueDifferences(db, {
       eventName: this.settings.eventName,
       windowMs: this.settings.windowMs,
@@ -110,6 +112,35 @@ export class OutboxWorker {
       if (due.length === 0) return;
       const complete = await this.sendPage(db, due);
       if (!complete || due.length < PAGE_SIZE) return;
+    }
+  }
+
+  /**
+   * Usage recorded without a customer whose key or user now has one: enqueued once, before this pass
+   * sends, or found too old for Stripe. Its own failure (logged) does not hold up the usual windows.
+   */
+  private async backfill(db: Kysely<Database>, now: number): Promise<void> {
+    try {
+      const result = await enqueueBackfills(db, {
+        eventName: this.settings.eventName,
+        windowMs: this.settings.windowMs,
+        now: new Date(now),
+        until: new Date(now - this.settings.settleMs),
+      });
+      if (result.events > 0) {
+        this.logger.info(
+          { events: result.events, units: result.units, rows: result.rows },
+          "usage recorded without a customer enqueued for Stripe now that it has one (backfill)",
+        );
+      }
+      if (result.unbillableUnits > 0) {
+        this.logger.warn(
+          { units: result.unbillableUnits },
+          "usage recorded without a customer is too old for Stripe now that a customer is set: not billed",
+        );
+      }
+    } catch (err) {
+      this.logger.warn({ err }, "stripe backfill failed; will retry");
     }
   }
 

@@ -20,7 +20,9 @@ const meterTag = (eventName: string) => createHash("sha256").update(eventName).d
  * requests, because a route can cost more than one (rows from before costs hold units = requests,
  * so windows already enqueued as requests continue without a jump). Identifiers are deterministic
  * (meter, customer, window, sequence), so a retry or a second replica cannot create a second event
- * for the same usage: the unique identifier stops it. Returns how many were enqueued.
+ * for the same usage: the unique identifier stops it. Units a backfill already settled while the row
+ * had no customer (backfill.repository.ts) are left out on both sides: the row's own units minus
+ * them, against the per-window events only. Returns how many were enqueued.
  */
 export async function enqueueDifferences(db: Queryable, w: EnqueueWindow): Promise<number> {
   const tag = meterTag(w.eventName);
@@ -28,14 +30,14 @@ export async function enqueueDifferences(db: Queryable, w: EnqueueWindow): Promi
     with usage as (
       select stripe_customer_id,
              date_bin(${w.windowMs} * interval '1 millisecond', minute, timestamptz 'epoch') as window_start,
-             sum(billable_units) as total
+             sum(billable_units - backfilled_units - unbillable_units) as total
         from usage_minutes
        where stripe_customer_id is not null and minute >= ${w.since} and minute < ${w.until}
        group by 1, 2
     ), enqueued as (
       select stripe_customer_id, window_start, sum(value) as total, count(*) as events
         from stripe_outbox
-       where event_name = ${w.eventName} and window_start >= ${w.since}
+       where event_name = ${w.eventName} and kind = 'usage' and window_start >= ${w.since}
        group by 1, 2
     )
     insert into stripe_outbox (identifier, stripe_customer_id, event_name, window_start, value)

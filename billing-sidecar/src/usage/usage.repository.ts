@@ -61,6 +61,9 @@ export async function writeBatch(
         status_3xx = usage_minutes.status_3xx + excluded.status_3xx,
         status_4xx = usage_minutes.status_4xx + excluded.status_4xx,
         status_5xx = usage_minutes.status_5xx + excluded.status_5xx,
+        -- Billable units without a customer on a row a backfill settled: owed again (backfill.repository.ts).
+        backfilled_at = case when excluded.stripe_customer_id is null and excluded.billable_units > 0
+                             then null else usage_minutes.backfilled_at end,
         updated_at = now()
     `.execute(trx);
     return true;

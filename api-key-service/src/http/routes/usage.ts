@@ -17,7 +17,7 @@ export function usageRoutes(usage: UsageService, keys: KeyService) {
       summary:
         "Usage per key and window: allowed and denied checks, requests the access log delivered, the gap between them, and what was sent to Stripe per customer and day",
       description:
-        "Give one of `user_id`, `key_id` or `stripe_customer_id`. `from` defaults to `to` − 24 h, `to` to now. CSV with `format=csv` or `Accept: text/csv`.",
+        "Give one of `user_id`, `key_id` or `stripe_customer_id`. `from` defaults to `to` − 24 h, `to` to now. CSV with `format=csv` or `Accept: text/csv`. Usage recorded without a Stripe customer shows per window as `unbilled_units` until a customer is set, then as `backfilled_units`, or as `unbillable_units` with an `unbillable_reason` once it is past Stripe's 35-day window (docs/BILLING.md).",
       query: usageQuery,
       success: { status: 200, description: "The usage report", schema: usageReportView, csv: true },
       errors: { 404: "A user-bound credential asked for another user's usage" },
