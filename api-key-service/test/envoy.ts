@@ -61,14 +61,19 @@ export function envoyCheckRequest(options: EnvoyRequestOptions = {}): CheckReque
 
 export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** A real gRPC client, as Envoy would be, for one service instance. */
-export function authzClient(port: number) {
+/**
+ * A real gRPC client, as Envoy would be, for one service instance; with `token`, every call carries
+ * it as x-gateway-token, as envoy.yaml's initial_metadata sends it.
+ */
+export function authzClient(port: number, token?: string) {
   const Authorization = loadEnvoyServices().envoy.service.auth.v3.Authorization;
   const client = new Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  if (token !== undefined) metadata.set("x-gateway-token", token);
   // Generous: the tests assert decisions; answer times are measured by the benchmark and the fault tests.
   const check = (request: CheckRequest, deadlineMs = 2_000) =>
     new Promise<CheckResponse__Output>((resolve, reject) => {
-      client.Check(request, { deadline: Date.now() + deadlineMs }, (err, response) =>
+      client.Check(request, metadata, { deadline: Date.now() + deadlineMs }, (err, response) =>
         err || !response ? reject(err ?? new Error("no response")) : resolve(response),
       );
     });

@@ -89,7 +89,7 @@ export async function startApi(
     logger: createLogger({ service: "api-key-service", level: config.LOG_LEVEL, destination }),
   });
   const { httpPort, grpcPort } = await service.start();
-  const client = authzClient(grpcPort);
+  const client = authzClient(grpcPort, env.INTERNAL_TOKEN);
   const baseUrl = `http://127.0.0.1:${httpPort}`;
 
   const request = async (

@@ -8,6 +8,7 @@ export class SidecarMetrics {
   readonly bufferRows: Gauge;
   readonly flushDuration: Histogram;
   readonly stripeEvents: Counter<"result">;
+  readonly unauthenticated: Counter<"service">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -48,6 +49,12 @@ export class SidecarMetrics {
       name: "stripe_meter_events_total",
       help: "Stripe meter event calls: delivered, duplicate (Stripe had it: delivered), rate_limited, retry, refused (dead letter)",
       labelNames: ["result"],
+      registers,
+    });
+    this.unauthenticated = new Counter({
+      name: "grpc_unauthenticated_total",
+      help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
+      labelNames: ["service"],
       registers,
     });
   }

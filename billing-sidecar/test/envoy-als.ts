@@ -69,16 +69,21 @@ export function httpEntry(options: EntryOptions = {}): Entry {
   };
 }
 
-/** An access-log client as one Envoy worker: the identifier goes on the first message only. */
-export function envoyAlsStream(port: number, nodeId = "edge-envoy-1") {
+/**
+ * An access-log client as one Envoy worker: the identifier goes on the first message only; with
+ * `token`, the stream carries it as x-gateway-token, as envoy.yaml's initial_metadata sends it.
+ */
+export function envoyAlsStream(port: number, nodeId = "edge-envoy-1", token?: string) {
   const Service = loadEnvoyServices().envoy.service.accesslog.v3.AccessLogService;
   const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  if (token !== undefined) metadata.set("x-gateway-token", token);
   let answered: unknown = "no answer";
   let resolveDone: (value: unknown) => void = () => {};
   const done = new Promise<unknown>((resolve) => {
     resolveDone = resolve;
   });
-  const call = client.StreamAccessLogs((err, response) => {
+  const call = client.StreamAccessLogs(metadata, (err, response) => {
     answered = err ? `error ${err.code}` : response;
     resolveDone(answered);
   });

@@ -8,6 +8,7 @@ export class AuthzMetrics {
   readonly storeQueries: Counter;
   readonly errors: Counter<"dependency" | "operation">;
   readonly countsDropped: Counter;
+  readonly unauthenticated: Counter<"service">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -44,6 +45,12 @@ export class AuthzMetrics {
     this.countsDropped = new Counter({
       name: "authz_counts_dropped_total",
       help: "Per-key allowed/denied counts dropped because Postgres stayed unreachable past the buffer bound",
+      registers,
+    });
+    this.unauthenticated = new Counter({
+      name: "grpc_unauthenticated_total",
+      help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
+      labelNames: ["service"],
       registers,
     });
   }

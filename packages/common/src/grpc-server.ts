@@ -1,8 +1,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { INTERNAL_TOKEN_HEADER, type InternalTokenCheck, UNAUTHENTICATED_MESSAGE } from "./internal-token.js";
 
 export interface GrpcService {
   addToServer(server: grpc.Server): void;
+}
+
+export interface GrpcServerOptions {
+  /** Calls without the internal token end UNAUTHENTICATED before their handler runs. */
+  internalToken?: InternalTokenCheck;
 }
 
 /**
@@ -16,6 +22,7 @@ export class GrpcServer {
   constructor(
     services: GrpcService[],
     private readonly healthNames: string[],
+    options: GrpcServerOptions = {},
   ) {
     this.health = new HealthImplementation(
       Object.fromEntries(["", ...healthNames].map((n) => [n, "NOT_SERVING"])),
@@ -25,6 +32,7 @@ export class GrpcServer {
       "grpc.max_concurrent_streams": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_receive_message_length": 4 * 1024 * 1024,
+      interceptors: options.internalToken?.enabled ? [requireInternalToken(options.internalToken)] : [],
     });
     for (const service of services) service.addToServer(this.server);
     this.health.addToServer(this.server);
@@ -54,4 +62,21 @@ export class GrpcServer {
       });
     });
   }
+}
+
+/**
+ * Checks the metadata as it arrives, before the handler starts: a refused client-streaming call
+ * (the access log) ends with UNAUTHENTICATED before any of its messages is read.
+ */
+function requireInternalToken(check: InternalTokenCheck): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            if (check.allows(method.path, metadata.get(INTERNAL_TOKEN_HEADER))) pass(metadata);
+            else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE });
+          },
+        }),
+    });
 }

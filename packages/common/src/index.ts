@@ -1,5 +1,12 @@
 export { ConfigError, duration, flag, parseConfig, parseDuration, port, url } from "./config.js";
-export { GrpcServer, type GrpcService } from "./grpc-server.js";
+export { GrpcServer, type GrpcServerOptions, type GrpcService } from "./grpc-server.js";
+export {
+  INTERNAL_TOKEN_HEADER,
+  InternalTokenCheck,
+  type InternalTokenCheckOptions,
+  internalToken,
+  UNAUTHENTICATED_MESSAGE,
+} from "./internal-token.js";
 export { createLogger, type Logger } from "./logger.js";
 export {
   createRedisClient,

@@ -13,6 +13,7 @@ export const Status = {
   INTERNAL: 13,
   UNIMPLEMENTED: 12,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 /** A handler's way to end a call with a status other than OK. */

@@ -1,6 +1,7 @@
 import net from "node:net";
 import { type ConnectionOptions, ServerConnection } from "./connection.js";
 import { GrpcError, Status } from "./grpc-wire.js";
+import type { HeaderList } from "./hpack.js";
 import type { H2Stream } from "./stream.js";
 
 /** Answers one request message with one response message, or throws a GrpcError. */
@@ -22,6 +23,13 @@ export interface H2GrpcServerOptions {
   onHandlerError?: (message: string) => void;
   /** A client broke the protocol and its connection was closed: the client's mistake. */
   onConnectionError?: (message: string) => void;
+  /**
+   * Whether a call to a known method may proceed, from its path and request headers. A refused call
+   * is answered UNAUTHENTICATED (trailers-only) as soon as its headers arrive, before its message.
+   */
+  authenticate?: (path: string, headers: HeaderList) => boolean;
+  /** The grpc-message of that answer. */
+  unauthenticatedMessage?: string;
 }
 
 const GRPC_TIMEOUT_UNITS: Record<string, number> = {
@@ -118,6 +126,10 @@ export class H2GrpcServer {
     const route = this.routes.get(stream.path);
     if (!route) {
       stream.end(Status.UNIMPLEMENTED, `unknown method ${stream.path}`);
+      return;
+    }
+    if (this.options.authenticate && !this.options.authenticate(stream.path, stream.headers)) {
+      stream.end(Status.UNAUTHENTICATED, this.options.unauthenticatedMessage ?? "unauthenticated");
       return;
     }
     stream.route = route;
