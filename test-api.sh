@@ -12,7 +12,12 @@ Checks a running gateway end to end. Needs curl and node (for JSON); not jq.
 Environment:
   ADMIN_TOKEN     the management API's admin token (required)
   API_URL         management API            (default http://localhost:8080)
-  GATEWAY_URL     Envoy's listener          (default http://localhost:8000)
+  GATEWAY_URL     Envoy's listener          (default http://localhost:8000; Envoy's TLS listener is
+                  https://localhost:8443)
+  CA_CERT         a PEM file of certificates to trust for https URLs besides the system's, e.g. the
+                  self-signed envoy/tls/tls.crt of scripts/dev-cert.sh (curl --cacert)
+  INSECURE_TLS=1  accept any certificate for https URLs (curl -k): a gateway reached through a
+                  port-forward or by an address its certificate does not name
   SKIP_GATEWAY=1  only the management-API steps (create, list, rotate, revoke, audit), for the
                   services running without Envoy
   USAGE_TIMEOUT   seconds to wait for the access log to reach /api/usage (default 20)
@@ -42,6 +47,10 @@ case "${SKIP_GATEWAY:-0}" in
   1 | true | yes) SKIP_GATEWAY=1 ;;
   *) SKIP_GATEWAY=0 ;;
 esac
+case "${INSECURE_TLS:-0}" in
+  1 | true | yes) INSECURE_TLS=1 ;;
+  *) INSECURE_TLS=0 ;;
+esac
 USAGE_TIMEOUT=${USAGE_TIMEOUT:-20}
 SCOPED_PATH=${SCOPED_PATH:-/admin}
 API_URL=${API_URL%/}
@@ -57,6 +66,17 @@ for tool in curl node; do
     exit 2
   fi
 done
+
+# curl's TLS options, for both URLs (they change nothing for http ones).
+TLS_ARGS=()
+if [ -n "${CA_CERT:-}" ]; then
+  if [ ! -r "$CA_CERT" ]; then
+    echo "test-api.sh: CA_CERT=$CA_CERT is not a readable file" >&2
+    exit 2
+  fi
+  TLS_ARGS+=(--cacert "$CA_CERT")
+fi
+if [ "$INSECURE_TLS" = 1 ]; then TLS_ARGS+=(--insecure); fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -95,7 +115,7 @@ request() {
   # Nothing of the previous answer may be read as this one's when nothing answers.
   rm -f "$WORK/body" "$WORK/headers"
   STATUS=$(curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' --max-time 10 \
-    -X "$method" "$@" "$url" 2>"$WORK/curl-error") || STATUS=000
+    ${TLS_ARGS[@]+"${TLS_ARGS[@]}"} -X "$method" "$@" "$url" 2>"$WORK/curl-error") || STATUS=000
   BODY=$(cat "$WORK/body" 2>/dev/null || true)
 }
 admin() {

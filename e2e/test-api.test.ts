@@ -1,6 +1,10 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "@gateway/testing";
 import { envoyCheckRequest, metadataOf } from "../api-key-service/test/envoy.js";
@@ -130,6 +134,8 @@ async function startGatewayStandIn(options: {
   backendUrl: string;
   alsPort: number;
   enforce: boolean;
+  /** Serve https with this certificate and key, as Envoy's TLS listener does. */
+  tls?: { cert: Buffer; key: Buffer };
 }) {
   const als = envoyAlsStream(options.alsPort);
   const setHeaders = (res: ServerResponse, headers: Header[] | undefined) => {
@@ -170,12 +176,15 @@ async function startGatewayStandIn(options: {
     res.writeHead(answer.status).end(body);
     als.send([httpEntry({ keyId: meta.api_key_id, userId: meta.user_id, code: answer.status, path })]);
   };
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
-  });
+  };
+  const server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    // By name over TLS: the certificate names localhost.
+    url: options.tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`,
     async close() {
       als.cancel();
       als.close();
@@ -188,6 +197,7 @@ async function withStack(
   services: Parameters<typeof startApi>[0],
   enforce: boolean,
   body: (urls: { api: string; gateway: string }) => Promise<void>,
+  tls?: { cert: Buffer; key: Buffer },
 ) {
   const api = await startApi(services);
   const sidecar = await startSidecar(services);
@@ -198,6 +208,7 @@ async function withStack(
     backendUrl: `http://127.0.0.1:${port}`,
     alsPort: sidecar.alsPort,
     enforce,
+    ...(tls ? { tls } : {}),
   });
   try {
     await body({ api: api.baseUrl, gateway: gateway.url });
@@ -247,4 +258,45 @@ describe("test-api.sh through a gateway (Envoy played by its ext_authz and acces
         expect(failed).toMatch(step);
     });
   }, 60_000);
+});
+
+describe("test-api.sh against an https gateway (Envoy's TLS listener, a scripts/dev-cert.sh certificate)", () => {
+  const certDir = mkdtempSync(join(tmpdir(), "test-api-tls-"));
+  const made = spawnSync("bash", [
+    fileURLToPath(new URL("../scripts/dev-cert.sh", import.meta.url)),
+    certDir,
+  ]);
+  if (made.status !== 0) throw new Error(`dev-cert.sh failed: ${made.stderr}`);
+  const tls = { cert: readFileSync(join(certDir, "tls.crt")), key: readFileSync(join(certDir, "tls.key")) };
+
+  test("passes with CA_CERT, refuses the untrusted certificate without it, passes with INSECURE_TLS=1", async ({
+    services,
+  }) => {
+    await withStack(
+      services,
+      true,
+      async (urls) => {
+        const env = { API_URL: urls.api, GATEWAY_URL: urls.gateway, ADMIN_TOKEN };
+        const trusted = await runTestApi({ ...env, CA_CERT: join(certDir, "tls.crt") });
+        expect(trusted.code, trusted.output).toBe(0);
+        expect(trusted.output).toContain("14 passed, 0 failed");
+
+        const untrusted = await runTestApi({ ...env, USAGE_TIMEOUT: "1" });
+        expect(untrusted.code).toBe(1);
+        expect(untrusted.lines("FAIL")).toHaveLength(8);
+        expect(untrusted.lines("FAIL")[0]).toMatch(/no answer: .*certificate/);
+
+        const insecure = await runTestApi({ ...env, INSECURE_TLS: "1" });
+        expect(insecure.code, insecure.output).toBe(0);
+      },
+      tls,
+    );
+  }, 90_000);
+
+  test("a CA_CERT that is not a readable file stops the script before any request", async () => {
+    const run = await runTestApi({ ADMIN_TOKEN, CA_CERT: join(certDir, "missing.crt") });
+    expect(run.code).toBe(2);
+    expect(run.output).toContain("CA_CERT=");
+    expect(run.lines("PASS")).toEqual([]);
+  });
 });

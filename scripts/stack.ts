@@ -12,6 +12,8 @@ const env = process.env;
 const DATABASE_URL = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/gateway";
 const REDIS_URL = env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_TOKEN = env.ADMIN_TOKEN ?? randomBytes(32).toString("hex");
+// As deployed: the two gRPC ports take only calls carrying it, which Envoy sends.
+const INTERNAL_TOKEN = env.INTERNAL_TOKEN ?? randomBytes(32).toString("hex");
 const ports = {
   api: Number(env.API_HTTP_PORT ?? 8080),
   grpc: Number(env.API_GRPC_PORT ?? 9001),
@@ -19,6 +21,7 @@ const ports = {
   sidecar: Number(env.SIDECAR_HTTP_PORT ?? 9091),
   backend: Number(env.BACKEND_PORT ?? 3000),
   gateway: Number(env.GATEWAY_PORT ?? 8000),
+  gatewayTls: Number(env.GATEWAY_TLS_PORT ?? 8443),
 };
 
 const children: { name: string; child: ChildProcess }[] = [];
@@ -83,17 +86,33 @@ function envoyOnPath(): boolean {
   }
 }
 
-/** envoy/envoy.yaml names services by their DNS names; here they are on 127.0.0.1 and our ports. */
+/**
+ * envoy/envoy.yaml rendered as its container renders it (envoy/start.sh, with a self-signed
+ * certificate from scripts/dev-cert.sh); it names services by their DNS names, here they are on
+ * 127.0.0.1 and our ports.
+ */
 function localEnvoyConfig(): string {
-  const text = readFileSync("envoy/envoy.yaml", "utf8")
+  const dir = mkdtempSync(join(tmpdir(), "gateway-envoy-"));
+  execFileSync("bash", ["scripts/dev-cert.sh", join(dir, "tls-source")], { stdio: "ignore" });
+  const rendered = execFileSync("bash", ["envoy/start.sh", "--render-only"], {
+    encoding: "utf8",
+    env: {
+      ...env,
+      INTERNAL_TOKEN,
+      ENVOY_TEMPLATE: "envoy/envoy.yaml",
+      ENVOY_TLS_SOURCE: join(dir, "tls-source"),
+      ENVOY_RUN_DIR: join(dir, "run"),
+    },
+  }).trim();
+  const text = readFileSync(rendered, "utf8")
     .replace(/address: api-key-service, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.grpc}`)
     .replace(/address: billing-sidecar, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.als}`)
     .replace(/address: backend-service, port_value: \d+/g, `address: 127.0.0.1, port_value: ${ports.backend}`)
     .replace(/port_value: 8000\b/g, `port_value: ${ports.gateway}`)
+    .replace(/port_value: 8443\b/g, `port_value: ${ports.gatewayTls}`)
     .replace(/type: STRICT_DNS/g, "type: STATIC");
-  const file = join(mkdtempSync(join(tmpdir(), "gateway-envoy-")), "envoy.yaml");
-  writeFileSync(file, text);
-  return file;
+  writeFileSync(rendered, text);
+  return rendered;
 }
 
 let stopping = false;
@@ -118,6 +137,7 @@ try {
     ...common,
     REDIS_URL,
     ADMIN_TOKEN,
+    INTERNAL_TOKEN,
     HTTP_PORT: String(ports.api),
     GRPC_PORT: String(ports.grpc),
   });
@@ -126,6 +146,7 @@ try {
     ...common,
     ALS_PORT: String(ports.als),
     HTTP_PORT: String(ports.sidecar),
+    INTERNAL_TOKEN,
   });
   start("backend", "backend-service/src/run.ts", { PORT: String(ports.backend), HOST: "127.0.0.1" });
   await waitHealthy("billing-sidecar", `http://127.0.0.1:${ports.sidecar}/health`);
@@ -138,10 +159,10 @@ try {
   console.log(`
 The stack is up (Ctrl-C stops it):
   management API  http://127.0.0.1:${ports.api}     (ADMIN_TOKEN=${ADMIN_TOKEN})
-  ext_authz gRPC  127.0.0.1:${ports.grpc}
+  ext_authz gRPC  127.0.0.1:${ports.grpc}    (x-gateway-token: ${INTERNAL_TOKEN})
   access log gRPC 127.0.0.1:${ports.als}, sidecar http://127.0.0.1:${ports.sidecar}
   backend         http://127.0.0.1:${ports.backend}
-  gateway         ${withEnvoy ? `http://127.0.0.1:${ports.gateway}` : "not running: no envoy binary on the PATH (the services run without it)"}
+  gateway         ${withEnvoy ? `http://127.0.0.1:${ports.gateway}, https://localhost:${ports.gatewayTls} (self-signed)` : "not running: no envoy binary on the PATH (the services run without it)"}
   database        ${DATABASE_URL.replace(/\/\/[^@]*@/, "//")}
 Try: API_URL=http://127.0.0.1:${ports.api} ADMIN_TOKEN=… SKIP_GATEWAY=${withEnvoy ? 0 : 1} ./test-api.sh
 `);

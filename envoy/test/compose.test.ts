@@ -14,6 +14,7 @@ import {
   REQUIRED_VARIABLES,
 } from "./helpers/compose.js";
 import { loadDockerfile } from "./helpers/dockerfiles.js";
+import { placeholder } from "./helpers/envoy-config.js";
 import { readRepoFile, repoPath } from "./helpers/repo.js";
 import { NODE_SERVICES, type NodeService, serviceConfig, serviceVariables } from "./helpers/services.js";
 
@@ -130,13 +131,19 @@ describe("start order", () => {
 });
 
 describe("ports", () => {
-  test("only the gateway and the management API face the network", () => {
+  test("only the gateway's TLS listener and the management API face the network", () => {
     const open = Object.entries(services).flatMap(([name, service]) =>
       publishedPorts(service)
         .filter((p) => !["127.0.0.1", "::1", "[::1]"].includes(p.hostIp))
         .map((p) => `${name}:${p.hostPort}`),
     );
-    expect(open.sort()).toEqual(["api-key-service:8080", "envoy:8000"]);
+    expect(open.sort()).toEqual(["api-key-service:8080", "envoy:8443"]);
+    // The plain listener stays reachable from this machine, for local use.
+    expect(publishedPorts(services.envoy)).toContainEqual({
+      hostIp: "127.0.0.1",
+      hostPort: 8000,
+      containerPort: 8000,
+    });
   });
 });
 
@@ -238,3 +245,32 @@ function servicesPassing(variable: string): NodeService[] {
     referencedVariables(JSON.stringify(source.services[s].environment ?? {})).has(variable),
   );
 }
+
+describe("Envoy's secrets", () => {
+  test("Envoy starts through envoy/start.sh with INTERNAL_TOKEN, the services get the same variable", () => {
+    const source = loadComposeSource();
+    expect(source.services.envoy.entrypoint).toEqual(["bash", "/etc/envoy/start.sh"]);
+    for (const name of ["envoy", "api-key-service", "billing-sidecar"])
+      expect(environmentOf(source.services[name]).INTERNAL_TOKEN, name).toMatch(
+        secretReference("INTERNAL_TOKEN"),
+      );
+    expect(environmentOf(services.envoy).INTERNAL_TOKEN).toBe(REQUIRED_VARIABLES.INTERNAL_TOKEN);
+  });
+
+  test("the template, the start script and the certificate directory are mounted where start.sh reads them", () => {
+    const volumes: string[] = services.envoy.volumes;
+    expect(volumes).toEqual(
+      expect.arrayContaining([
+        "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro",
+        "./envoy/start.sh:/etc/envoy/start.sh:ro",
+        "./envoy/tls:/etc/envoy-tls:ro",
+      ]),
+    );
+    const script = readRepoFile("envoy/start.sh");
+    expect(script).toContain(`TEMPLATE=${placeholder("ENVOY_TEMPLATE:-/etc/envoy/envoy.yaml")}`);
+    expect(script).toContain(`TLS_SOURCE=${placeholder("ENVOY_TLS_SOURCE:-/etc/envoy-tls")}`);
+    // The directory exists in a fresh clone (Docker would otherwise create it, owned by root), and
+    // ignores what dev-cert.sh writes there.
+    expect(existsSync(repoPath("envoy/tls/.gitignore"))).toBe(true);
+  });
+});

@@ -63,12 +63,13 @@ describe("docker-compose.yml and envoy.yaml", () => {
     }
   });
 
-  test("the gateway is published on Envoy's listener port", () => {
-    expect(publishedPorts(compose.services.envoy)).toContainEqual({
-      hostIp: "0.0.0.0",
-      hostPort: GATEWAY_PORT,
-      containerPort: GATEWAY_PORT,
-    });
+  test("the gateway is published on Envoy's listener ports: TLS to the network, plain HTTP to this machine", () => {
+    const tlsPort: number = envoy.static_resources.listeners.find((l: any) => l.name === "gateway_tls")
+      .address.socket_address.port_value;
+    expect(publishedPorts(compose.services.envoy)).toEqual([
+      { hostIp: "127.0.0.1", hostPort: GATEWAY_PORT, containerPort: GATEWAY_PORT },
+      { hostIp: "0.0.0.0", hostPort: tlsPort, containerPort: tlsPort },
+    ]);
   });
 
   test("the management API is published on api-key-service's HTTP port", () => {

@@ -8,6 +8,7 @@ import {
   HTTP_PROTOCOL_OPTIONS,
   hcmOf,
   loadEnvoyConfig,
+  placeholder,
   routesOf,
 } from "./helpers/envoy-config.js";
 
@@ -197,5 +198,41 @@ describe("the edge", () => {
       expect(cluster.load_assignment.cluster_name).toBe(name);
       expect(endpointsOf(cluster).map((e) => e.host)).toEqual([name]);
     }
+  });
+});
+
+describe("the data-plane token and the TLS listener (docs/SECURITY.md)", () => {
+  const grpcLogService = (hcm.access_log as any[]).find((l) => l.name === "envoy.access_loggers.http_grpc")
+    .typed_config.common_config.grpc_service;
+
+  test.each([
+    ["ext_authz (api-key-service)", extAuthz.grpc_service],
+    ["the access log (billing-sidecar)", grpcLogService],
+  ])("%s sends INTERNAL_TOKEN as x-gateway-token, filled in by envoy/start.sh", (_name, grpcService) => {
+    expect(grpcService.initial_metadata).toEqual([
+      { key: "x-gateway-token", value: placeholder("INTERNAL_TOKEN") },
+    ]);
+  });
+
+  test("a TLS listener on 8443 serves the very filters of the plain one, with the mounted certificate", () => {
+    const listeners: any[] = config.static_resources.listeners;
+    expect(listeners.map((l) => l.name)).toEqual(["gateway", "gateway_tls"]);
+    const tls = listeners[1];
+    expect(tls.address.socket_address).toEqual({ address: "0.0.0.0", port_value: 8443 });
+    expect(tls.filter_chains).toHaveLength(1);
+    // The YAML alias: one set of routes, scopes, checks and access log for both listeners.
+    expect(tls.filter_chains[0].filters).toBe(listeners[0].filter_chains[0].filters);
+    const context = tls.filter_chains[0].transport_socket.typed_config;
+    expect(context["@type"]).toBe(
+      "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+    );
+    expect(context.common_tls_context.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+    expect(context.common_tls_context.tls_certificates).toEqual([
+      {
+        certificate_chain: { filename: `${placeholder("ENVOY_TLS_DIR")}/tls.crt` },
+        private_key: { filename: `${placeholder("ENVOY_TLS_DIR")}/tls.key` },
+      },
+    ]);
+    expect(context.require_client_certificate ?? false).toBe(false);
   });
 });

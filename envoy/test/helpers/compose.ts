@@ -5,6 +5,7 @@ import { readRepoFile } from "./repo.js";
 /** What a user must put in .env; everything else has a default. */
 export const REQUIRED_VARIABLES = {
   ADMIN_TOKEN: "f".repeat(64),
+  INTERNAL_TOKEN: "e".repeat(64),
   POSTGRES_PASSWORD: "0123456789abcdef",
 } as const;
 

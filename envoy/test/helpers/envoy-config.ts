@@ -5,6 +5,9 @@ export const EXT_AUTHZ = "envoy.filters.http.ext_authz";
 export const HCM = "envoy.filters.network.http_connection_manager";
 export const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
+/** `${text}`, as envoy.yaml's placeholders and start.sh's shell expansions are written. */
+export const placeholder = (text: string) => `\${${text}}`;
+
 /** The shipped Envoy config, parsed; loosely typed, as the schema test checks its shape. */
 export function loadEnvoyConfig(file = "envoy/envoy.yaml"): any {
   return parse(readRepoFile(file));
