@@ -63,10 +63,13 @@ describe("Services", () => {
     },
   );
 
-  test("Envoy is reachable from outside on 8000 through a LoadBalancer", () => {
+  test("Envoy is reachable from outside over TLS on 8443 through a LoadBalancer, and only so", () => {
     const envoy = service("envoy");
     expect(envoy.spec.type).toBe("LoadBalancer");
-    expect(servicePort(envoy, "http")).toBe(8000);
+    expect(envoy.spec.ports.map((p: any) => p.name)).toEqual(["https"]);
+    expect(servicePort(envoy, "https")).toBe(8443);
+    expect(containerPort(deployment("envoy"), "https")).toBe(8443);
+    // The plain listener is in the pod, for port-forwards, not behind the Service.
     expect(containerPort(deployment("envoy"), "http")).toBe(8000);
   });
 });
