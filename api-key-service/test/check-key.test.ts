@@ -26,6 +26,7 @@ function authKey(fields: Partial<AuthKey> = {}): AuthKey {
     graceEndsAt: null,
     plan: null,
     billingAnchor: null,
+    suspendedAt: null,
     ...fields,
   };
 }
@@ -133,5 +134,27 @@ describe("KeyChecker.checkSecret", () => {
     }
     expect(await read()).toMatchObject({ allowed: false, reason: "RATE_LIMITED" });
     expect(recorded).toHaveLength(3);
+  });
+});
+
+describe("a user suspended for non-payment", () => {
+  test("is refused payment_required after revoked, expired and disabled, counted as denied, consuming nothing", async ({
+    harness,
+  }) => {
+    const { checker, secret, recorded, setKey } = harness;
+    const check = () => checker.checkSecret(secret, { requiredScopes: ["read"] });
+    setKey(authKey({ suspendedAt: NOW - 1 }));
+    expect(await check()).toMatchObject({ allowed: false, reason: "PAYMENT_REQUIRED", key: { id: "key-1" } });
+    setKey(authKey({ suspendedAt: NOW - 1, enabled: false }));
+    expect(await check()).toMatchObject({ reason: "DISABLED" });
+    setKey(authKey({ suspendedAt: NOW - 1, revokedAt: NOW - 1 }));
+    expect(await check()).toMatchObject({ reason: "REVOKED" });
+    setKey(authKey({ suspendedAt: NOW - 1, expiresAt: NOW - 1 }));
+    expect(await check()).toMatchObject({ reason: "EXPIRED" });
+    expect(recorded).toEqual(Array.from({ length: 4 }, () => ["key-1", false]));
+
+    // Lifted: the minute's three requests are all still there.
+    setKey(authKey());
+    for (let i = 1; i <= 3; i++) expect(await check()).toMatchObject({ allowed: true });
   });
 });

@@ -61,6 +61,7 @@ function authKey(fields: { id: string; userId: string; stripeCustomerId: string 
     graceEndsAt: null,
     plan: null,
     billingAnchor: null,
+    suspendedAt: null,
   };
 }
 
@@ -137,5 +138,22 @@ describe("the challenge of a 401", () => {
             : ['Bearer realm="api", error="invalid_token"'];
       expect(challenge(reason), reason).toEqual(expected);
     }
+  });
+});
+
+describe("a suspended account's key", () => {
+  test("is answered 402 PaymentRequired with payment_required, a value Envoy's HttpStatus enum has", () => {
+    const key = authKey({ id: "k1", userId: "u1", stripeCustomerId: "cus_1" });
+    const response = toCheckResponse(
+      { allowed: false, reason: "PAYMENT_REQUIRED", message: "m", key },
+      { credentialHeaders: [] },
+    );
+    // Through the service definition's serializer and back: an unknown enum name would not survive.
+    const decoded = check.responseDeserialize(check.responseSerialize(response));
+    expect(decoded.denied_response?.status?.code).toBe("PaymentRequired");
+    expect(decoded.status?.code).toBe(9);
+    expect(JSON.parse(decoded.denied_response?.body ?? "{}").error.code).toBe("payment_required");
+    expect(decoded.dynamic_metadata?.fields?.denied_reason?.stringValue).toBe("payment_required");
+    expect(decoded.dynamic_metadata?.fields?.user_id?.stringValue).toBe("u1");
   });
 });

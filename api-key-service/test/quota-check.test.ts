@@ -31,6 +31,7 @@ function authKey(plan: Partial<PlanTerms> | null, fields: Partial<AuthKey> = {})
     graceEndsAt: null,
     plan: plan && { id: "pro", monthlyQuota: 5, overage: "block", alertThresholds: [], ...plan },
     billingAnchor: null,
+    suspendedAt: null,
     ...fields,
   };
 }

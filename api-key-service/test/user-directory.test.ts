@@ -45,6 +45,8 @@ function expectedSummary(user: UserRow, keys: ApiKeyRow[]): UserSummary {
     stripe_customer_id: user.stripe_customer_id,
     plan_id: user.plan_id,
     billing_cycle_anchor: user.billing_cycle_anchor?.toISOString() ?? null,
+    suspended_at: user.suspended_at?.toISOString() ?? null,
+    suspended_reason: user.suspended_reason,
     created_at: user.created_at.toISOString(),
     updated_at: user.updated_at.toISOString(),
     keys: {

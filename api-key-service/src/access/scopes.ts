@@ -39,7 +39,13 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has("admin") || principal.scopes.has(scope);
 }
 
-/** The id `GET /api/audit?actor_id=` filters on. */
+/** The id `GET /api/audit?actor_id=` filters on: a management key's id, else the actor's type. */
 export function actorId(actor: Actor): string {
-  return actor.type === "management_key" ? actor.id : actor.type;
+  switch (actor.type) {
+    case "management_key":
+      return actor.id;
+    case "admin_token":
+    case "stripe_webhook":
+      return actor.type;
+  }
 }

@@ -157,6 +157,7 @@ export class KeyLookup {
               alertThresholds: row.plan_alert_thresholds ?? [],
             },
       billingAnchor: row.billing_cycle_anchor?.getTime() ?? null,
+      suspendedAt: row.suspended_at?.getTime() ?? null,
     };
   }
 }

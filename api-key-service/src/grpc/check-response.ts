@@ -4,9 +4,10 @@ import type { LimitResult, WindowState } from "../authz/sliding-window.js";
 import { DAY, MINUTE } from "../authz/sliding-window.js";
 
 // google.rpc.Code: only "non-zero" matters to Envoy; these make logs and gRPC clients readable.
-const RPC_CODE = { 401: 16, 403: 7, 429: 8, 500: 13, 503: 14 } as const;
+const RPC_CODE = { 401: 16, 402: 9, 403: 7, 429: 8, 500: 13, 503: 14 } as const;
 const HTTP_STATUS_NAME = {
   401: "Unauthorized",
+  402: "PaymentRequired",
   403: "Forbidden",
   429: "TooManyRequests",
   500: "InternalServerError",

@@ -248,6 +248,8 @@ export const AUDIT_ACTIONS = [
   "key.revoked",
   "user.billing_updated",
   "user.plan_updated",
+  "user.suspended",
+  "user.unsuspended",
   "plan.created",
   "plan.updated",
   "plan.deleted",
@@ -261,7 +263,7 @@ export const auditQuery = z.strictObject({
   key_id: keyId.optional(),
   user_id: userId.optional(),
   action: z.enum(AUDIT_ACTIONS).optional(),
-  actor_id: z.union([z.literal("admin_token"), managementKeyId]).optional(),
+  actor_id: z.union([z.literal("admin_token"), z.literal("stripe_webhook"), managementKeyId]).optional(),
   limit: pageLimit,
   cursor,
 });

@@ -12,6 +12,7 @@ export const actorView = z
   .union([
     z.object({ type: z.literal("admin_token") }),
     z.object({ type: z.literal("management_key"), id: z.string(), name: z.string() }),
+    z.object({ type: z.literal("stripe_webhook"), event_id: z.string() }),
   ])
   .meta({ id: "Actor", description: "Who made a change" });
 
@@ -53,6 +54,13 @@ export const userView = z
     billing_cycle_anchor: nullableTimestamp.meta({
       description:
         "Billing periods start on its day of the month and time of day (UTC); null: calendar months",
+    }),
+    suspended_at: nullableTimestamp.meta({
+      description:
+        "Set while the user is suspended for non-payment (a Stripe webhook): every key of theirs is refused with 402 payment_required; the keys' own status is unchanged",
+    }),
+    suspended_reason: z.string().nullable().meta({
+      description: "The type of the Stripe event that suspended the user, e.g. invoice.payment_failed",
     }),
     created_at: timestamp,
     updated_at: timestamp,

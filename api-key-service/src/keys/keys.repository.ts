@@ -57,6 +57,7 @@ export async function findKeysByHashes(db: Queryable, hashes: string[]) {
       "p.overage as plan_overage",
       "p.alert_thresholds as plan_alert_thresholds",
       "u.billing_cycle_anchor",
+      "u.suspended_at",
       "k.id",
       "k.user_id",
       "k.key_hash",

@@ -14,6 +14,9 @@ export interface UserSummary {
   plan_id: string | null;
   /** Billing periods start on its day of the month and time of day (UTC); null: calendar months. */
   billing_cycle_anchor: string | null;
+  /** Set while suspended for non-payment: every key is refused, whatever its own status. */
+  suspended_at: string | null;
+  suspended_reason: string | null;
   created_at: string;
   updated_at: string;
   /** The user's keys by status, judged as keyStatus() judges them. */
@@ -89,6 +92,8 @@ function toSummary(user: UserRow, activity: KeyActivity = NO_KEYS): UserSummary 
     stripe_customer_id: user.stripe_customer_id,
     plan_id: user.plan_id,
     billing_cycle_anchor: user.billing_cycle_anchor?.toISOString() ?? null,
+    suspended_at: user.suspended_at?.toISOString() ?? null,
+    suspended_reason: user.suspended_reason,
     created_at: user.created_at.toISOString(),
     updated_at: user.updated_at.toISOString(),
     keys: { ...activity.keys },
