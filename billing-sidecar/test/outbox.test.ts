@@ -181,7 +181,11 @@ describe("the Stripe outbox", () => {
     const ready = await (await fetch(`http://127.0.0.1:${sidecar.httpPort}/ready`)).json();
     expect(ready).toEqual({
       status: "ready",
-      checks: { postgres: "ok", stripe: "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent" },
+      checks: {
+        postgres: "ok",
+        stripe: "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
+        stripe_webhooks: "off (no STRIPE_WEBHOOK_SECRET): POST /stripe/webhook answers 501",
+      },
     });
     await addUsage(sidecar, "cus_A", tenMinutesAgo(), 3);
     await sidecar.sendToStripe();

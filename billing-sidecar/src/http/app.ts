@@ -1,12 +1,16 @@
-import express, { type Express } from "express";
+import express, { type Express, type Router } from "express";
 import type { Registry } from "prom-client";
 
 export type Readiness = () => Promise<Record<string, string>>;
 
-/** /health (up), /ready (Postgres reachable; Stripe state), /metrics. Nothing else. */
-export function createHttpApp(registry: Registry, readiness: Readiness): Express {
+/**
+ * /health (up), /ready (Postgres reachable; Stripe state), /metrics, and the routers given (POST
+ * /stripe/webhook). No body parser is mounted app-wide: the webhook must see the raw bytes.
+ */
+export function createHttpApp(registry: Registry, readiness: Readiness, routers: Router[] = []): Express {
   const app = express();
   app.disable("x-powered-by");
+  for (const router of routers) app.use(router);
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });

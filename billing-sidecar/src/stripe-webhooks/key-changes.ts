@@ -1,0 +1,41 @@
+import type { Logger, Redis } from "@gateway/common";
+
+/** Tells every api-key-service replica that users' key records changed. */
+export interface KeyChangeNotifier {
+  /** Resolves when told, or when telling failed (logged): the change is committed either way. */
+  usersChanged(userIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * Publishes `user:<id>` on api-key-service's invalidation channel, `<REDIS_KEY_PREFIX>key-changes`
+ * (api-key-service/src/authz/invalidation.ts): each replica drops that user's cached keys and reads
+ * the suspension on the next check. If Redis is away the replicas learn at KEY_CACHE_TTL, or when
+ * they re-subscribe (which drops their whole cache).
+ */
+export class RedisKeyChangeNotifier implements KeyChangeNotifier {
+  private readonly channel: string;
+
+  constructor(
+    private readonly redis: Redis,
+    channelPrefix: string,
+    private readonly logger: Logger,
+    private readonly onFailure: () => void = () => {},
+  ) {
+    // Channels are not covered by ioredis's keyPrefix: the prefix is part of the name, as there.
+    this.channel = `${channelPrefix}key-changes`;
+  }
+
+  async usersChanged(userIds: readonly string[]): Promise<void> {
+    const results = await Promise.allSettled(
+      userIds.map((id) => this.redis.publish(this.channel, `user:${id}`)),
+    );
+    const failed = results.filter((r) => r.status === "rejected");
+    if (failed.length > 0) {
+      this.onFailure();
+      this.logger.warn(
+        { err: failed[0]?.reason, users: failed.length },
+        "could not announce a suspension change; replicas catch up by KEY_CACHE_TTL",
+      );
+    }
+  }
+}
