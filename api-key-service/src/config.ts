@@ -1,4 +1,4 @@
-import { duration, flag, parseConfig, port, url } from "@gateway/common";
+import { duration, flag, internalToken, parseConfig, port, url } from "@gateway/common";
 import { z } from "zod";
 import { KEY_PREFIX_PATTERN } from "./keys/key-format.js";
 
@@ -17,6 +17,8 @@ const schema = z.object({
   ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (generate one with: openssl rand -hex 32)"),
   HTTP_PORT: port(8080),
   GRPC_PORT: port(9001),
+  /** Set: the gRPC port answers only calls carrying it as x-gateway-token (docs/SECURITY.md). */
+  INTERNAL_TOKEN: internalToken(),
   HOST: z.string().default("0.0.0.0"),
   KEY_PREFIX: z
     .string()
@@ -53,6 +55,8 @@ const schema = z.object({
   REDIS_TIMEOUT: duration("100ms"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
+  /** Refuse (403 billing_required) keys whose account has no Stripe customer to bill. */
+  REQUIRE_BILLING_CUSTOMER: flag(false),
   // webhooks
   /** Hosts a webhook may reach whatever they resolve to (loopback, private…); comma-separated. */
   WEBHOOK_ALLOWED_HOSTS: z
@@ -71,6 +75,13 @@ const schema = z.object({
   WEBHOOK_RETRY_MAX: duration("1h").refine((ms) => ms >= 10, "must be at least 10ms"),
   WEBHOOK_RETRY_FOR: duration("24h"),
   QUOTA_ALERT_FLUSH_INTERVAL: duration("200ms").refine((ms) => ms >= 10, "must be at least 10ms"),
+  // Stripe: with a key, customer ids are checked against the account before they are stored
+  STRIPE_API_KEY: z
+    .string()
+    .regex(/^(sk|rk)_[A-Za-z0-9_]+$/, "must be a Stripe secret or restricted key")
+    .optional(),
+  STRIPE_API_BASE: url(["http:", "https:"]).optional(),
+  STRIPE_TIMEOUT: duration("10s"),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,5 +1,11 @@
 import type { Server } from "node:http";
-import { createLogger, createRedisClient, type Logger } from "@gateway/common";
+import {
+  createLogger,
+  createRedisClient,
+  InternalTokenCheck,
+  type Logger,
+  UNAUTHENTICATED_MESSAGE,
+} from "@gateway/common";
 import { createDb, migrateToLatest } from "@gateway/db";
 import { H2GrpcServer, HealthService } from "@gateway/h2-grpc";
 import { sql } from "kysely";
@@ -14,6 +20,8 @@ import { AuthzMetrics } from "./authz/metrics.js";
 import { RedisRateLimiter } from "./authz/redis-limiter.js";
 import { allowedUnitsOfUser } from "./authz/usage.repository.js";
 import { UsageRecorder } from "./authz/usage-recorder.js";
+import { formatOnly } from "./billing/customer-directory.js";
+import { StripeCustomerDirectory } from "./billing/stripe-customer-directory.js";
 import type { Config } from "./config.js";
 import { AuthorizationService } from "./grpc/authorization-service.js";
 import { createHttpApp } from "./http/app.js";
@@ -134,12 +142,25 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter(quotaBaseline) : null,
     usage,
     quotaAlerts,
+    requireBillingCustomer: config.REQUIRE_BILLING_CUSTOMER,
     metrics,
+    logger,
+  });
+  const internalToken = new InternalTokenCheck({
+    token: config.INTERNAL_TOKEN,
+    onRefused: (service) => metrics.unauthenticated.inc({ service }),
     logger,
   });
   const grpcServer = new H2GrpcServer({
     onHandlerError: (message) => logger.error({ err: message }, "gRPC handler failed"),
     onConnectionError: (message) => logger.debug({ err: message }, "gRPC client broke the protocol"),
+    // Refused as the headers arrive: no key lookup, no Redis call, no count for a caller that is not Envoy.
+    ...(internalToken.enabled
+      ? {
+          authenticate: (path, headers) => internalToken.allowsHeaders(path, headers),
+          unauthenticatedMessage: UNAUTHENTICATED_MESSAGE,
+        }
+      : {}),
   });
   new AuthorizationService(
     checker,
@@ -156,7 +177,21 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
   const health = new HealthService(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
   health.addToServer(grpcServer);
 
-  const keys = new KeyService(db, format, { rotationGraceMs: config.KEY_ROTATION_GRACE }, invalidation);
+  // Without a Stripe key, customer ids get the format check only, as nothing could be asked.
+  const customers = config.STRIPE_API_KEY
+    ? new StripeCustomerDirectory({
+        apiKey: config.STRIPE_API_KEY,
+        apiBase: config.STRIPE_API_BASE,
+        timeoutMs: config.STRIPE_TIMEOUT,
+        logger,
+      })
+    : formatOnly;
+  const keys = new KeyService(
+    db,
+    format,
+    { rotationGraceMs: config.KEY_ROTATION_GRACE, customers },
+    invalidation,
+  );
   const addressGuard = new AddressGuard({
     allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
     timeoutMs: config.WEBHOOK_TIMEOUT,
@@ -188,7 +223,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     registry,
     keys,
     keySearch: new KeySearch(db),
-    users: new UserService(db, invalidation),
+    users: new UserService(db, invalidation, customers),
     userDirectory: new UserDirectory(db),
     audit: new AuditService(db),
     usage: new UsageService(db),

@@ -1,11 +1,18 @@
 import type { Server } from "node:http";
-import { createLogger, GrpcServer, type Logger } from "@gateway/common";
+import {
+  createLogger,
+  createRedisClient,
+  GrpcServer,
+  InternalTokenCheck,
+  type Logger,
+} from "@gateway/common";
 import { createDb } from "@gateway/db";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AccessLogService } from "./als/access-log-service.js";
 import type { Config } from "./config.js";
 import { createHttpApp } from "./http/app.js";
+import { stripeWebhookRouter } from "./http/stripe-webhook.js";
 import { SidecarMetrics } from "./metrics.js";
 import {
   createStripe,
@@ -13,10 +20,15 @@ import {
   type MeterClient,
   stripeConfig,
 } from "./stripe/meter-client.js";
+import { registerOutboxLagGauge } from "./stripe/outbox-lag.js";
 import { OutboxWorker } from "./stripe/outbox-worker.js";
 import { createStreamMeterClient } from "./stripe/stream-client.js";
+import { RedisKeyChangeNotifier } from "./stripe-webhooks/key-changes.js";
+import { WebhookMetrics } from "./stripe-webhooks/metrics.js";
+import { StripeWebhookService } from "./stripe-webhooks/webhook-service.js";
 import { UsageAggregator } from "./usage/aggregator.js";
 import { registerReconciliationGauges } from "./usage/reconciliation.js";
+import { registerUnbilledGauges } from "./usage/unbilled.js";
 
 export interface Sidecar {
   start(): Promise<{ alsPort: number; httpPort: number }>;
@@ -45,6 +57,8 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   collectDefaultMetrics({ register: registry });
   const metrics = new SidecarMetrics(registry);
   registerReconciliationGauges(registry, db, logger);
+  registerUnbilledGauges(registry, db, logger);
+  registerOutboxLagGauge(registry, db, logger);
   const aggregator = new UsageAggregator(
     db,
     {
@@ -59,6 +73,14 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
   const grpcServer = new GrpcServer(
     [new AccessLogService(aggregator, { billableStatuses: config.BILLABLE_STATUSES }, metrics, logger)],
     ["envoy.service.accesslog.v3.AccessLogService"],
+    {
+      // Without it any pod that reaches the port could stream billable usage for any key.
+      internalToken: new InternalTokenCheck({
+        token: config.INTERNAL_TOKEN,
+        onRefused: (service) => metrics.unauthenticated.inc({ service }),
+        logger,
+      }),
+    },
   );
   const meterClient =
     options.meterClient ??
@@ -79,15 +101,48 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
         logger,
       )
     : undefined;
-  const app = createHttpApp(registry, async () => ({
-    postgres: await sql`select 1`
-      .execute(db)
-      .then(() => "ok")
-      .catch(() => "unavailable"),
-    stripe: config.STRIPE_API_KEY
-      ? "configured"
-      : "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
-  }));
+  const webhookMetrics = new WebhookMetrics(registry);
+  // Only webhooks need Redis (config requires REDIS_URL with the secret): to announce suspensions.
+  const redis =
+    config.STRIPE_WEBHOOK_SECRET && config.REDIS_URL
+      ? createRedisClient({
+          url: config.REDIS_URL,
+          onError: (err) => logger.warn({ err: err.message }, "redis connection error"),
+        })
+      : undefined;
+  const webhooks = redis
+    ? new StripeWebhookService(
+        db,
+        config.STRIPE_WEBHOOK_POLICY,
+        new RedisKeyChangeNotifier(redis, config.REDIS_KEY_PREFIX, logger, () =>
+          webhookMetrics.publishFailures.inc(),
+        ),
+      )
+    : undefined;
+  const webhookRouter = stripeWebhookRouter({
+    secret: config.STRIPE_WEBHOOK_SECRET,
+    service: webhooks,
+    events: webhookMetrics.events,
+    logger,
+  });
+  const app = createHttpApp(
+    registry,
+    async () => ({
+      postgres: await sql`select 1`
+        .execute(db)
+        .then(() => "ok")
+        .catch(() => "unavailable"),
+      stripe: config.STRIPE_API_KEY
+        ? "configured"
+        : "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
+      stripe_webhooks: !redis
+        ? "off (no STRIPE_WEBHOOK_SECRET): POST /stripe/webhook answers 501"
+        : redis.status === "ready"
+          ? "configured"
+          : "configured; redis unavailable: suspensions reach api-key-service at its KEY_CACHE_TTL",
+    }),
+    [webhookRouter],
+  );
   let server: Server | undefined;
 
   return {
@@ -105,6 +160,10 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
       const httpPort = typeof address === "object" && address ? address.port : config.HTTP_PORT;
       if (!config.STRIPE_API_KEY)
         logger.warn("no STRIPE_API_KEY: usage is recorded in Postgres, nothing is sent to Stripe");
+      if (!webhooks)
+        logger.warn(
+          "no STRIPE_WEBHOOK_SECRET: POST /stripe/webhook answers 501 and unpaid invoices suspend no keys",
+        );
       logger.info({ als_port: alsPort, http_port: httpPort }, "billing-sidecar listening");
       return { alsPort, httpPort };
     },
@@ -113,6 +172,7 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
       await aggregator.stop();
       await outbox?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await redis?.quit().catch(() => redis.disconnect());
       await db.destroy();
     },
     flush: () => aggregator.flush(),

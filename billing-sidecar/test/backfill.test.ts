@@ -7,7 +7,10 @@ import { describe, expect, type RunningSidecar, sample, startSidecar, test } fro
 const EVENT = "api_requests";
 const METER_TAG = createHash("sha256").update(EVENT).digest("hex").slice(0, 8);
 const DAY = 86_400_000;
-const minuteAgo = (n: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - n * 60_000);
+// One base minute for the whole file: a test that straddles a minute boundary must still name the
+// same windows when it inserts and when it asserts.
+const BASE_MINUTE = Math.floor(Date.now() / 60_000) * 60_000;
+const minuteAgo = (n: number) => new Date(BASE_MINUTE - n * 60_000);
 
 const stripeEnv = (emulator: StripeEmulator) => ({
   STRIPE_API_KEY: emulator.apiKey,

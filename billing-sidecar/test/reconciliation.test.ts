@@ -48,3 +48,29 @@ describe("the reconciliation gap on /metrics", () => {
     }
   });
 });
+
+describe("the outbox lag on /metrics", () => {
+  test("seconds since the oldest pending meter event was enqueued; 0 with nothing pending", async ({
+    services,
+  }) => {
+    const sidecar = await startSidecar(services);
+    try {
+      expect(gauge(await sidecar.metricsText(), "stripe_outbox_oldest_pending_age_seconds")).toBe(0);
+      const event = (id: string, agoS: number, status: string) =>
+        sidecar.query(
+          `insert into stripe_outbox (identifier, stripe_customer_id, event_name, window_start, value, status, created_at)
+           values ($1, 'cus_A', 'api_requests', now(), 1, $2, now() - make_interval(secs => $3))`,
+          [id, status, agoS],
+        );
+      await event("sent-long-ago", 7_200, "sent");
+      await event("dead-long-ago", 7_200, "dead");
+      await event("pending-old", 600, "pending");
+      await event("pending-new", 5, "pending");
+      const lag = gauge(await sidecar.metricsText(), "stripe_outbox_oldest_pending_age_seconds") ?? 0;
+      expect(lag).toBeGreaterThanOrEqual(600);
+      expect(lag).toBeLessThan(660);
+    } finally {
+      await sidecar.close();
+    }
+  });
+});

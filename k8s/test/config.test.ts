@@ -80,12 +80,13 @@ describe("configuration", () => {
     expect([redis.hostname, Number(redis.port)]).toEqual(["redis", servicePort(service("redis"), "redis")]);
   });
 
-  test("only the optional Stripe key may be missing from the Secret", () => {
+  test("only the optional Stripe key and webhook secret may be missing from the Secret", () => {
+    const optional = ["STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"];
     for (const w of all)
       for (const c of w.pod.containers)
         for (const e of c.env ?? [])
           if (e.valueFrom?.secretKeyRef)
-            expect(e.valueFrom.secretKeyRef.optional ?? false).toBe(e.name === "STRIPE_API_KEY");
+            expect(e.valueFrom.secretKeyRef.optional ?? false).toBe(optional.includes(e.name));
   });
 
   test("the migration Job migrates, so the replicas do not", () => {
@@ -97,15 +98,43 @@ describe("configuration", () => {
     expect(databaseUrl(job).valueFrom.secretKeyRef).toEqual({ name: "gateway-secrets", key: "DATABASE_URL" });
   });
 
-  test("Envoy reads envoy/envoy.yaml from the ConfigMap deploy.sh creates", () => {
+  test("Envoy starts through envoy/start.sh on envoy/envoy.yaml, both from the ConfigMap deploy.sh creates", () => {
     const envoy = deployment("envoy");
     const volume = envoy.spec.template.spec.volumes.find((v: any) => v.configMap);
     expect(volume.configMap.name).toBe("envoy-config");
     const mount = mainContainer(envoy).volumeMounts.find((m: any) => m.name === volume.name);
-    const args: string[] = mainContainer(envoy).args;
-    expect(args[args.indexOf("-c") + 1]).toBe(`${mount.mountPath}/envoy.yaml`);
+    expect(mainContainer(envoy).command).toEqual(["bash", `${mount.mountPath}/start.sh`]);
+    // start.sh's default template is the mounted envoy.yaml; Envoy's own arguments are passed on.
+    const script = readFileSync(`${REPO_ROOT}envoy/start.sh`, "utf8");
+    expect(script).toContain(`TEMPLATE=\${ENVOY_TEMPLATE:-${mount.mountPath}/envoy.yaml}`);
+    expect(mainContainer(envoy).args).not.toContain("-c");
     const deploy = readFileSync(`${K8S_DIR}deploy.sh`, "utf8");
-    expect(deploy).toContain('create configmap envoy-config --from-file=envoy.yaml="$ROOT/envoy/envoy.yaml"');
+    expect(deploy).toContain(
+      'create configmap envoy-config --from-file=envoy.yaml="$ROOT/envoy/envoy.yaml" --from-file=start.sh="$ROOT/envoy/start.sh"',
+    );
+  });
+
+  test("Envoy gets INTERNAL_TOKEN from the Secret the services read it from, and its certificate from gateway-tls", () => {
+    const tokenOf = (name: string) =>
+      mainContainer(deployment(name)).env.find((e: any) => e.name === "INTERNAL_TOKEN")?.valueFrom;
+    for (const name of ["envoy", "api-key-service", "billing-sidecar"])
+      expect(tokenOf(name), name).toEqual({
+        secretKeyRef: { name: "gateway-secrets", key: "INTERNAL_TOKEN" },
+      });
+    const envoy = deployment("envoy");
+    const volume = envoy.spec.template.spec.volumes.find((v: any) => v.secret);
+    expect(volume.secret.secretName).toBe("gateway-tls");
+    const mount = mainContainer(envoy).volumeMounts.find((m: any) => m.name === volume.name);
+    const script = readFileSync(`${REPO_ROOT}envoy/start.sh`, "utf8");
+    expect(script).toContain(`TLS_SOURCE=\${ENVOY_TLS_SOURCE:-${mount.mountPath}}`);
+    // Readable by Envoy's group only.
+    expect(volume.secret.defaultMode).toBe(0o440);
+    expect(envoy.spec.template.spec.securityContext.fsGroup).toBe(
+      envoy.spec.template.spec.securityContext.runAsGroup,
+    );
+    const tls = find(manifests, "Secret", "gateway-tls");
+    expect(tls.type).toBe("kubernetes.io/tls");
+    expect(Object.keys(tls.stringData).sort()).toEqual(["tls.crt", "tls.key"]);
   });
 
   // envoy/envoy.yaml is written beside these manifests; until it exists there is nothing to compare.

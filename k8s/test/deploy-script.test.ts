@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { appliedFiles, K8S_DIR } from "./manifests.js";
+import { appliedFiles, K8S_DIR, REPO_ROOT } from "./manifests.js";
 
 /**
  * deploy.sh run for real against stand-ins for kubectl, docker and kind that record every call and
@@ -15,7 +15,7 @@ const KUBECTL = String.raw`#!/usr/bin/env node
 const fs = require("fs");
 const dir = process.env.STUB_DIR;
 const statePath = dir + "/state.json";
-const state = fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, "utf8")) : { secret: null, config: null, applied: [] };
+const state = fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, "utf8")) : { secret: null, tls: null, config: null, applied: [] };
 let args = process.argv.slice(2);
 if (args[0] === "-n") args = args.slice(2);
 const stdin = args.includes("-") ? fs.readFileSync(0, "utf8") : undefined;
@@ -26,10 +26,15 @@ const [verb, what, name] = args;
 const out = (text) => process.stdout.write(text);
 if (verb === "config") out(process.env.STUB_CONTEXT + "\n");
 else if (verb === "version" || verb === "rollout" || verb === "delete") {}
-else if (verb === "get" && what === "secret") {
+else if (verb === "get" && what === "secret" && name === "gateway-tls") {
+  if (!state.tls) { process.stderr.write("Error from server (NotFound)\n"); process.exit(1); }
+  out("secret/gateway-tls\n");
+} else if (verb === "get" && what === "secret") {
   if (!state.secret) { process.stderr.write("Error from server (NotFound)\n"); process.exit(1); }
   const key = /\.data\.(\w+)/.exec(args.join(" "))[1];
   out(state.secret[key] === undefined ? "" : Buffer.from(state.secret[key]).toString("base64"));
+} else if (verb === "create" && what === "secret" && name === "tls") {
+  out("kind: TLSSecret\n" + fs.readFileSync(flag("--cert"), "utf8") + fs.readFileSync(flag("--key"), "utf8"));
 } else if (verb === "create" && what === "secret") {
   out("kind: Secret\n" + fs.readFileSync(flag("--from-env-file"), "utf8"));
 } else if (verb === "create" && what === "configmap") {
@@ -39,6 +44,9 @@ else if (verb === "get" && what === "secret") {
   if (kind === "kind: Secret") {
     state.secret = Object.fromEntries(rest.filter(Boolean).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
     out("secret/gateway-secrets configured\n");
+  } else if (kind === "kind: TLSSecret") {
+    out("secret/gateway-tls " + (state.tls === null ? "created" : state.tls === stdin ? "unchanged" : "configured") + "\n");
+    state.tls = stdin;
   } else {
     out("configmap/envoy-config " + (state.config === null ? "created" : state.config === stdin ? "unchanged" : "configured") + "\n");
     state.config = stdin;
@@ -74,6 +82,9 @@ function fakeRepo(): string {
     copyFileSync(join(K8S_DIR, file), join(root, "k8s", file));
   mkdirSync(join(root, "envoy"));
   writeFileSync(join(root, "envoy", "envoy.yaml"), "static_resources: {}\n");
+  copyFileSync(join(REPO_ROOT, "envoy", "start.sh"), join(root, "envoy", "start.sh"));
+  mkdirSync(join(root, "scripts"));
+  copyFileSync(join(REPO_ROOT, "scripts", "dev-cert.sh"), join(root, "scripts", "dev-cert.sh"));
   for (const service of ["api-key-service", "billing-sidecar", "backend-service"]) {
     mkdirSync(join(root, service));
     writeFileSync(join(root, service, "Dockerfile"), "FROM scratch\n");
@@ -107,9 +118,10 @@ function deploy(root: string, args: string[] = [], env: Record<string, string> =
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l));
-  const secret = (): Record<string, string> =>
-    JSON.parse(readFileSync(join(root, "state.json"), "utf8")).secret;
-  return { status: result.status, output: result.stdout + result.stderr, calls, secret };
+  const state = () => JSON.parse(readFileSync(join(root, "state.json"), "utf8"));
+  const secret = (): Record<string, string> => state().secret;
+  const tls = (): string | null => state().tls;
+  return { status: result.status, output: result.stdout + result.stderr, calls, secret, tls };
 }
 
 const kubectl = (calls: Call[]) => calls.filter((c) => c.tool === "kubectl").map((c) => c.args.join(" "));
@@ -170,27 +182,31 @@ describe("k8s/deploy.sh", () => {
     expect(secret.POSTGRES_PASSWORD).toMatch(/^[0-9a-f]{48}$/);
     expect(secret.DATABASE_URL).toBe(`postgres://gateway:${secret.POSTGRES_PASSWORD}@postgres:5432/gateway`);
     expect(secret.STRIPE_API_KEY).toBeUndefined();
+    expect(secret.STRIPE_WEBHOOK_SECRET).toBeUndefined();
     // Secrets go through a file descriptor: never on a command line, where ps shows them.
     for (const c of run.calls) expect(c.args.join(" ")).not.toContain(secret.ADMIN_TOKEN);
-    expect(run.output).toContain("port-forward svc/envoy 8000:8000");
+    expect(run.output).toContain("port-forward svc/envoy 8443:8443");
   }, 30_000);
 
   test("a second deploy keeps the token and password, and restarts what runs a rebuilt image", () => {
     const root = fakeRepo();
-    expect(deploy(root, [], { STRIPE_API_KEY: "sk_test_123" }).status).toBe(0);
+    expect(
+      deploy(root, [], { STRIPE_API_KEY: "sk_test_123", STRIPE_WEBHOOK_SECRET: "whsec_test_123" }).status,
+    ).toBe(0);
     const first = deploy(root).secret();
 
     const again = deploy(root, [], { STUB_LB: "203.0.113.10" });
     expect(again.status, again.output).toBe(0);
     expect(again.secret()).toEqual(first);
     expect(first.STRIPE_API_KEY).toBe("sk_test_123");
+    expect(first.STRIPE_WEBHOOK_SECRET).toBe("whsec_test_123");
     // Images keep their tag across builds; envoy's config did not change.
     expect(kubectl(again.calls).filter((l) => l.startsWith("rollout restart"))).toEqual([
       "rollout restart deployment/api-key-service",
       "rollout restart deployment/billing-sidecar",
       "rollout restart deployment/backend-service",
     ]);
-    expect(again.output).toContain("http://203.0.113.10:8000");
+    expect(again.output).toContain("https://203.0.113.10:8443");
 
     // Nothing rebuilt: nothing to restart, but a changed envoy.yaml must reach Envoy.
     writeFileSync(join(root, "envoy", "envoy.yaml"), "static_resources: { listeners: [] }\n");
@@ -203,6 +219,76 @@ describe("k8s/deploy.sh", () => {
     // Set but empty: the Stripe key is removed.
     expect(configOnly.secret().STRIPE_API_KEY).toBeUndefined();
   }, 90_000);
+
+  test("generates INTERNAL_TOKEN and a self-signed gateway-tls before Envoy, and ships start.sh with envoy.yaml", () => {
+    const root = fakeRepo();
+    const run = deploy(root);
+    expect(run.status, run.output).toBe(0);
+    const token = run.secret().INTERNAL_TOKEN as string;
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    for (const c of run.calls) expect(c.args.join(" ")).not.toContain(token);
+    expect(run.tls()).toMatch(/BEGIN CERTIFICATE[\s\S]*BEGIN PRIVATE KEY/);
+    const k = kubectl(run.calls);
+    const at = (p: RegExp) => position(k, p);
+    expect(at(/create secret tls gateway-tls --cert=\S+ --key=\S+/)).toBeGreaterThanOrEqual(0);
+    expect(at(/create secret tls/)).toBeLessThan(at(/08-envoy/));
+    expect(
+      at(/create configmap envoy-config .*--from-file=start\.sh=.*\/envoy\/start\.sh/),
+    ).toBeGreaterThanOrEqual(0);
+    expect(run.output).toContain("certificate:    self-signed");
+
+    // A second run keeps both, and restarts no more than a rebuild does.
+    const again = deploy(root, ["--skip-build"]);
+    expect(again.status, again.output).toBe(0);
+    expect(again.secret().INTERNAL_TOKEN).toBe(token);
+    expect(kubectl(again.calls).some((l) => l.startsWith("create secret tls"))).toBe(false);
+    expect(kubectl(again.calls).filter((l) => l.startsWith("rollout restart"))).toEqual([]);
+  }, 60_000);
+
+  test("TLS_CERT and TLS_KEY replace the certificate and restart Envoy; a new INTERNAL_TOKEN restarts its three holders", () => {
+    const root = fakeRepo();
+    expect(deploy(root).status).toBe(0);
+    const certDir = join(root, "own-cert");
+    mkdirSync(certDir);
+    writeFileSync(join(certDir, "tls.crt"), "-----BEGIN CERTIFICATE-----\nOWN\n-----END CERTIFICATE-----\n");
+    writeFileSync(join(certDir, "tls.key"), "-----BEGIN PRIVATE KEY-----\nOWN\n-----END PRIVATE KEY-----\n");
+    const own = deploy(root, ["--skip-build"], {
+      TLS_CERT: join(certDir, "tls.crt"),
+      TLS_KEY: join(certDir, "tls.key"),
+    });
+    expect(own.status, own.output).toBe(0);
+    expect(own.tls()).toContain("OWN");
+    expect(kubectl(own.calls).filter((l) => l.startsWith("rollout restart"))).toEqual([
+      "rollout restart deployment/envoy",
+    ]);
+
+    const rotated = deploy(root, ["--skip-build"], { INTERNAL_TOKEN: "r".repeat(40) });
+    expect(rotated.status, rotated.output).toBe(0);
+    expect(rotated.secret().INTERNAL_TOKEN).toBe("r".repeat(40));
+    expect(kubectl(rotated.calls).filter((l) => l.startsWith("rollout restart"))).toEqual([
+      "rollout restart deployment/api-key-service",
+      "rollout restart deployment/billing-sidecar",
+      "rollout restart deployment/envoy",
+    ]);
+  }, 90_000);
+
+  test.each([
+    ["short", "a".repeat(31), "INTERNAL_TOKEN must be at least 32 characters"],
+    ["with a quote", `${"a".repeat(32)}"`, "INTERNAL_TOKEN may only hold"],
+  ])("refuses an INTERNAL_TOKEN that is %s, naming it", (_what, token, message) => {
+    const run = deploy(fakeRepo(), ["--skip-build"], { INTERNAL_TOKEN: token });
+    expect(run.status).toBe(1);
+    expect(run.output).toContain(message);
+    expect(kubectl(run.calls).some((l) => l.includes("create secret"))).toBe(false);
+  });
+
+  test("refuses a TLS_CERT without its TLS_KEY before changing anything", () => {
+    const root = fakeRepo();
+    const run = deploy(root, ["--skip-build"], { TLS_CERT: join(root, "k8s", "deploy.sh") });
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("TLS_CERT and TLS_KEY must both name readable PEM files");
+    expect(kubectl(run.calls).some((l) => l.startsWith("apply"))).toBe(false);
+  });
 
   test("refuses a short ADMIN_TOKEN, naming it", () => {
     const run = deploy(fakeRepo(), ["--skip-build"], { ADMIN_TOKEN: "short" });

@@ -41,6 +41,8 @@ export interface KeyCheckerDeps {
   usage: UsageRecorder;
   /** Told when a check takes a user past one of their plan's alert thresholds. */
   quotaAlerts?: QuotaAlerts;
+  /** Refuse keys with no Stripe customer (neither the key's own nor its user's): REQUIRE_BILLING_CUSTOMER. */
+  requireBillingCustomer?: boolean;
   metrics: AuthzMetrics;
   logger: Logger;
   now?: () => number;
@@ -51,7 +53,7 @@ const RETRY_UNAVAILABLE_SECONDS = 1;
 /**
  * The ext_authz decision, in this order: find the key in the headers → its format and checksum (no
  * lookup for a malformed key) → the key record (cache, then Postgres) → revoked / expired / disabled →
- * the route's required scopes → the per-minute and per-day limits (one Redis round trip).
+ * the user suspended for non-payment → a Stripe customer, when required → the route's required scopes → the per-minute and per-day limits (one Redis round trip).
  */
 export class KeyChecker {
   private readonly now: () => number;
@@ -99,6 +101,14 @@ export class KeyChecker {
     if (refusal) {
       if (consume) this.deps.usage.record(key.id, false, now);
       return { ...refusal, key };
+    }
+    // Usage of a key without a customer would be recorded but could not be billed (docs/BILLING.md).
+    if (this.deps.requireBillingCustomer && key.stripeCustomerId === null) {
+      if (consume) this.deps.usage.record(key.id, false, now);
+      return {
+        ...deny("BILLING_REQUIRED", "the API key's account has no billing set up (no Stripe customer)"),
+        key,
+      };
     }
 
     const missing = options.requiredScopes.filter((scope) => !key.scopes.has(scope));
@@ -192,6 +202,12 @@ export class KeyChecker {
     }
     if (key.expiresAt !== null && key.expiresAt <= now) return deny("EXPIRED", "the API key has expired");
     if (!key.enabled) return deny("DISABLED", "the API key is disabled");
+    if (key.suspendedAt !== null) {
+      return deny(
+        "PAYMENT_REQUIRED",
+        "the account is suspended for non-payment; its keys work again once paid",
+      );
+    }
     return null;
   }
 

@@ -29,6 +29,8 @@ export interface AuthKey {
   plan: PlanTerms | null;
   /** The user's billing-cycle anchor (Unix ms); null: calendar months. */
   billingAnchor: number | null;
+  /** Set (Unix ms) while the user is suspended for non-payment: every key of theirs is refused. */
+  suspendedAt: number | null;
 }
 
 export type DenialReason =
@@ -39,6 +41,8 @@ export type DenialReason =
   | "EXPIRED"
   | "REVOKED"
   | "DISABLED"
+  | "PAYMENT_REQUIRED"
+  | "BILLING_REQUIRED"
   | "MISSING_SCOPE"
   | "RATE_LIMITED"
   | "QUOTA_EXCEEDED"
@@ -63,7 +67,7 @@ export type Decision =
       retryAfterSeconds?: number;
     };
 
-export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 500 | 503> = {
+export const HTTP_STATUS: Record<DenialReason, 401 | 402 | 403 | 429 | 500 | 503> = {
   MISSING: 401,
   MALFORMED: 401,
   UNKNOWN: 401,
@@ -71,6 +75,11 @@ export const HTTP_STATUS: Record<DenialReason, 401 | 403 | 429 | 500 | 503> = {
   EXPIRED: 401,
   REVOKED: 401,
   DISABLED: 403,
+  // Exactly what 402 names, and unlike 403 it tells the caller that paying, not a new key, fixes it.
+  PAYMENT_REQUIRED: 402,
+  // REQUIRE_BILLING_CUSTOMER: the key is fine, its account has no customer to bill; not 402, as
+  // there is nothing to pay yet, only billing to set up.
+  BILLING_REQUIRED: 403,
   MISSING_SCOPE: 403,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,

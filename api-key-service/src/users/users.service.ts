@@ -1,6 +1,7 @@
 import type { Database, UserRow } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { insertAuditEvent } from "../audit/audit.repository.js";
+import { type CustomerDirectory, formatOnly, requireLiveCustomer } from "../billing/customer-directory.js";
 import { AppError } from "../errors.js";
 import { type ChangeListener, ignoreChanges } from "../keys/keys.service.js";
 import { findPlan } from "../plans/plans.repository.js";
@@ -12,6 +13,8 @@ export interface UserView {
   stripe_customer_id: string | null;
   plan_id: string | null;
   billing_cycle_anchor: string | null;
+  suspended_at: string | null;
+  suspended_reason: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -23,6 +26,8 @@ const toUserView = (row: UserRow): UserView => ({
   stripe_customer_id: row.stripe_customer_id,
   plan_id: row.plan_id,
   billing_cycle_anchor: iso(row.billing_cycle_anchor),
+  suspended_at: iso(row.suspended_at),
+  suspended_reason: row.suspended_reason,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
 });
@@ -31,14 +36,21 @@ export class UserService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly changes: ChangeListener = ignoreChanges,
+    private readonly customers: CustomerDirectory = formatOnly,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
   /**
    * Sets the given fields of a user (creating the user the first time): the Stripe customer its keys
    * bill to, its plan, its billing-cycle anchor. Null clears a field; an absent one is left alone.
+   * A new Stripe customer must exist in Stripe; it is asked before the transaction, which never
+   * waits on Stripe.
    */
   async update(userId: string, input: UserChanges, ctx: RequestContext): Promise<UserView> {
+    const customer = input.stripe_customer_id;
+    if (customer && (await findUser(this.db, userId))?.stripe_customer_id !== customer) {
+      await requireLiveCustomer(this.customers, customer);
+    }
     const row = await this.db.transaction().execute(async (trx) => {
       if (input.plan_id) {
         // Key share: a concurrent delete of the plan waits for this commit, or this waits for it.

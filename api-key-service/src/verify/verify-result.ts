@@ -30,6 +30,11 @@ const CODE: Record<DenialReason, VerifyCode> = {
   EXPIRED: "EXPIRED",
   REVOKED: "REVOKED",
   DISABLED: "DISABLED",
+  // The code list is fixed (Unkey's): a suspended account's key is, for now, as good as disabled.
+  PAYMENT_REQUIRED: "DISABLED",
+  // Likewise fixed: a key whose account has no customer to bill cannot be used until one is set,
+  // which is what DISABLED tells a caller (README, the verify API).
+  BILLING_REQUIRED: "DISABLED",
   MISSING_SCOPE: "MISSING_SCOPE",
   RATE_LIMITED: "RATE_LIMITED",
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",

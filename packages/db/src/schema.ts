@@ -10,6 +10,10 @@ export interface UsersTable {
   plan_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The billing period starts on this day of the month and time of day (UTC); null: calendar months. */
   billing_cycle_anchor: NullableTimestamp;
+  /** Set: every key of the user is refused (402 payment_required) until a payment lifts it. */
+  suspended_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The type of the Stripe event that suspended the user, such as invoice.payment_failed. */
+  suspended_reason: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -53,8 +57,11 @@ export interface ApiKeysTable {
   created_by: ColumnType<Actor, string | undefined, string>;
 }
 
-/** Who made a change: the admin token or a management key. */
-export type Actor = { type: "admin_token" } | { type: "management_key"; id: string; name: string };
+/** Who made a change: the admin token, a management key, or a Stripe webhook event. */
+export type Actor =
+  | { type: "admin_token" }
+  | { type: "management_key"; id: string; name: string }
+  | { type: "stripe_webhook"; event_id: string };
 
 export interface ManagementKeysTable {
   id: string;
@@ -80,7 +87,7 @@ export interface AuditEventsTable {
   request_id: string | null;
   client_ip: string | null;
   changes: Json;
-  /** "admin_token" or a management key id: what `?actor_id=` filters on. */
+  /** "admin_token", a management key id or "stripe_webhook": what `?actor_id=` filters on. */
   actor_id: ColumnType<string, string | undefined, string>;
   actor: ColumnType<Actor, string | undefined, string>;
   management_key_id: string | null;
@@ -113,6 +120,14 @@ export interface UsageMinutesTable {
   status_3xx: BigCount;
   status_4xx: BigCount;
   status_5xx: BigCount;
+  /** Units recorded without a customer that a backfill enqueued for Stripe once one was set. */
+  backfilled_units: BigCount;
+  /** Units recorded without a customer that were past Stripe's 35-day window when one was set. */
+  unbillable_units: BigCount;
+  /** The customer a backfill billed this row's customerless units to. */
+  backfill_customer_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Null while the row holds customerless units no backfill has settled. */
+  backfilled_at: NullableTimestamp;
   updated_at: Timestamp;
 }
 
@@ -123,6 +138,8 @@ export interface UsageBatchesTable {
 }
 
 export type OutboxStatus = "pending" | "sent" | "dead";
+/** usage: a window's (difference of) usage; backfill: customerless usage billed once a customer was set. */
+export type OutboxKind = "usage" | "backfill";
 
 export interface StripeOutboxTable {
   id: ColumnType<string, never, never>;
@@ -132,6 +149,7 @@ export interface StripeOutboxTable {
   window_start: ColumnType<Date, Date | string, Date | string>;
   value: BigCount;
   status: ColumnType<OutboxStatus, OutboxStatus | undefined, OutboxStatus>;
+  kind: ColumnType<OutboxKind, OutboxKind | undefined, OutboxKind>;
   attempts: ColumnType<number, number | undefined, number>;
   next_attempt_at: Timestamp;
   last_error: string | null;
@@ -188,6 +206,28 @@ export interface QuotaAlertsTable {
   created_at: Timestamp;
 }
 
+export type StripeWebhookOutcome = "applied" | "stale" | "ignored";
+
+/** One row per Stripe event id received: a redelivery finds its row and changes nothing. */
+export interface StripeWebhookEventsTable {
+  id: string;
+  type: string;
+  /** The event's `created`: what ordering compares. */
+  created: ColumnType<Date, Date | string, Date | string>;
+  stripe_customer_id: string | null;
+  outcome: StripeWebhookOutcome;
+  users_changed: ColumnType<number, number | undefined, number>;
+  received_at: Timestamp;
+}
+
+/** Per Stripe customer, the newest suspension-affecting event applied: an older one is not. */
+export interface StripeCustomerBillingTable {
+  stripe_customer_id: string;
+  last_event_created: ColumnType<Date, Date | string, Date | string>;
+  last_event_id: string;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   usage_minutes: UsageMinutesTable;
   usage_batches: UsageBatchesTable;
@@ -202,6 +242,8 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   quota_alerts: QuotaAlertsTable;
+  stripe_webhook_events: StripeWebhookEventsTable;
+  stripe_customer_billing: StripeCustomerBillingTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

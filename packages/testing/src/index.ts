@@ -5,4 +5,14 @@ export { grpcHeaders, grpcPrefix, type RawGrpcAnswer, rawGrpcCall } from "./raw-
 export { type RedisServer, type RedisServerOptions, startRedisServer } from "./redis-server.js";
 export { resolveServices } from "./services.js";
 export * from "./stripe-emulator/index.js";
+export {
+  customerObject,
+  invoiceFor,
+  type SendOptions,
+  type StripeEventInit,
+  sendStripeEvent,
+  stripeEvent,
+  subscriptionFor,
+  type WebhookDelivery,
+} from "./stripe-emulator/webhook-events.js";
 export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

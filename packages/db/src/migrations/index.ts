@@ -7,6 +7,8 @@ import * as managementAccess from "./20261206T000000_management_access.js";
 import * as searchIndexes from "./20261206T010000_search_indexes.js";
 import * as plansAndUnits from "./20261206T020000_plans_and_units.js";
 import * as webhooks from "./20261206T030000_webhooks.js";
+import * as unbilledUsage from "./20261206T040000_unbilled_usage.js";
+import * as suspension from "./20261206T050000_suspension.js";
 
 // Listed by hand rather than read from disk, so the same list works from source and from a build.
 export const migrations: Record<string, Migration> = {
@@ -18,4 +20,6 @@ export const migrations: Record<string, Migration> = {
   "20261206T010000_search_indexes": searchIndexes,
   "20261206T020000_plans_and_units": plansAndUnits,
   "20261206T030000_webhooks": webhooks,
+  "20261206T040000_unbilled_usage": unbilledUsage,
+  "20261206T050000_suspension": suspension,
 };
