@@ -53,7 +53,8 @@ const RETRY_UNAVAILABLE_SECONDS = 1;
 /**
  * The ext_authz decision, in this order: find the key in the headers → its format and checksum (no
  * lookup for a malformed key) → the key record (cache, then Postgres) → revoked / expired / disabled →
- * the user suspended for non-payment → a Stripe customer, when required → the route's required scopes → the per-minute and per-day limits (one Redis round trip).
+ * the user suspended for non-payment → a Stripe customer, when required → the route's required
+ * scopes → the per-minute and per-day limits and the plan's monthly quota (one Redis round trip).
  */
 export class KeyChecker {
   private readonly now: () => number;
