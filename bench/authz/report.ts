@@ -1,3 +1,4 @@
+import { keptSection } from "../verify/doc-section.js";
 import type { LatencySummary } from "./histogram.js";
 import { BUSY_WARNING } from "./machine.js";
 import { totalStatements } from "./pg-counter.js";
@@ -573,6 +574,9 @@ export function renderReport(report: BenchReport): string {
       `${options.connections} connections, ${int(options.keys)} keys; seeding took ${fixed(report.seedS, 1)} s.`,
     "",
   );
+  // `pnpm bench:verify` owns a delimited section of the same file: keep it as it stands.
+  const verifySection = keptSection(options.output);
+  if (verifySection) push(verifySection, "");
   return out.join("\n");
 }
 
