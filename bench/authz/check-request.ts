@@ -12,7 +12,11 @@ export const CHECK_HEADERS = {
 } as const;
 
 /** What Envoy sends for `GET /v1/things` with the key as a bearer token. */
-export function checkRequestFor(key: string, sequence: number): CheckRequest {
+export function checkRequestFor(
+  key: string,
+  sequence: number,
+  contextExtensions: Record<string, string> = {},
+): CheckRequest {
   const nowMs = Date.now();
   return {
     attributes: {
@@ -39,7 +43,7 @@ export function checkRequestFor(key: string, sequence: number): CheckRequest {
           protocol: "HTTP/1.1",
         },
       },
-      context_extensions: {},
+      context_extensions: contextExtensions,
     },
   };
 }

@@ -47,9 +47,14 @@ export async function migrateBenchDatabase(url: string): Promise<void> {
 }
 
 /** Inserts `count` keys straight into the tables and returns their plaintext, in insertion order. */
-export async function seedKeys(url: string, count: number, keyPrefix: string): Promise<string[]> {
+export async function seedKeys(
+  url: string,
+  count: number,
+  keyPrefix: string,
+  userPrefix = "bench_user_",
+): Promise<string[]> {
   const format = new KeyFormat(keyPrefix);
-  const users = Array.from({ length: USERS }, (_, i) => `bench_user_${i}`);
+  const users = Array.from({ length: USERS }, (_, i) => `${userPrefix}${i}`);
   const keys: string[] = [];
   await withClient(url, async (client) => {
     await client.query("INSERT INTO users (user_id) SELECT unnest($1::text[])", [users]);
@@ -88,5 +93,22 @@ export async function committedTransactions(adminUrl: string, name: string): Pro
       [name],
     );
     return Number(rows[0]?.xact_commit ?? 0);
+  });
+}
+
+/** The plan of the quota comparison: a monthly quota no run can reach, so every check counts it. */
+export const QUOTA_PLAN = { id: "bench_quota", monthlyQuota: 1e15 };
+
+/** Puts every user whose id starts with `userPrefix` on a plan with a monthly quota. */
+export async function putUsersOnQuotaPlan(url: string, userPrefix: string): Promise<void> {
+  await withClient(url, async (client) => {
+    await client.query(
+      "INSERT INTO plans (id, name, monthly_quota, overage) VALUES ($1, 'Bench quota', $2, 'block')",
+      [QUOTA_PLAN.id, QUOTA_PLAN.monthlyQuota],
+    );
+    await client.query("UPDATE users SET plan_id = $1 WHERE starts_with(user_id, $2)", [
+      QUOTA_PLAN.id,
+      userPrefix,
+    ]);
   });
 }

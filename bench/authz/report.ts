@@ -29,7 +29,12 @@ function describeLoad(run: RunRecord): string {
 }
 
 export function runLabel(spec: RunSpec): string {
-  const keys = spec.keys === "hot" ? "hot key" : "spread keys";
+  const keys =
+    spec.variant === "quota"
+      ? "spread keys on a quota plan, cost 3"
+      : spec.keys === "hot"
+        ? "hot key"
+        : `spread keys${spec.variant === "plain" ? " (again, after the quota run)" : ""}`;
   const mode = spec.mode === "closed" ? "max rate" : `paced ${int(spec.rate)}/s`;
   return `${spec.target}: ${keys}, ${mode}${spec.generator === "h2load" ? " (h2load)" : ""}`;
 }
@@ -100,7 +105,9 @@ function targets(report: BenchReport): Targets {
     rows.push(`| ${name} | ${goal} | ${measured}${disturbed ? " †" : ""} | ${verdict(pass, disturbed)} |`);
     if (pass !== true || disturbed) allPass = false;
   };
-  const service = report.runs.filter((r) => r.spec.target === "service" && r.spec.generator === "bench");
+  const service = report.runs.filter(
+    (r) => r.spec.target === "service" && r.spec.generator === "bench" && !r.spec.variant,
+  );
   for (const run of service.filter((r) => r.spec.mode === "closed")) {
     const ceiling = ceilingFor(report.runs, run);
     const ratio = ceiling ? run.generator.checksPerS / ceiling.generator.checksPerS : undefined;
@@ -115,6 +122,7 @@ function targets(report: BenchReport): Targets {
       isNoisy(run) || (ceiling !== undefined && isNoisy(ceiling)),
     );
   }
+  quotaRows(report, service, add);
   // h2load's ratio is shown beside the verdict, not instead of it: it cannot check grpc-status.
   const crossCheck = report.runs.find((r) => r.spec.target === "service" && r.spec.generator === "h2load");
   const crossCeiling = crossCheck ? ceilingFor(report.runs, crossCheck) : undefined;
@@ -179,6 +187,58 @@ function targets(report: BenchReport): Targets {
     sampleChecks > 0 ? roundTrips / sampleChecks <= 1 : undefined,
   );
   return { rows, allPass };
+}
+
+type AddRow = (
+  name: string,
+  goal: string,
+  measured: string,
+  pass: boolean | undefined,
+  disturbed?: boolean,
+) => void;
+
+/**
+ * Every key on a plan with a monthly quota and a route cost of 3, against the usual keys in the same
+ * service process: the usual spread run before it and the "plain" one right after bracket it.
+ */
+function quotaRows(report: BenchReport, usual: RunRecord[], add: AddRow): void {
+  const quota = report.runs.find((r) => r.spec.variant === "quota");
+  const before = usual.find((r) => r.spec.mode === "closed" && r.spec.keys === "spread");
+  const after = report.runs.find((r) => r.spec.variant === "plain");
+  if (!quota || !before || !after) {
+    add("throughput with every key on a quota plan, cost 3 / without", "≥ 0.9", "–", undefined);
+    return;
+  }
+  const without = (before.generator.checksPerS + after.generator.checksPerS) / 2;
+  const ratio = quota.generator.checksPerS / without;
+  const valid = [quota, before, after].every(isValid);
+  add(
+    "throughput with every key on a quota plan, cost 3 / without (same run)",
+    "≥ 0.9",
+    `${fixed(ratio, 3)} (${int(quota.generator.checksPerS)} vs ${int(without)} checks/s, the mean of ` +
+      `${int(before.generator.checksPerS)} before and ${int(after.generator.checksPerS)} after)`,
+    valid ? ratio >= 0.9 : undefined,
+    [quota, before, after].some(isNoisy),
+  );
+  const misses = quota.service?.cache.miss ?? 0;
+  const statements = quota.pg ? totalStatements(quota.pg) : 0;
+  add(
+    "Postgres queries per check with quotas, steady state",
+    "0",
+    `${int(misses)} checks of ${int(quota.generator.checks)} waited on Postgres; ` +
+      `${perCheck(statements, quota.generator.checks)} statements of any kind per check in the window ` +
+      `(each user's quota counter was built from Postgres once, in the prewarm pass)`,
+    quota.generator.checks > 0 ? misses === 0 && statements / quota.generator.checks < 0.01 : undefined,
+  );
+  const sample = report.redisSamples.find((s) => s.variant === "quota");
+  add(
+    "Redis round trips per check with quotas",
+    "≤ 1",
+    sample && sample.checks > 0
+      ? `${perCheck(sample.counts.serviceRoundTrips, sample.checks)} (MONITOR sample of ${int(sample.checks)} checks)`
+      : "–",
+    sample && sample.checks > 0 ? sample.counts.serviceRoundTrips / sample.checks <= 1 : undefined,
+  );
 }
 
 function topCalls(calls: Record<string, number>, checks: number, limit = 6): string {

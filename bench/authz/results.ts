@@ -13,6 +13,12 @@ export interface RunSpec {
   mode: GeneratorConfig["mode"];
   /** Paced runs only. */
   rate: number;
+  /**
+   * The quota comparison: "quota" runs send keys whose users are on a plan with a monthly quota, on a
+   * route of cost 3; "plain" is a second run of the usual keys right after, so the comparison
+   * brackets drift. Both stay out of the other figures.
+   */
+  variant?: "quota" | "plain";
 }
 
 export interface ServiceCounters {
@@ -75,6 +81,8 @@ export function isValid(run: RunRecord): boolean {
 }
 
 export interface RedisSample {
+  /** Set for the sample taken with the quota keys. */
+  variant?: "quota";
   keys: GeneratorConfig["keys"];
   rate: number;
   checks: number;

@@ -14,6 +14,7 @@ import {
   createBenchDatabase,
   dropBenchDatabase,
   migrateBenchDatabase,
+  putUsersOnQuotaPlan,
   seedKeys,
 } from "./database.js";
 import { ensureH2load, h2loadVersion } from "./h2load.js";
@@ -31,6 +32,9 @@ import { startService } from "./service.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const KEY_PREFIX = "gw";
+/** The quota comparison's users, and what each of its checks costs (context_extensions.cost). */
+const QUOTA_USER_PREFIX = "bench_quota_user_";
+const QUOTA_COST = "3";
 /** At most this long, over the whole benchmark, waiting for a shared machine to quiet down. */
 const QUIET_WAIT_BUDGET_S = 45;
 /** At most this many runs measured again because other work disturbed their window. */
@@ -79,6 +83,14 @@ async function main(cleanup: Cleanup): Promise<number> {
   const bodiesFile = join(dir, "bodies.bin");
   writeBodies(bodiesFile, frames);
   log(`  ${database.name}: ${keys.length} keys in ${seedS.toFixed(1)} s`);
+  // As many keys again, of users on a plan with a monthly quota, sent on a route of cost 3.
+  const quotaKeys = await seedKeys(database.url, options.keys, KEY_PREFIX, QUOTA_USER_PREFIX);
+  await putUsersOnQuotaPlan(database.url, QUOTA_USER_PREFIX);
+  const quotaFrames = quotaKeys.map((key, i) =>
+    encodeCheckRequest(checkRequestFor(key, i, { cost: QUOTA_COST })),
+  );
+  const quotaBodiesFile = join(dir, "quota-bodies.bin");
+  writeBodies(quotaBodiesFile, quotaFrames);
 
   const relay = new PgStatementCounter(pgUrl.hostname, Number(pgUrl.port || 5432));
   const relayPort = await relay.listen();
@@ -149,9 +161,27 @@ async function main(cleanup: Cleanup): Promise<number> {
       ensureAlive();
     }
   }
+  // The quota comparison, in the same service process: every key on a plan with a monthly quota and
+  // a cost of 3, then the usual keys again, so the two usual runs bracket it.
+  const quotaCtx: Context = { ...ctx, bodiesFile: quotaBodiesFile, hotBody: quotaFrames[0] as Buffer };
+  delete quotaCtx.lastPrewarm;
+  for (const variant of ["quota", "plain"] as const) {
+    const spec: RunSpec = {
+      target: "service",
+      generator: "bench",
+      keys: "spread",
+      mode: "closed",
+      rate: 0,
+      variant,
+    };
+    runs.push(await measureQuietly(variant === "quota" ? quotaCtx : ctx, service, spec));
+    ensureAlive();
+  }
   const maxRate = Math.max(
     ...runs
-      .filter((r) => r.spec.target === "service" && r.spec.generator === "bench" && isValid(r))
+      .filter(
+        (r) => r.spec.target === "service" && r.spec.generator === "bench" && !r.spec.variant && isValid(r),
+      )
       .map((r) => r.generator.checksPerS),
     0,
   );
@@ -177,6 +207,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const redisSamples: RedisSample[] = [];
   for (const keys of ["hot", "spread"] as const)
     redisSamples.push(await redisSample(ctx, service, keys, redisUrl));
+  redisSamples.push({ ...(await redisSample(quotaCtx, service, "spread", redisUrl)), variant: "quota" });
 
   // Backends report their last statistics as they exit, so read pg_stat_database after the service stops.
   await service.stop();

@@ -6,7 +6,7 @@ import type { AuthKey, Decision } from "./decision.js";
 import { type KeyLookup, KeyStoreUnavailable } from "./key-lookup.js";
 import type { AuthzMetrics } from "./metrics.js";
 import { ignoreQuotaAlerts, type QuotaAlerts } from "./quota-alerts.js";
-import type { LimitOptions, LimitResult, RateLimiter } from "./sliding-window.js";
+import type { LimitOptions, LimitResult, QuotaRequest, RateLimiter } from "./sliding-window.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
 /** The most units one request may cost. */
@@ -59,6 +59,8 @@ const RETRY_UNAVAILABLE_SECONDS = 1;
 export class KeyChecker {
   private readonly now: () => number;
   private readonly quotaAlerts: QuotaAlerts;
+  private readonly quotas = new WeakMap<AuthKey, QuotaRequest>();
+  private readonly quotaCalls = new WeakMap<QuotaRequest, Map<number, LimitOptions>>();
   /** When each invalid route cost was last logged: a misconfigured busy route logs once a minute. */
   private readonly costLogged = new Map<number | string, number>();
 
@@ -121,9 +123,11 @@ export class KeyChecker {
     const plan = key.plan;
     let limitOptions: LimitOptions = options;
     if (plan?.monthlyQuota != null) {
-      const period = billingPeriod(key.billingAnchor, now);
-      const quota = { limit: plan.monthlyQuota, periodStart: period.start, periodEnd: period.end };
-      limitOptions = { cost, consume, quota: { ...quota, block: plan.overage === "block" } };
+      limitOptions = this.quotaOptions(
+        this.quotaOf(key, plan.monthlyQuota, plan.overage, now),
+        cost,
+        consume,
+      );
     }
     // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
     const limits = await this.limit(key, now, limitOptions);
@@ -155,6 +159,35 @@ export class KeyChecker {
     }
     if (quota && consume && plan) this.alertCrossings(key, plan.alertThresholds, quota, cost);
     return { allowed: true, key, limits, units: cost };
+  }
+
+  /**
+   * The key's quota for the period `now` falls in. Kept beside the key record until the period ends
+   * (a changed key or plan is a new record), so a check computes no dates and allocates no request.
+   */
+  private quotaOf(key: AuthKey, limit: number, overage: "block" | "bill", now: number): QuotaRequest {
+    const kept = this.quotas.get(key);
+    if (kept && now >= kept.periodStart && now < kept.periodEnd) return kept;
+    const period = billingPeriod(key.billingAnchor, now);
+    const quota = { limit, periodStart: period.start, periodEnd: period.end, block: overage === "block" };
+    this.quotas.set(key, quota);
+    return quota;
+  }
+
+  /** The limiter's options for a quota check, kept per quota request and cost when counting. */
+  private quotaOptions(quota: QuotaRequest, cost: number, consume: boolean): LimitOptions {
+    if (!consume) return { cost, consume, quota };
+    let byCost = this.quotaCalls.get(quota);
+    if (!byCost) {
+      byCost = new Map();
+      this.quotaCalls.set(quota, byCost);
+    }
+    let options = byCost.get(cost);
+    if (!options) {
+      options = { cost, consume, quota };
+      if (byCost.size < 100) byCost.set(cost, options);
+    }
+    return options;
   }
 
   /** Reports each alert threshold this check's units took the user's usage past. */

@@ -48,5 +48,13 @@ export function parseScopes(text: string | undefined): string[] {
  * is NaN, which the check refuses as a misconfigured route rather than counting it as 1.
  */
 export function parseCost(text: string): number {
-  return /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  let cost = costs.get(text);
+  if (cost === undefined) {
+    cost = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+    // Routes have a handful of costs: remembered, so a check on a costly route parses nothing.
+    if (costs.size < 1_000) costs.set(text, cost);
+  }
+  return cost;
 }
+
+const costs = new Map<string, number>();

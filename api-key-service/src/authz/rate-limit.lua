@@ -1,8 +1,8 @@
 -- The rate-limit decision, one atomic call per check (see redis-limiter.ts for the windows' layout).
 --
 -- KEYS[1], KEYS[2]: the key's minute and day windows. KEYS[3], when present: the user's quota counter
--- for one billing period (a plain integer of units). All three carry the user's hash tag, so they
--- share a Redis Cluster slot.
+-- for one billing period (an integer: 1 + the units used). All three carry the user's hash tag, so
+-- they share a Redis Cluster slot.
 -- ARGV: now (ms), per-minute limit, per-day limit, cost (units), consume ("1" counts, "0" only
 -- decides), and with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count,
 -- the overage is billed). The counter gets its time to live when it is (re)built, not here.
@@ -15,15 +15,7 @@ local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[4])
 local consume = ARGV[5] == '1'
 local has_quota = #KEYS == 3
-
--- A missing counter is not a fresh period: Redis may have lost it. Nothing is decided or counted
--- until the caller has rebuilt it from what Postgres holds.
-local quota_used = 0
-if has_quota then
-  local stored = redis.call('GET', KEYS[3])
-  if stored == false then return { -1, 0, 0, 0, 0, 0, 0, 0 } end
-  quota_used = tonumber(stored)
-end
+local MISSING = { -1, 0, 0, 0, 0, 0, 0, 0 }
 
 local function load(key, bucket_ms, nbuckets, limit)
   local current = math.floor(now / bucket_ms)
@@ -107,17 +99,43 @@ end
 
 local m = load(KEYS[1], {{MINUTE_BUCKET_MS}}, {{MINUTE_BUCKETS}}, tonumber(ARGV[2]))
 local d = load(KEYS[2], {{DAY_BUCKET_MS}}, {{DAY_BUCKETS}}, tonumber(ARGV[3]))
-local quota_refused = has_quota and ARGV[7] == '1' and quota_used + cost > tonumber(ARGV[6])
 local windows_allow = m.total + cost <= m.limit and d.total + cost <= d.limit
+
+-- The quota counter holds 1 + the units used, so a counter that exists is never 0 and INCRBY alone
+-- tells a missing one (it answers exactly `cost`). A missing counter is not a fresh period: Redis may
+-- have lost it, so nothing is decided or counted until the caller has rebuilt it from Postgres.
+-- An admitted request costs one INCRBY; one the quota refuses is taken back with DECRBY.
+local quota_used = 0
+local quota_refused = false
+if has_quota then
+  local block = ARGV[7] == '1'
+  local limit = tonumber(ARGV[6])
+  if windows_allow and consume then
+    local stored = redis.call('INCRBY', KEYS[3], cost)
+    if stored == cost then
+      redis.call('DEL', KEYS[3])
+      return MISSING
+    end
+    quota_used = stored - 1
+    if block and quota_used > limit then
+      redis.call('DECRBY', KEYS[3], cost)
+      quota_used = quota_used - cost
+      quota_refused = true
+    end
+  else
+    local stored = redis.call('GET', KEYS[3])
+    if stored == false then return MISSING end
+    quota_used = tonumber(stored) - 1
+    quota_refused = block and quota_used + cost > limit
+  end
+end
+
 local allowed = windows_allow and not quota_refused
 local retry = 0
 if allowed then
   local add = consume and cost or 0
   save(m, add)
   save(d, add)
-  if has_quota and add > 0 then
-    quota_used = redis.call('INCRBY', KEYS[3], add)
-  end
 else
   if not windows_allow then retry = math.max(retry_ms(m), retry_ms(d)) end
   save(m, 0)

@@ -17,7 +17,7 @@ import {
  * round trip (rate-limit.lua). Each window is a hash of bucket -> count plus `t` (the window's total)
  * and `o` (the oldest bucket holding a count, kept exact whenever `t` > 0). Expired buckets are
  * subtracted from `t` as `o` moves forward, so a call touches O(1) fields on average: an admitted
- * request in steady state costs HMGET and two HINCRBYs per window, plus GET and INCRBY for a quota.
+ * request in steady state costs HMGET and two HINCRBYs per window, plus one INCRBY for a quota.
  * The hash expires a full window after its newest bucket was created, the last moment any of its
  * counts matters, and is deleted once no count is left. A refused request changes no count, and
  * neither does a read (consume "0"): it decides as a request of that cost would, and reports the
@@ -98,6 +98,7 @@ const STALE_MS = 2_000;
 export class RedisRateLimiter implements RateLimiter {
   readonly connection: ScriptConnection;
   private readonly quotaBaseline: QuotaBaseline;
+  private readonly quotaResp = new WeakMap<QuotaRequest, { key: string; tail: string }>();
   /** Rebuilds under way, by user and period: concurrent checks wait for one. */
   private readonly rebuilding = new Map<string, Promise<void>>();
   private queue: Pending[] = [];
@@ -151,6 +152,22 @@ export class RedisRateLimiter implements RateLimiter {
     });
   }
 
+  /**
+   * A quota's RESP arguments, built once per quota request: the checker keeps one request per key
+   * record and period, so a check of a user on a plan builds no quota strings.
+   */
+  private quotaArgs(userId: string, quota: QuotaRequest): { key: string; tail: string } {
+    let args = this.quotaResp.get(quota);
+    if (!args) {
+      args = {
+        key: bulk(this.quotaKey(userId, quota.periodStart)),
+        tail: bulk(String(quota.limit)) + (quota.block ? ARG_ONE : ARG_ZERO),
+      };
+      this.quotaResp.set(quota, args);
+    }
+    return args;
+  }
+
   /** The Redis key of a user's quota counter for the period starting at `periodStart`. */
   quotaKey(userId: string, periodStart: number): string {
     return `${this.keyPrefix}${userId}}:q:${periodStart}`;
@@ -171,14 +188,15 @@ export class RedisRateLimiter implements RateLimiter {
     const cost = options?.cost !== undefined && options.cost !== 1 ? bulk(String(options.cost)) : ARG_ONE;
     const consume = options?.consume === false ? ARG_ZERO : ARG_ONE;
     const quota = options?.quota;
+    const quotaArgs = quota ? this.quotaArgs(key.userId, quota) : undefined;
     const args =
       `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
-      (quota ? bulk(this.quotaKey(key.userId, quota.periodStart)) : "") +
+      (quotaArgs ? quotaArgs.key : "") +
       `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
       cost +
       consume;
-    this.queueResp += quota
-      ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${bulk(String(quota.limit))}${quota.block ? ARG_ONE : ARG_ZERO}`
+    this.queueResp += quotaArgs
+      ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${quotaArgs.tail}`
       : `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
   }
 
@@ -190,9 +208,10 @@ export class RedisRateLimiter implements RateLimiter {
       pending = this.quotaBaseline(userId, quota.periodStart, quota.periodEnd)
         .then((used) => {
           const ttl = String(Math.max(1, quota.periodEnd - nowMs + QUOTA_TTL_SLACK_MS));
+          // The counter holds 1 + the units used (see rate-limit.lua).
           const command =
             `*6\r\n$3\r\nSET\r\n${bulk(this.quotaKey(userId, quota.periodStart))}` +
-            `${bulk(String(used))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
+            `${bulk(String(used + 1))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
           return this.command(command).then(() => undefined);
         })
         .finally(() => this.rebuilding.delete(id));
@@ -212,7 +231,7 @@ export class RedisRateLimiter implements RateLimiter {
       await this.rebuild(userId, quota, nowMs);
       reply = await get();
     }
-    return Number(reply ?? 0);
+    return Math.max(0, Number(reply ?? 1) - 1);
   }
 
   /** One command outside the check batches, with the same timeout. */

@@ -99,9 +99,10 @@ export function toCheckInput(request: CheckRequest__Output): CheckInput {
     }
   }
   const cost = attributes?.context_extensions?.cost;
-  return {
+  const input: CheckInput = {
     header: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined),
     requiredScopes: parseScopes(attributes?.context_extensions?.required_scopes),
-    ...(cost === undefined ? {} : { cost: parseCost(cost) }),
   };
+  if (cost !== undefined) input.cost = parseCost(cost);
+  return input;
 }

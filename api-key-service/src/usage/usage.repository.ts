@@ -1,5 +1,5 @@
 import type { Queryable } from "@gateway/db";
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 
 export type Granularity = "minute" | "hour" | "day";
 
@@ -59,25 +59,30 @@ export const unbilledColumns = sql`
   coalesce(s.unbillable_late_units, 0)::text as unbillable_late_units,
   coalesce(s.unbillable_aged_units, 0)::text as unbillable_aged_units`;
 
+/** Which rows a usage report reads: the checks of some keys, and some of the served usage. */
+export interface UsageSelection {
+  granularity: Granularity;
+  from: Date;
+  to: Date;
+  /** A condition on authz_counts.key_id. */
+  checkedKeys: RawBuilder<unknown>;
+  /** A condition on usage_minutes, the period included. */
+  served: RawBuilder<unknown>;
+}
+
 /**
  * Per key and window: what ext_authz allowed and denied (authz_counts) beside what the access log
  * delivered (usage_minutes). The two are joined in full, so a window only one side saw still shows.
+ * Both reports (by user or key, and by Stripe customer) are this query with other selections.
  */
-export async function usageByWindow(
-  db: Queryable,
-  q: UsageQuery,
-  billableSince = stripeCutoff(new Date()),
-): Promise<UsageRow[]> {
-  const keys = q.keyId
-    ? sql`select ${q.keyId}::text as id`
-    : sql`select id from api_keys where user_id = ${q.userId ?? ""}`;
-  const bucket = (column: string) => sql`date_trunc(${q.granularity}, ${sql.ref(column)}, 'UTC')`;
-  const { rows } = await sql<UsageRow>`
-    with keys as (${keys}),
-    authz as (
+export function usageWindowsSql(selection: UsageSelection, billableSince: Date) {
+  const { granularity, from, to } = selection;
+  const bucket = (column: string) => sql`date_trunc(${granularity}, ${sql.ref(column)}, 'UTC')`;
+  return sql<UsageRow>`
+    with authz as (
       select key_id, ${bucket("minute")} as window_start, sum(allowed) as allowed, sum(denied) as denied
         from authz_counts
-       where key_id in (select id from keys) and minute >= ${q.from} and minute < ${q.to}
+       where ${selection.checkedKeys} and minute >= ${from} and minute < ${to}
        group by 1, 2
     ), served as (
       select key_id, ${bucket("minute")} as window_start, sum(requests) as requests,
@@ -86,7 +91,7 @@ export async function usageByWindow(
              sum(status_2xx) as status_2xx, sum(status_3xx) as status_3xx,
              sum(status_4xx) as status_4xx, sum(status_5xx) as status_5xx, ${unbilledSums(billableSince)}
         from usage_minutes
-       where key_id in (select id from keys) and minute >= ${q.from} and minute < ${q.to}
+       where ${selection.served}
        group by 1, 2
     )
     select coalesce(a.key_id, s.key_id) as key_id, coalesce(a.window_start, s.window_start) as window_start,
@@ -99,7 +104,24 @@ export async function usageByWindow(
            ${unbilledColumns}
       from authz a full outer join served s on a.key_id = s.key_id and a.window_start = s.window_start
      order by 2, 1
-  `.execute(db);
+  `;
+}
+
+/** Per key and window, for one key or all of a user's keys. */
+export async function usageByWindow(
+  db: Queryable,
+  q: UsageQuery,
+  billableSince = stripeCutoff(new Date()),
+): Promise<UsageRow[]> {
+  const keys = q.keyId
+    ? sql`select ${q.keyId}::text as id`
+    : sql`select id from api_keys where user_id = ${q.userId ?? ""}`;
+  const selection: UsageSelection = {
+    ...q,
+    checkedKeys: sql`key_id in (${keys})`,
+    served: sql`key_id in (${keys}) and minute >= ${q.from} and minute < ${q.to}`,
+  };
+  const { rows } = await usageWindowsSql(selection, billableSince).execute(db);
   return rows;
 }
 
