@@ -3,7 +3,7 @@ import net from "node:net";
 import { createRedisClient } from "@gateway/common";
 import { encodeLiteralField, frames as F, HpackDecoder } from "@gateway/h2-grpc";
 import { AUTHORIZATION_CHECK_PATH, type CheckRequest, loadEnvoyServices } from "@gateway/proto";
-import { grpcHeaders, rawGrpcCall, type TestServices } from "@gateway/testing";
+import { grpcHeaders, rawGrpcCall, type TestServices, tokenLookalikes } from "@gateway/testing";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { service as healthService } from "grpc-health-check";
@@ -175,29 +175,7 @@ describe("ext_authz without INTERNAL_TOKEN", () => {
 
 // --- hostile metadata ----------------------------------------------------------------------------
 
-/** Values a client could put in x-gateway-token: anything but the one right value alone. */
-const nearMiss = fc.oneof(
-  fc.nat({ max: TOKEN.length - 1 }).map((n) => TOKEN.slice(0, n)),
-  fc.string({ minLength: 1, maxLength: 4 }).map((s) => TOKEN + s),
-  fc.string({ minLength: 1, maxLength: 4 }).map((s) => s + TOKEN),
-  fc
-    .tuple(fc.nat({ max: TOKEN.length - 1 }), fc.constantFrom("0", "A", "-", " ", "\u00ff"))
-    .map(([at, c]) => TOKEN.slice(0, at) + c + TOKEN.slice(at + 1))
-    .filter((v) => v !== TOKEN),
-  fc.constantFrom(` ${TOKEN}`, `${TOKEN} `, `Bearer ${TOKEN}`, TOKEN.toUpperCase()),
-);
-/** Printable and high latin1 (what node's HTTP/2 client lets through), huge values included. */
-const latin1 = fc.string({
-  unit: fc
-    .oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }))
-    .map((c) => String.fromCharCode(c)),
-  maxLength: 40,
-});
-const value = fc.oneof(
-  { weight: 3, arbitrary: nearMiss },
-  { weight: 3, arbitrary: latin1 },
-  { weight: 1, arbitrary: fc.nat({ max: 20_000 }).map((n) => "t".repeat(n)) },
-);
+const value = tokenLookalikes(TOKEN, 20_000);
 /** One to three header fields: the token header repeated, its -bin twin, or a look-alike name. */
 const tokenFields = fc.array(
   fc.tuple(

@@ -1,6 +1,6 @@
 import http2 from "node:http2";
 import { loadEnvoyServices, STREAM_ACCESS_LOGS_PATH, type StreamAccessLogsMessage } from "@gateway/proto";
-import { grpcHeaders, rawGrpcCall, type TestServices } from "@gateway/testing";
+import { grpcHeaders, rawGrpcCall, type TestServices, tokenLookalikes } from "@gateway/testing";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { service as healthService } from "grpc-health-check";
@@ -172,26 +172,7 @@ describe("the access-log port without INTERNAL_TOKEN", () => {
 
 // --- hostile metadata ----------------------------------------------------------------------------
 
-const nearMiss = fc.oneof(
-  fc.nat({ max: TOKEN.length - 1 }).map((n) => TOKEN.slice(0, n)),
-  fc.string({ minLength: 1, maxLength: 4 }).map((s) => TOKEN + s),
-  fc
-    .tuple(fc.nat({ max: TOKEN.length - 1 }), fc.constantFrom("0", "A", "-", " ", "\u00ff"))
-    .map(([at, c]) => TOKEN.slice(0, at) + c + TOKEN.slice(at + 1))
-    .filter((v) => v !== TOKEN),
-  fc.constantFrom(` ${TOKEN}`, `${TOKEN} `, `Bearer ${TOKEN}`, TOKEN.toUpperCase()),
-);
-const latin1 = fc.string({
-  unit: fc
-    .oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }))
-    .map((c) => String.fromCharCode(c)),
-  maxLength: 40,
-});
-const value = fc.oneof(
-  { weight: 3, arbitrary: nearMiss },
-  { weight: 3, arbitrary: latin1 },
-  { weight: 1, arbitrary: fc.nat({ max: 70_000 }).map((n) => "t".repeat(n)) },
-);
+const value = tokenLookalikes(TOKEN, 70_000);
 const hostile = fc
   .array(
     fc.tuple(
