@@ -66,3 +66,23 @@ export function rawGrpcCall(
     if (end) stream.end();
   });
 }
+
+/**
+ * A gRPC call to `path` with extra header fields, repeats included (a repeated name is sent as
+ * several fields): what a hostile client puts beside the protocol's own headers. The gRPC status
+ * the server answered, or undefined when the call could not be made or was reset.
+ */
+export async function callWithFields(
+  session: http2.ClientHttp2Session,
+  path: string,
+  fields: readonly (readonly [string, string])[],
+  body: Buffer,
+): Promise<number | undefined> {
+  const headers: Record<string, string | string[]> = { ...grpcHeaders(path) };
+  for (const [name, value] of fields) {
+    const existing = headers[name];
+    headers[name] = existing === undefined ? value : [...([] as string[]).concat(existing), value];
+  }
+  const answer = await rawGrpcCall(session, headers as Record<string, string>, body).catch(() => undefined);
+  return answer?.grpcStatus;
+}
