@@ -6,9 +6,9 @@ import { AUTHORIZATION_CHECK_PATH, type CheckRequest, loadEnvoyServices } from "
 import {
   callWithFields,
   grpcHeaders,
+  hostileTokenFields,
   rawGrpcCall,
   type TestServices,
-  tokenLookalikes,
 } from "@gateway/testing";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
@@ -181,29 +181,7 @@ describe("ext_authz without INTERNAL_TOKEN", () => {
 
 // --- hostile metadata ----------------------------------------------------------------------------
 
-const value = tokenLookalikes(TOKEN, 20_000);
-/** One to three header fields: the token header repeated, its -bin twin, or a look-alike name. */
-const tokenFields = fc.array(
-  fc.tuple(
-    fc.constantFrom(
-      "x-gateway-token",
-      "x-gateway-token",
-      "x-gateway-token-bin",
-      "x-gateway-tokens",
-      "gateway-token",
-    ),
-    fc.oneof(value, fc.constant(TOKEN)),
-  ),
-  { minLength: 0, maxLength: 3 },
-);
-/** Never exactly one x-gateway-token field holding the token: the only combination that passes. */
-const hostile = tokenFields.filter(
-  (fields) =>
-    !(
-      fields.filter(([n]) => n === "x-gateway-token").length === 1 &&
-      fields.some(([n, v]) => n === "x-gateway-token" && v === TOKEN)
-    ),
-);
+const hostile = hostileTokenFields(TOKEN, "x-gateway-token", 20_000);
 
 /** A length-prefixed CheckRequest that would be allowed, had the call been let through. */
 function checkBody(key: string): Buffer {

@@ -1,6 +1,6 @@
 import http2 from "node:http2";
 import { loadEnvoyServices, STREAM_ACCESS_LOGS_PATH, type StreamAccessLogsMessage } from "@gateway/proto";
-import { callWithFields, type TestServices, tokenLookalikes } from "@gateway/testing";
+import { callWithFields, hostileTokenFields, type TestServices } from "@gateway/testing";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { service as healthService } from "grpc-health-check";
@@ -172,22 +172,7 @@ describe("the access-log port without INTERNAL_TOKEN", () => {
 
 // --- hostile metadata ----------------------------------------------------------------------------
 
-const value = tokenLookalikes(TOKEN, 70_000);
-const hostile = fc
-  .array(
-    fc.tuple(
-      fc.constantFrom("x-gateway-token", "x-gateway-token", "x-gateway-token-bin", "gateway-token"),
-      fc.oneof(value, fc.constant(TOKEN)),
-    ),
-    { maxLength: 3 },
-  )
-  .filter(
-    (fields) =>
-      !(
-        fields.filter(([n]) => n === "x-gateway-token").length === 1 &&
-        fields.some(([n, v]) => n === "x-gateway-token" && v === TOKEN)
-      ),
-  );
+const hostile = hostileTokenFields(TOKEN, "x-gateway-token", 70_000);
 
 function alsBody(): Buffer {
   const serialize =

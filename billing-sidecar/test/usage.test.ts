@@ -63,7 +63,9 @@ describe("usage batches", () => {
         .poll(() => sidecar.metricsText().then((m) => sample(m, 'als_entries_total{result="shed"}')))
         .toBe(200);
       expect(sidecar.logs.join("")).toContain("shedding access-log entries");
-      expect(sample(await sidecar.metricsText(), 'usage_batches_total{result="failed"}')).toBeGreaterThan(0);
+      await expect
+        .poll(() => sidecar.metricsText().then((m) => sample(m, 'usage_batches_total{result="failed"}')))
+        .toBeGreaterThan(0);
 
       proxy.setMode("forward");
       await expect

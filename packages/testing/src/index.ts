@@ -16,4 +16,4 @@ export {
   type WebhookDelivery,
 } from "./stripe-emulator/webhook-events.js";
 export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
-export { tokenLookalikes } from "./token-lookalikes.js";
+export { deliveredFields, hostileTokenFields, tokenLookalikes } from "./token-lookalikes.js";

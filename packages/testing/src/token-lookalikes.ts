@@ -28,3 +28,34 @@ export function tokenLookalikes(token: string, maxLength: number): fc.Arbitrary<
     { weight: 1, arbitrary: fc.nat({ max: maxLength }).map((n) => "t".repeat(n)) },
   );
 }
+
+/**
+ * The fields an HTTP/2 server is handed of those a client sent: RFC 9113 §8.2.1 makes a value with
+ * leading or trailing whitespace malformed, and nghttp2 (node's HTTP/2) drops such a field.
+ */
+export const deliveredFields = (fields: readonly (readonly [string, string])[]) =>
+  fields.filter(([, v]) => v === v.trim());
+
+/**
+ * Up to three header fields a caller without the token might send: the token header repeated, its
+ * -bin twin or look-alike names, holding look-alikes or the token itself; never the one combination
+ * that passes, which is exactly one delivered `header` field holding the token.
+ */
+export function hostileTokenFields(
+  token: string,
+  header: string,
+  maxLength: number,
+): fc.Arbitrary<(readonly [string, string])[]> {
+  const names = [header, header, `${header}-bin`, `${header}s`, header.replace(/^x-/, "")];
+  return fc
+    .array(
+      fc.tuple(fc.constantFrom(...names), fc.oneof(tokenLookalikes(token, maxLength), fc.constant(token))),
+      {
+        maxLength: 3,
+      },
+    )
+    .filter((fields) => {
+      const delivered = deliveredFields(fields).filter(([n]) => n === header);
+      return !(delivered.length === 1 && delivered[0][1] === token);
+    });
+}
