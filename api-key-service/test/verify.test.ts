@@ -1,99 +1,6 @@
-import { KeyFormat } from "../src/keys/key-format.js";
+import { DECISION_CASES } from "./decision-cases.js";
 import { bearer, envoyCheckRequest } from "./envoy.js";
 import { type Api, describe, expect, startApi, test } from "./fixtures.js";
-
-interface Case {
-  name: string;
-  /** Makes the state and returns the secret to present, and the scopes the route requires. */
-  setup: (api: Api) => Promise<{ secret: string; scopes?: string[] }>;
-  /** What Check answers (the JSON body's code, "" when allowed) and what verify answers. */
-  check: string;
-  verify: string;
-}
-
-const CASES: Case[] = [
-  {
-    name: "a good key",
-    setup: async (api) => ({ secret: (await api.createKey()).key }),
-    check: "",
-    verify: "VALID",
-  },
-  {
-    name: "a malformed key",
-    setup: async () => ({ secret: "gw_not-a-key" }),
-    check: "malformed",
-    verify: "MALFORMED",
-  },
-  {
-    name: "a well-formed key no one issued",
-    setup: async () => ({ secret: new KeyFormat("gw").generate() }),
-    check: "unknown",
-    verify: "NOT_FOUND",
-  },
-  {
-    name: "an expired key",
-    setup: async (api) => {
-      const key = await api.createKey({ expires_in: "1h" });
-      await api.query("update api_keys set expires_at = now() - interval '1 second' where id = $1", [key.id]);
-      return { secret: key.key };
-    },
-    check: "expired",
-    verify: "EXPIRED",
-  },
-  {
-    name: "a revoked key",
-    setup: async (api) => {
-      const key = await api.createKey();
-      await api.request("DELETE", `/api/keys/${key.id}`);
-      return { secret: key.key };
-    },
-    check: "revoked",
-    verify: "REVOKED",
-  },
-  {
-    name: "a disabled key",
-    setup: async (api) => {
-      const key = await api.createKey();
-      await api.request("PATCH", `/api/keys/by-id/${key.id}`, { body: { enabled: false } });
-      return { secret: key.key };
-    },
-    check: "disabled",
-    verify: "DISABLED",
-  },
-  {
-    name: "a key without the route's scope",
-    setup: async (api) => ({
-      secret: (await api.createKey({ scopes: ["read"] })).key,
-      scopes: ["read", "write"],
-    }),
-    check: "missing_scope",
-    verify: "MISSING_SCOPE",
-  },
-  {
-    name: "a key over its limit",
-    setup: async (api) => {
-      const key = await api.createKey({ rate_limit_per_minute: 1 });
-      await api.check(envoyCheckRequest({ headers: bearer(key.key) }));
-      return { secret: key.key };
-    },
-    check: "rate_limited",
-    verify: "RATE_LIMITED",
-  },
-  {
-    name: "a rotated-out secret past its grace period",
-    setup: async (api) => {
-      const key = await api.createKey();
-      await api.request("POST", `/api/keys/by-id/${key.id}/rotate`, { body: { grace_period: "1h" } });
-      await api.query(
-        "update api_keys set previous_key_expires_at = now() - interval '1 second' where id = $1",
-        [key.id],
-      );
-      return { secret: key.key };
-    },
-    check: "rotated",
-    verify: "EXPIRED",
-  },
-];
 
 const verify = (api: Api, body: Record<string, unknown>) => api.request("POST", "/v1/keys/verify", { body });
 
@@ -106,7 +13,7 @@ async function checkCode(api: Api, secret: string, scopes: string[] = []): Promi
 }
 
 describe("the verify API and Check decide alike", () => {
-  for (const c of CASES) {
+  for (const c of DECISION_CASES) {
     test(c.name, async ({ api }) => {
       const { secret, scopes = [] } = await c.setup(api);
       expect(await checkCode(api, secret, scopes)).toBe(c.check);

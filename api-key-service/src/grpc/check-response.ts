@@ -1,7 +1,14 @@
 import { authMessageType, type CheckResponse, type HeaderValueOption } from "@gateway/proto";
-import { type AuthKey, type Decision, HTTP_STATUS } from "../authz/decision.js";
-import type { LimitResult, WindowState } from "../authz/sliding-window.js";
-import { DAY, MINUTE } from "../authz/sliding-window.js";
+import {
+  denialBody,
+  denialFields,
+  denialStatus,
+  type HeaderField,
+  identityFields,
+  rateLimitFields,
+} from "../authz/answer-headers.js";
+import type { AuthKey, Decision } from "../authz/decision.js";
+import type { LimitResult } from "../authz/sliding-window.js";
 
 // google.rpc.Code: only "non-zero" matters to Envoy; these make logs and gRPC clients readable.
 const RPC_CODE = { 401: 16, 402: 9, 403: 7, 429: 8, 500: 13, 503: 14 } as const;
@@ -15,14 +22,10 @@ const HTTP_STATUS_NAME = {
 } as const;
 
 /** `append: false` is an overwrite on every Envoy version; leaving it unset is not (see the protocol notes). */
-const header = (key: string, value: string): HeaderValueOption => ({
+const header = ([key, value]: HeaderField): HeaderValueOption => ({
   header: { key, value },
   append: { value: false },
 });
-const JSON_CONTENT_TYPE = header("content-type", "application/json");
-const WWW_AUTHENTICATE = header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
-// RFC 6750 §3.1: a request that carried no credential at all gets the challenge without an error code.
-const WWW_AUTHENTICATE_NO_CREDENTIAL = header("www-authenticate", 'Bearer realm="api"');
 
 export interface ResponseSettings {
   /** Request headers that carry the key; removed before the request goes upstream. */
@@ -30,9 +33,6 @@ export interface ResponseSettings {
 }
 
 const str = (value: string) => ({ stringValue: value });
-
-/** The upstream request learns who called: these overwrite anything the client sent. */
-const identityHeaders = (key: AuthKey) => [header("x-api-key-id", key.id), header("x-user-id", key.userId)];
 
 /** What the access log carries into billing: who was allowed, and how many units the request is. */
 function allowedMetadata(key: AuthKey, units: number) {
@@ -52,7 +52,7 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
     return {
       status: { code: 0 },
       ok_response: {
-        headers: identityHeaders(key),
+        headers: identityFields(key).map(header),
         headers_to_remove: settings.credentialHeaders,
         response_headers_to_add: rateLimitHeaders(decision.limits),
       },
@@ -60,15 +60,10 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
     };
   }
 
-  const status = HTTP_STATUS[decision.reason];
-  const headers = [JSON_CONTENT_TYPE];
-  if (status === 401)
-    headers.push(decision.reason === "MISSING" ? WWW_AUTHENTICATE_NO_CREDENTIAL : WWW_AUTHENTICATE);
-  if (decision.retryAfterSeconds !== undefined)
-    headers.push(header("retry-after", String(decision.retryAfterSeconds)));
-  if (decision.limits) headers.push(...rateLimitHeaders(decision.limits));
-  const code = decision.reason.toLowerCase();
-  const metadata: Record<string, { stringValue: string }> = { denied_reason: str(code) };
+  const status = denialStatus(decision);
+  const metadata: Record<string, { stringValue: string }> = {
+    denied_reason: str(decision.reason.toLowerCase()),
+  };
   if (decision.key) {
     metadata.api_key_id = str(decision.key.id);
     metadata.user_id = str(decision.key.userId);
@@ -77,50 +72,16 @@ export function toCheckResponse(decision: Decision, settings: ResponseSettings):
     status: { code: RPC_CODE[status], message: decision.message },
     denied_response: {
       status: { code: HTTP_STATUS_NAME[status] },
-      headers,
-      body: JSON.stringify({ error: { code, message: decision.message } }),
+      headers: denialFields(decision).map(header),
+      body: denialBody(decision),
     },
     dynamic_metadata: { fields: metadata },
   };
 }
 
-/**
- * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for both windows, plus the common
- * X-RateLimit-* trio for the window closest to running out. Reset values are seconds from now.
- */
+/** The rate-limit headers (authz/answer-headers.ts) as Envoy's header options. */
 export function rateLimitHeaders(limits: LimitResult): HeaderValueOption[] {
-  return rateLimitFields(limits).map(([key, value]) => header(key, value));
-}
-
-const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
-const resetSeconds = (w: WindowState) => Math.ceil(w.resetMs / 1000);
-
-function rateLimitFields(limits: LimitResult): [string, string][] {
-  const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
-  const quota = limits.quota;
-  let policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
-  let state = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
-  const left = quota ? Math.max(0, quota.limit - quota.used) : 0;
-  const reset = quota ? Math.max(0, Math.ceil(quota.resetMs / 1000)) : 0;
-  if (quota) {
-    policy += `, "month";q=${quota.limit};w=${Math.round((quota.periodEnd - quota.periodStart) / 1000)}`;
-    state += `, "month";r=${left};t=${reset}`;
-  }
-  const fields: [string, string][] = [
-    ["ratelimit-policy", policy],
-    ["ratelimit", state],
-    ["x-ratelimit-limit", String(tightest.limit)],
-    ["x-ratelimit-remaining", String(remaining(tightest))],
-    ["x-ratelimit-reset", String(resetSeconds(tightest))],
-  ];
-  if (quota) {
-    fields.push(
-      ["x-quota-limit", String(quota.limit)],
-      ["x-quota-remaining", String(left)],
-      ["x-quota-reset", String(reset)],
-    );
-  }
-  return fields;
+  return rateLimitFields(limits).map(header);
 }
 
 /** CheckResponse.ok_response: field 3, length-delimited. */
@@ -195,7 +156,7 @@ export class AllowedResponseEncoder {
     if (!parts) {
       parts = {
         ok: this.OkHttpResponse.encode({
-          headers: identityHeaders(key),
+          headers: identityFields(key).map(header),
           headers_to_remove: this.settings.credentialHeaders,
         }).finish(),
         metadata: this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish(),

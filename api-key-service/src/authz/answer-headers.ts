@@ -1,0 +1,76 @@
+import { type AuthKey, type Decision, HTTP_STATUS } from "./decision.js";
+import type { LimitResult, WindowState } from "./sliding-window.js";
+import { DAY, MINUTE } from "./sliding-window.js";
+
+/**
+ * The headers a decision is answered with, as lower-case [name, value] pairs: one definition for both
+ * transports, Envoy's gRPC Check (grpc/check-response.ts) and the forward-auth HTTP endpoint
+ * (forward-auth/answer.ts).
+ */
+export type HeaderField = [name: string, value: string];
+
+export type Denial = Exclude<Decision, { allowed: true }>;
+
+/** The upstream request learns who called: the gateway overwrites anything the client sent. */
+export const identityFields = (key: AuthKey): HeaderField[] => [
+  ["x-api-key-id", key.id],
+  ["x-user-id", key.userId],
+];
+
+const JSON_CONTENT_TYPE: HeaderField = ["content-type", "application/json"];
+const WWW_AUTHENTICATE: HeaderField = ["www-authenticate", 'Bearer realm="api", error="invalid_token"'];
+// RFC 6750 §3.1: a request that carried no credential at all gets the challenge without an error code.
+const WWW_AUTHENTICATE_NO_CREDENTIAL: HeaderField = ["www-authenticate", 'Bearer realm="api"'];
+
+/** The answer's status: 401, 402, 403, 429, 500 (a misconfigured route) or 503. */
+export const denialStatus = (denial: Denial) => HTTP_STATUS[denial.reason];
+
+/** The JSON body of a denial: `{"error":{"code":"<reason>","message":"…"}}`. */
+export const denialBody = (denial: Denial) =>
+  JSON.stringify({ error: { code: denial.reason.toLowerCase(), message: denial.message } });
+
+/** A denial's headers: content type, the RFC 6750 challenge on 401, Retry-After, and the limits when counted. */
+export function denialFields(denial: Denial): HeaderField[] {
+  const fields = [JSON_CONTENT_TYPE];
+  if (denialStatus(denial) === 401)
+    fields.push(denial.reason === "MISSING" ? WWW_AUTHENTICATE_NO_CREDENTIAL : WWW_AUTHENTICATE);
+  if (denial.retryAfterSeconds !== undefined) fields.push(["retry-after", String(denial.retryAfterSeconds)]);
+  if (denial.limits) fields.push(...rateLimitFields(denial.limits));
+  return fields;
+}
+
+const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
+const resetSeconds = (w: WindowState) => Math.ceil(w.resetMs / 1000);
+
+/**
+ * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for both windows, plus the common
+ * X-RateLimit-* trio for the window closest to running out, and the plan's quota when it has one.
+ * Reset values are seconds from now.
+ */
+export function rateLimitFields(limits: LimitResult): HeaderField[] {
+  const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
+  const quota = limits.quota;
+  let policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
+  let state = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
+  const left = quota ? Math.max(0, quota.limit - quota.used) : 0;
+  const reset = quota ? Math.max(0, Math.ceil(quota.resetMs / 1000)) : 0;
+  if (quota) {
+    policy += `, "month";q=${quota.limit};w=${Math.round((quota.periodEnd - quota.periodStart) / 1000)}`;
+    state += `, "month";r=${left};t=${reset}`;
+  }
+  const fields: HeaderField[] = [
+    ["ratelimit-policy", policy],
+    ["ratelimit", state],
+    ["x-ratelimit-limit", String(tightest.limit)],
+    ["x-ratelimit-remaining", String(remaining(tightest))],
+    ["x-ratelimit-reset", String(resetSeconds(tightest))],
+  ];
+  if (quota) {
+    fields.push(
+      ["x-quota-limit", String(quota.limit)],
+      ["x-quota-remaining", String(left)],
+      ["x-quota-reset", String(reset)],
+    );
+  }
+  return fields;
+}
