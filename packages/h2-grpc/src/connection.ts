@@ -29,7 +29,39 @@ export interface ConnectionOptions {
   received(stream: H2Stream): void;
   /** The connection broke a rule or failed; for the log. */
   connectionError?(message: string): void;
+  /** A client that has not sent the connection preface by then is disconnected. */
+  prefaceTimeoutMs: number;
+  /** No stream open and none started for this long: GOAWAY and close. 0: never. PINGs do not count. */
+  idleTimeoutMs: number;
+  /** Nothing received for this long: we send a PING. 0: never. */
+  keepaliveIntervalMs: number;
+  /** Our PING unacknowledged for this long: the connection is closed. */
+  keepaliveTimeoutMs: number;
+  /** GOAWAY after this age, ±10 % so that connections opened together do not leave together. 0: never. */
+  maxConnectionAgeMs: number;
+  /** After that GOAWAY, calls still open get this long before the connection is cut. */
+  maxConnectionAgeGraceMs: number;
+  /** Stream resets (the client's RST_STREAM and our refusals) allowed per window, sliding. */
+  maxResetsPerWindow: number;
+  resetWindowMs: number;
 }
+
+/**
+ * Flood limits as nghttp2 (lib/nghttp2_session.c) and Envoy (http2_protocol_options) set them: a
+ * client past one is answered GOAWAY ENHANCE_YOUR_CALM and disconnected.
+ */
+/** PING and SETTINGS ACKs and RST_STREAMs written but not yet taken by the socket (nghttp2 and Envoy: 1000). */
+const MAX_OUTBOUND_CONTROL_FRAMES = 1_000;
+/** Entries in one SETTINGS frame (nghttp2: 32). */
+const MAX_SETTINGS_ENTRIES = 32;
+/** DATA, HEADERS or CONTINUATION frames in a row with nothing in them and no END_STREAM (Envoy: 1). */
+const MAX_CONSECUTIVE_EMPTY_FRAMES = 1;
+/** PRIORITY frames per stream opened, plus one stream's worth (Envoy: 100). */
+const MAX_PRIORITY_FRAMES_PER_STREAM = 100;
+/** WINDOW_UPDATE frames per DATA frame we sent, plus two per stream opened (Envoy: 10). */
+const MAX_WINDOW_UPDATES_PER_DATA_FRAME = 10;
+/** The payload of our keepalive PINGs; the client echoes it in its ACK. */
+const KEEPALIVE_PING = Buffer.from("h2grpcka", "latin1");
 
 /** Received bytes we hold for unfinished requests, at most, per connection. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
@@ -74,6 +106,28 @@ export class ServerConnection implements StreamOwner {
   private readonly streamWindow: number;
   private readonly blocked = new Set<H2Stream>();
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Streams closed (reset by the client, or cut) whose handler is still running: they still count. */
+  private orphans = 0;
+  /** Streams whose request ended in this read, handed to the server once the read is parsed. */
+  private ready: H2Stream[] = [];
+  // Timeouts, checked by one timer per connection (see schedule).
+  private readonly createdAt = Date.now();
+  private lastReceivedAt = this.createdAt;
+  private lastStreamAt = this.createdAt;
+  private pingSentAt: number | undefined;
+  private readonly ageDeadline: number | undefined;
+  private graceDeadline: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  // Flood accounting.
+  private unsentControl = 0;
+  private emptyFrames = 0;
+  private inboundStreams = 0;
+  private priorityFrames = 0;
+  private windowUpdates = 0;
+  private outboundDataFrames = 0;
+  private resetWindowStart = this.createdAt;
+  private resetsThisWindow = 0;
+  private resetsLastWindow = 0;
   onClose: (() => void) | undefined;
 
   constructor(
@@ -84,7 +138,10 @@ export class ServerConnection implements StreamOwner {
     this.streamWindow = Math.min(F.MAX_WINDOW, options.maxRequestBytes + 1024);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
-    socket.on("drain", () => socket.resume());
+    socket.on("drain", () => {
+      this.unsentControl = 0;
+      socket.resume();
+    });
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.closeAll());
     this.queue(
@@ -95,10 +152,14 @@ export class ServerConnection implements StreamOwner {
       ]),
     );
     this.queue(F.windowUpdate(0, CONNECTION_WINDOW - F.DEFAULT_WINDOW));
+    if (options.maxConnectionAgeMs > 0)
+      this.ageDeadline = this.createdAt + options.maxConnectionAgeMs * (0.9 + 0.2 * Math.random());
+    this.schedule();
   }
 
+  /** Calls in flight: open streams, and closed ones whose handler has not finished. */
   get activeStreams(): number {
-    return this.streams.size;
+    return this.streams.size + this.orphans;
   }
 
   /** Graceful shutdown: no new streams; the socket ends once the open ones finish. */
@@ -145,6 +206,7 @@ export class ServerConnection implements StreamOwner {
     stream.sendWindow -= payloadLength;
     this.connSendWindow -= payloadLength;
     stream.localState = 2;
+    this.outboundDataFrames++;
     this.queue(out);
     this.localEnded(stream);
   }
@@ -198,6 +260,7 @@ export class ServerConnection implements StreamOwner {
         return;
       }
       this.queue(F.frame(F.DATA, 0, stream.id, payload.subarray(0, n)));
+      this.outboundDataFrames++;
       stream.sendWindow -= n;
       this.connSendWindow -= n;
       if (n === payload.length) pending.shift();
@@ -222,10 +285,12 @@ export class ServerConnection implements StreamOwner {
     if (stream.closed) return;
     stream.closed = true;
     this.streams.delete(stream.id);
+    if (stream.running) this.orphans++;
+    else if (this.streams.size === 0) this.lastStreamAt = Date.now();
     this.blocked.delete(stream);
     this.release(stream.bodyLength);
     stream.chunks = [];
-    if (cancelled) stream.onCancel?.();
+    if (cancelled) stream.cancel();
     this.endIfIdle();
   }
 
@@ -233,7 +298,15 @@ export class ServerConnection implements StreamOwner {
     if (this.goawayLastId !== undefined && this.streams.size === 0 && !this.closed) {
       this.flush();
       this.socket.end();
+      // A client that never closes its side does not keep the socket.
+      setTimeout(() => this.socket.destroy(), 1_000).unref();
     }
+  }
+
+  /** The server's handler for a stream has finished (answered or not). */
+  handlerDone(stream: H2Stream): void {
+    stream.running = false;
+    if (stream.closed && --this.orphans === 0 && this.streams.size === 0) this.lastStreamAt = Date.now();
   }
 
   // --- output ---
@@ -256,6 +329,14 @@ export class ServerConnection implements StreamOwner {
     this.out = [];
     // A client that stops reading stops being read: its requests wait instead of its answers piling up.
     if (!this.socket.write(batch)) this.socket.pause();
+    if (this.socket.writableLength === 0) this.unsentControl = 0;
+  }
+
+  /** A frame we owe the client (an ACK, a reset): a client that does not read them is a flood. */
+  private control(bytes: Buffer): void {
+    if (++this.unsentControl > MAX_OUTBOUND_CONTROL_FRAMES)
+      throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many control frames the client does not read");
+    this.queue(bytes);
   }
 
   private release(bytes: number): void {
@@ -271,6 +352,7 @@ export class ServerConnection implements StreamOwner {
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
+    this.lastReceivedAt = Date.now();
     let buf = chunk;
     if (this.leftover) {
       buf = Buffer.concat([this.leftover, chunk]);
@@ -308,11 +390,28 @@ export class ServerConnection implements StreamOwner {
       return;
     }
     if (at < buf.length) this.leftover = buf.subarray(at);
+    if (this.ready.length > 0) this.dispatch();
+  }
+
+  /**
+   * Requests completed by this read go to the server after the whole read is parsed: one reset in
+   * the same read (rapid reset, CVE-2023-44487) means its handler never starts.
+   */
+  private dispatch(): void {
+    const ready = this.ready;
+    this.ready = [];
+    for (const stream of ready) if (!stream.closed) this.options.received(stream);
   }
 
   private handleFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
     if (this.headerBlock && type !== F.CONTINUATION)
       throw new ConnectionError(F.PROTOCOL_ERROR, "a header block was interrupted");
+    if (type === F.DATA || type === F.HEADERS || type === F.CONTINUATION) {
+      if (!(flags & F.END_STREAM) && contentLength(type, flags, payload) === 0) {
+        if (++this.emptyFrames > MAX_CONSECUTIVE_EMPTY_FRAMES)
+          throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many frames without content in a row");
+      } else this.emptyFrames = 0;
+    }
     switch (type) {
       case F.DATA:
         this.onData(flags, streamId, payload);
@@ -325,6 +424,8 @@ export class ServerConnection implements StreamOwner {
         return;
       case F.PRIORITY_FRAME:
         if (streamId === 0) throw new ConnectionError(F.PROTOCOL_ERROR, "PRIORITY on stream 0");
+        if (++this.priorityFrames > MAX_PRIORITY_FRAMES_PER_STREAM * (1 + this.inboundStreams))
+          throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many PRIORITY frames");
         if (payload.length !== 5) this.streamError(streamId, F.FRAME_SIZE_ERROR);
         return;
       case F.RST_STREAM:
@@ -338,7 +439,8 @@ export class ServerConnection implements StreamOwner {
       case F.PING:
         if (streamId !== 0) throw new ConnectionError(F.PROTOCOL_ERROR, "PING on a stream");
         if (payload.length !== 8) throw new ConnectionError(F.FRAME_SIZE_ERROR, "PING of the wrong size");
-        if (!(flags & F.ACK)) this.queue(F.frame(F.PING, F.ACK, 0, payload));
+        if (!(flags & F.ACK)) this.control(F.frame(F.PING, F.ACK, 0, payload));
+        else if (payload.equals(KEEPALIVE_PING)) this.pingSentAt = undefined;
         return;
       case F.GOAWAY:
         if (streamId !== 0) throw new ConnectionError(F.PROTOCOL_ERROR, "GOAWAY on a stream");
@@ -432,6 +534,7 @@ export class ServerConnection implements StreamOwner {
   private endHeaderBlock(): void {
     const block = this.headerBlock as NonNullable<typeof this.headerBlock>;
     this.headerBlock = undefined;
+    this.inboundStreams++;
     const bytes = block.parts.length === 1 ? (block.parts[0] as Buffer) : Buffer.concat(block.parts);
     // Decoded whatever happens to the stream: skipping a block would desynchronise the table.
     let headers: HeaderList;
@@ -462,7 +565,11 @@ export class ServerConnection implements StreamOwner {
     }
     if (streamId % 2 === 0) throw new ConnectionError(F.PROTOCOL_ERROR, "even stream id from a client");
     this.lastPeerStreamId = streamId;
-    if (this.goawayLastId !== undefined || this.streams.size >= this.options.maxConcurrentStreams) {
+    // Handlers still running for reset streams count: resets do not make room (CVE-2023-44487).
+    if (
+      this.goawayLastId !== undefined ||
+      this.streams.size + this.orphans >= this.options.maxConcurrentStreams
+    ) {
       this.streamError(streamId, F.REFUSED_STREAM);
       return;
     }
@@ -509,7 +616,7 @@ export class ServerConnection implements StreamOwner {
       this.closeStream(stream, false);
       return;
     }
-    this.options.received(stream);
+    this.ready.push(stream);
   }
 
   private onRstStream(streamId: number, payload: Buffer): void {
@@ -517,8 +624,28 @@ export class ServerConnection implements StreamOwner {
     if (payload.length !== 4) throw new ConnectionError(F.FRAME_SIZE_ERROR, "RST_STREAM of the wrong size");
     if (streamId > this.lastPeerStreamId)
       throw new ConnectionError(F.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
+    this.countReset();
     const stream = this.streams.get(streamId);
     if (stream) this.closeStream(stream, true);
+  }
+
+  /**
+   * Resets in a sliding window (the last whole window weighted by how much of it still overlaps,
+   * plus this one): a client resetting streams faster than the limit is a rapid-reset attack.
+   */
+  private countReset(): void {
+    const now = Date.now();
+    const window = this.options.resetWindowMs;
+    const elapsed = now - this.resetWindowStart;
+    if (elapsed >= window) {
+      this.resetsLastWindow = elapsed >= 2 * window ? 0 : this.resetsThisWindow;
+      this.resetsThisWindow = 0;
+      this.resetWindowStart = elapsed >= 2 * window ? now : this.resetWindowStart + window;
+    }
+    this.resetsThisWindow++;
+    const overlap = 1 - (now - this.resetWindowStart) / window;
+    if (this.resetsLastWindow * overlap + this.resetsThisWindow > this.options.maxResetsPerWindow)
+      throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many stream resets");
   }
 
   private onSettings(flags: number, streamId: number, payload: Buffer): void {
@@ -528,6 +655,8 @@ export class ServerConnection implements StreamOwner {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(F.FRAME_SIZE_ERROR, "SETTINGS of the wrong size");
+    if (payload.length / 6 > MAX_SETTINGS_ENTRIES)
+      throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many entries in one SETTINGS frame");
     for (let i = 0; i < payload.length; i += 6) {
       const id = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
@@ -546,7 +675,7 @@ export class ServerConnection implements StreamOwner {
       }
       // Our answers use no dynamic table, so the client's HEADER_TABLE_SIZE needs nothing from us.
     }
-    this.queue(F.SETTINGS_ACK);
+    this.control(F.SETTINGS_ACK);
     this.unblock();
   }
 
@@ -554,6 +683,11 @@ export class ServerConnection implements StreamOwner {
     if (payload.length !== 4)
       throw new ConnectionError(F.FRAME_SIZE_ERROR, "WINDOW_UPDATE of the wrong size");
     const increment = payload.readUInt32BE(0) & F.MAX_WINDOW;
+    if (
+      ++this.windowUpdates >
+      1 + 2 * (this.inboundStreams + MAX_WINDOW_UPDATES_PER_DATA_FRAME * this.outboundDataFrames)
+    )
+      throw new ConnectionError(F.ENHANCE_YOUR_CALM, "too many WINDOW_UPDATE frames");
     if (streamId === 0) {
       if (increment === 0) throw new ConnectionError(F.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
       this.connSendWindow += increment;
@@ -585,7 +719,8 @@ export class ServerConnection implements StreamOwner {
   }
 
   private streamError(streamId: number, code: number): void {
-    this.queue(F.rstStream(streamId, code));
+    this.countReset();
+    this.control(F.rstStream(streamId, code));
   }
 
   private resetStream(stream: H2Stream, code: number): void {
@@ -597,6 +732,12 @@ export class ServerConnection implements StreamOwner {
     const code = err instanceof ConnectionError ? err.code : F.INTERNAL_ERROR;
     const message = err instanceof Error ? err.message : String(err);
     this.options.connectionError?.(message);
+    this.terminate(code, message);
+  }
+
+  /** GOAWAY with the code, then the connection ends; whatever is open is cut. */
+  private terminate(code: number, message: string): void {
+    if (this.closed) return;
     this.out.push(F.goaway(this.lastPeerStreamId, code, message));
     this.flush();
     this.closed = true;
@@ -606,8 +747,73 @@ export class ServerConnection implements StreamOwner {
     setTimeout(() => this.socket.destroy(), 1_000).unref();
   }
 
+  // --- timeouts ---
+
+  /** Sets the one timer for the nearest of the preface, idle, keepalive and age deadlines. */
+  private schedule(): void {
+    if (this.closed) return;
+    const o = this.options;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    if (!this.prefaceSeen) next = this.createdAt + o.prefaceTimeoutMs;
+    // While streams are open, idleness is looked at again a whole timeout later.
+    if (o.idleTimeoutMs > 0)
+      next = Math.min(next, (this.isIdle() ? this.lastStreamAt : now) + o.idleTimeoutMs);
+    if (o.keepaliveIntervalMs > 0)
+      next = Math.min(
+        next,
+        this.pingSentAt === undefined
+          ? this.lastReceivedAt + o.keepaliveIntervalMs
+          : this.pingSentAt + o.keepaliveTimeoutMs,
+      );
+    if (this.ageDeadline !== undefined) next = Math.min(next, this.graceDeadline ?? this.ageDeadline);
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.timer = setTimeout(() => this.tick(), Math.max(10, next - now));
+    this.timer.unref();
+  }
+
+  private isIdle(): boolean {
+    return this.streams.size === 0 && this.orphans === 0;
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    const o = this.options;
+    const now = Date.now();
+    if (!this.prefaceSeen && now >= this.createdAt + o.prefaceTimeoutMs) {
+      this.terminate(F.NO_ERROR, "no connection preface in time");
+      return;
+    }
+    if (this.graceDeadline !== undefined && now >= this.graceDeadline) {
+      this.terminate(F.NO_ERROR, "maximum connection age");
+      return;
+    }
+    if (this.ageDeadline !== undefined && this.graceDeadline === undefined && now >= this.ageDeadline) {
+      this.graceDeadline = now + o.maxConnectionAgeGraceMs;
+      this.drain();
+    }
+    if (o.idleTimeoutMs > 0 && this.isIdle() && now >= this.lastStreamAt + o.idleTimeoutMs) {
+      this.drain();
+      return;
+    }
+    if (o.keepaliveIntervalMs > 0) {
+      if (this.pingSentAt !== undefined && now >= this.pingSentAt + o.keepaliveTimeoutMs) {
+        this.terminate(F.NO_ERROR, "keepalive PING not acknowledged");
+        return;
+      }
+      if (this.pingSentAt === undefined && now >= this.lastReceivedAt + o.keepaliveIntervalMs) {
+        this.pingSentAt = now;
+        this.queue(F.frame(F.PING, 0, 0, KEEPALIVE_PING));
+      }
+    }
+    this.schedule();
+  }
+
   private closeAll(): void {
     this.closed = true;
+    clearTimeout(this.timer);
+    this.ready = [];
     this.stopDeadlines();
     for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
     this.blocked.clear();
@@ -642,6 +848,15 @@ function requestPath(headers: HeaderList): string | undefined {
   }
   if (method === undefined || scheme === undefined || !path) return undefined;
   return path;
+}
+
+/** A DATA, HEADERS or CONTINUATION frame's payload without padding and priority fields. */
+function contentLength(type: number, flags: number, payload: Buffer): number {
+  if (type === F.CONTINUATION) return payload.length;
+  let length = payload.length;
+  if (flags & F.PADDED) length -= 1 + (payload[0] ?? 0);
+  if (type === F.HEADERS && flags & F.PRIORITY) length -= 5;
+  return length;
 }
 
 function headerListSize(headers: HeaderList): number {

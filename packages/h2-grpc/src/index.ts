@@ -11,10 +11,11 @@ export {
   HpackError,
 } from "./hpack.js";
 export {
+  CONNECTION_DEFAULTS,
   H2GrpcServer,
   type H2GrpcServerOptions,
   parseTimeout,
   type ServerStreamHandler,
   type UnaryHandler,
 } from "./server.js";
-export { H2Stream } from "./stream.js";
+export { type CallContext, H2Stream } from "./stream.js";

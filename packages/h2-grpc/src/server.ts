@@ -2,10 +2,13 @@ import net from "node:net";
 import { type ConnectionOptions, ServerConnection } from "./connection.js";
 import { GrpcError, Status } from "./grpc-wire.js";
 import type { HeaderList } from "./hpack.js";
-import type { H2Stream } from "./stream.js";
+import type { CallContext, H2Stream } from "./stream.js";
 
-/** Answers one request message with one response message, or throws a GrpcError. */
-export type UnaryHandler = (request: Buffer) => Promise<Buffer> | Buffer;
+/**
+ * Answers one request message with one response message, or throws a GrpcError. `call` tells
+ * whether the client has cancelled; the call counts as in flight until the handler finishes.
+ */
+export type UnaryHandler = (request: Buffer, call: CallContext) => Promise<Buffer> | Buffer;
 
 /** Server streaming: send headers, messages and the end through `call`; see H2Stream. */
 export type ServerStreamHandler = (request: Buffer, call: H2Stream) => void;
@@ -30,7 +33,44 @@ export interface H2GrpcServerOptions {
   authenticate?: (path: string, headers: HeaderList) => boolean;
   /** The grpc-message of that answer. */
   unauthenticatedMessage?: string;
+  /** Timeouts and the reset limit of each connection; see CONNECTION_DEFAULTS. */
+  prefaceTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveTimeoutMs?: number;
+  maxConnectionAgeMs?: number;
+  maxConnectionAgeGraceMs?: number;
+  maxResetsPerWindow?: number;
+  resetWindowMs?: number;
 }
+
+/**
+ * Per-connection defaults. Envoy, the one client in production, keeps few long-lived connections to
+ * ext_authz, closes one after an hour without requests (its upstream idle_timeout) and PINGs every
+ * 30 s (envoy.yaml's connection_keepalive); so our idle timeout is longer than Envoy's, and Envoy
+ * always leaves first, never racing our GOAWAY with a new check.
+ */
+export const CONNECTION_DEFAULTS: Required<Pick<H2GrpcServerOptions, ConnectionSetting>> = {
+  prefaceTimeoutMs: 5_000,
+  idleTimeoutMs: 2 * 60 * 60_000,
+  keepaliveIntervalMs: 2 * 60_000,
+  keepaliveTimeoutMs: 20_000,
+  maxConnectionAgeMs: 0,
+  maxConnectionAgeGraceMs: 10_000,
+  // nghttp2 allows a burst of 1000 RST_STREAMs, then 33 a second.
+  maxResetsPerWindow: 1_000,
+  resetWindowMs: 10_000,
+};
+
+type ConnectionSetting =
+  | "prefaceTimeoutMs"
+  | "idleTimeoutMs"
+  | "keepaliveIntervalMs"
+  | "keepaliveTimeoutMs"
+  | "maxConnectionAgeMs"
+  | "maxConnectionAgeGraceMs"
+  | "maxResetsPerWindow"
+  | "resetWindowMs";
 
 const GRPC_TIMEOUT_UNITS: Record<string, number> = {
   H: 3_600_000,
@@ -49,19 +89,22 @@ const GRPC_TIMEOUT_UNITS: Record<string, number> = {
 export class H2GrpcServer {
   private readonly routes = new Map<string, Route>();
   private readonly connections = new Set<ServerConnection>();
-  private readonly options: H2GrpcServerOptions & {
-    maxConcurrentStreams: number;
-    maxMessageBytes: number;
-    maxHeaderListSize: number;
-  };
+  private readonly options: H2GrpcServerOptions &
+    typeof CONNECTION_DEFAULTS & {
+      maxConcurrentStreams: number;
+      maxMessageBytes: number;
+      maxHeaderListSize: number;
+    };
   private server: net.Server | undefined;
 
   constructor(options: H2GrpcServerOptions = {}) {
     this.options = {
+      ...CONNECTION_DEFAULTS,
       maxConcurrentStreams: options.maxConcurrentStreams ?? 10_000,
       maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024,
       maxHeaderListSize: options.maxHeaderListSize ?? 16 * 1024,
-      ...options,
+      // An option given as undefined keeps its default.
+      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
     };
   }
 
@@ -83,6 +126,14 @@ export class H2GrpcServer {
       opened: (stream) => this.opened(stream),
       received: (stream) => this.received(stream),
       connectionError: this.options.onConnectionError,
+      prefaceTimeoutMs: this.options.prefaceTimeoutMs,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      keepaliveIntervalMs: this.options.keepaliveIntervalMs,
+      keepaliveTimeoutMs: this.options.keepaliveTimeoutMs,
+      maxConnectionAgeMs: this.options.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: this.options.maxConnectionAgeGraceMs,
+      maxResetsPerWindow: this.options.maxResetsPerWindow,
+      resetWindowMs: this.options.resetWindowMs,
     };
     const server = net.createServer({ noDelay: true }, (socket) => {
       const connection = new ServerConnection(socket, connectionOptions);
@@ -163,17 +214,26 @@ export class H2GrpcServer {
     }
     let answer: Promise<Buffer> | Buffer;
     try {
-      answer = route.handler(request);
+      answer = route.handler(request, stream);
     } catch (err) {
       this.fail(stream, err);
       return;
     }
-    if (Buffer.isBuffer(answer)) stream.respond(answer);
-    else
-      answer.then(
-        (message) => stream.respond(message),
-        (err: unknown) => this.fail(stream, err),
-      );
+    if (Buffer.isBuffer(answer)) {
+      stream.respond(answer);
+      return;
+    }
+    stream.running = true;
+    answer.then(
+      (message) => {
+        stream.handlerDone();
+        stream.respond(message);
+      },
+      (err: unknown) => {
+        stream.handlerDone();
+        this.fail(stream, err);
+      },
+    );
   }
 
   private fail(stream: H2Stream, err: unknown): void {

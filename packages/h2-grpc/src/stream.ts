@@ -1,7 +1,16 @@
 import type { HeaderList } from "./hpack.js";
 
+/** What a handler may ask about its call: whether the client has gone. */
+export interface CallContext {
+  /** The client reset the stream or the connection went away: no one will read the answer. */
+  readonly cancelled: boolean;
+  /** Aborted when the call is cancelled; made on first use, so calls that never ask pay nothing. */
+  readonly signal: AbortSignal;
+}
+
 /** What a stream's connection does for it; see ServerConnection. */
 export interface StreamOwner {
+  handlerDone(stream: H2Stream): void;
   respond(stream: H2Stream, message: Buffer): void;
   sendHeaders(stream: H2Stream): void;
   sendMessage(stream: H2Stream, message: Buffer): void;
@@ -13,7 +22,7 @@ export interface StreamOwner {
  * One request stream: the request's headers and body as they arrive, and the calls that answer it.
  * Answers after the stream has closed (the client reset it, the connection went away) do nothing.
  */
-export class H2Stream {
+export class H2Stream implements CallContext {
   /** The client ended its side; the body is complete. */
   remoteEnded = false;
   /** We sent headers (0: not yet, 1: headers sent, 2: our side ended). */
@@ -37,6 +46,10 @@ export class H2Stream {
   route: unknown;
   /** Called once if the stream closes before our side ended. */
   onCancel: (() => void) | undefined;
+  cancelled = false;
+  /** The server's handler has not finished yet: the call still counts against the stream limit. */
+  running = false;
+  private controller: AbortController | undefined;
 
   constructor(
     readonly id: number,
@@ -48,6 +61,26 @@ export class H2Stream {
   ) {
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  /** The stream closed before our side ended (the connection calls this). */
+  cancel(): void {
+    this.cancelled = true;
+    this.controller?.abort();
+    this.onCancel?.();
+  }
+
+  /** The handler has finished, answered or not: the connection stops counting the call. */
+  handlerDone(): void {
+    this.owner.handlerDone(this);
   }
 
   header(name: string): string | undefined {
