@@ -228,12 +228,23 @@ export interface StripeCustomerBillingTable {
   updated_at: Timestamp;
 }
 
+/** BILLING_SOURCE=checks: where the billing sidecar is in authz_counts (one row per source). */
+export interface ChecksCursorTable {
+  source: string;
+  /** Minutes from this one on are billed from checks. */
+  bill_from: ColumnType<Date, Date | string, Date | string>;
+  /** Every authz_counts row updated before this (less a margin) has been taken. */
+  scanned_to: ColumnType<Date, Date | string, Date | string>;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   usage_minutes: UsageMinutesTable;
   usage_batches: UsageBatchesTable;
   stripe_outbox: StripeOutboxTable;
   users: UsersTable;
   authz_counts: AuthzCountsTable;
+  checks_cursor: ChecksCursorTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
   management_keys: ManagementKeysTable;

@@ -9,6 +9,7 @@ import * as plansAndUnits from "./20261206T020000_plans_and_units.js";
 import * as webhooks from "./20261206T030000_webhooks.js";
 import * as unbilledUsage from "./20261206T040000_unbilled_usage.js";
 import * as suspension from "./20261206T050000_suspension.js";
+import * as checksSource from "./20261206T060000_checks_source.js";
 
 // Listed by hand rather than read from disk, so the same list works from source and from a build.
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "20261206T030000_webhooks": webhooks,
   "20261206T040000_unbilled_usage": unbilledUsage,
   "20261206T050000_suspension": suspension,
+  "20261206T060000_checks_source": checksSource,
 };
