@@ -36,6 +36,7 @@ describe("health, readiness and metrics", () => {
       ADMIN_TOKEN,
       HTTP_PORT: "0",
       GRPC_PORT: "0",
+      AUTH_HTTP_PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "silent",
     });
@@ -107,6 +108,7 @@ describe("start-up options", () => {
       ADMIN_TOKEN,
       HTTP_PORT: "0",
       GRPC_PORT: "0",
+      AUTH_HTTP_PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "silent",
       MIGRATE_ON_START: "false",

@@ -39,6 +39,7 @@ describe("the service process", () => {
       ADMIN_TOKEN: "too-short",
       HTTP_PORT: "0",
       GRPC_PORT: "0",
+      AUTH_HTTP_PORT: "0",
     });
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain("ADMIN_TOKEN: must be at least 32 characters");
@@ -53,6 +54,7 @@ describe("the service process", () => {
       ADMIN_TOKEN,
       HTTP_PORT: "0",
       GRPC_PORT: "0",
+      AUTH_HTTP_PORT: "0",
       HOST: "127.0.0.1",
     });
     try {

@@ -179,6 +179,7 @@ function startProcess(services: TestServices): {
       ADMIN_TOKEN,
       HTTP_PORT: "0",
       GRPC_PORT: "0",
+      AUTH_HTTP_PORT: "0",
       HOST: "127.0.0.1",
       ...FAST_RETRIES,
     },
