@@ -1,6 +1,16 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { type Reply, type ReplyCallback, ScriptConnection } from "./script-connection.js";
+import { parseRedisUrl } from "@gateway/common";
+import { ClusterNodes } from "./redis-cluster-nodes.js";
+import { keySlot } from "./redis-cluster-slot.js";
+import {
+  RedisUnavailable,
+  type Reply,
+  type ReplyCallback,
+  ScriptConnection,
+  type ScriptNodes,
+  SingleNode,
+} from "./script-connection.js";
 import {
   DAY,
   type LimitKey,
@@ -38,6 +48,8 @@ const QUOTA_MISSING = -1;
 const ARG_ONE = "$1\r\n1\r\n";
 const ARG_ZERO = "$1\r\n0\r\n";
 const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+/** Sent before a command that follows an ASK redirect, on the node it names. */
+const ASKING = "*1\r\n$6\r\nASKING\r\n";
 
 /**
  * Units a user had admitted in a billing period, from what the service flushed to Postgres: what a
@@ -49,6 +61,7 @@ export type QuotaBaseline = (userId: string, periodStart: number, periodEnd: num
 const QUOTA_TTL_SLACK_MS = 86_400_000;
 
 export interface RedisLimiterOptions {
+  /** REDIS_URL: one Redis, or a Redis Cluster's seed nodes (redis+cluster://). */
   url: string;
   /** Prepended to the limiter's Redis keys (REDIS_KEY_PREFIX). */
   keyPrefix: string;
@@ -66,11 +79,17 @@ interface Pending {
   options: LimitOptions | undefined;
   /** The quota counter was rebuilt for this check already: a second "missing" is an error. */
   rebuilt: boolean;
+  /** The EVALSHA command, kept to send again after a cluster redirect, and its keys' hash slot. */
+  resp: string;
+  slot: number;
+  /** Already sent again after a MOVED or ASK reply: a second redirect fails the check. */
+  redirected: boolean;
   resolve: (result: LimitResult) => void;
   reject: (err: unknown) => void;
 }
 
 interface Batch {
+  connection: ScriptConnection;
   sentAt: number;
   /** Replies still owed; the batch leaves the watch list when it reaches 0. */
   left: number;
@@ -79,6 +98,12 @@ interface Batch {
 }
 
 export class RedisTimeout extends Error {}
+
+/** Checks waiting for the end of the event loop's turn, for one node. */
+interface Queue {
+  pending: Pending[];
+  resp: string;
+}
 
 /** A connection owing replies this long is taken to be dead and is reconnected. */
 const STALE_MS = 2_000;
@@ -94,15 +119,21 @@ const STALE_MS = 2_000;
  * each turn, so after a stall (a long GC pause, a busy machine) a timer can fire while the reply
  * already waits unread. The check is made on the next turn's setImmediate, after the poll phase has
  * delivered any reply that arrived in time. Late replies are still read, and dropped.
+ *
+ * On a Redis Cluster (redis+cluster://) each check goes to the primary serving its keys' hash slot
+ * (the `{user}` tag puts a check's windows and its user's quota in one slot), still one EVALSHA per
+ * check, batched per node. A MOVED reply updates the slot map and the check is sent once more to the
+ * node named; an ASK reply (a slot being migrated) sends it once more to that node after ASKING.
  */
 export class RedisRateLimiter implements RateLimiter {
-  readonly connection: ScriptConnection;
+  /** One Redis, or a cluster's primaries. */
+  readonly connection: ScriptNodes;
   private readonly quotaBaseline: QuotaBaseline;
-  private readonly quotaResp = new WeakMap<QuotaRequest, { key: string; tail: string }>();
+  private readonly quotaResp = new WeakMap<QuotaRequest, { userId: string; key: string; tail: string }>();
   /** Rebuilds under way, by user and period: concurrent checks wait for one. */
   private readonly rebuilding = new Map<string, Promise<void>>();
-  private queue: Pending[] = [];
-  private queueResp = "";
+  private queues = new Map<ScriptConnection, Queue>();
+  private flushScheduled = false;
   /** Sent batches awaiting replies, oldest first. */
   private readonly inFlight = new Set<Batch>();
   private watchdog: NodeJS.Timeout | undefined;
@@ -110,12 +141,15 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly timeoutMs: number;
 
   constructor(options: RedisLimiterOptions) {
-    this.connection = new ScriptConnection({
+    const connection = {
       url: options.url,
       script: SCRIPT,
       connectTimeoutMs: 2_000,
       onError: options.onError,
-    });
+    };
+    this.connection = parseRedisUrl(options.url).cluster
+      ? new ClusterNodes(connection)
+      : new SingleNode(new ScriptConnection(connection));
     this.keyPrefix = `${options.keyPrefix}rl:{`;
     this.timeoutMs = options.timeoutMs;
     this.quotaBaseline = options.quotaBaseline;
@@ -148,7 +182,18 @@ export class RedisRateLimiter implements RateLimiter {
    */
   check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
     return new Promise((resolve, reject) => {
-      this.enqueue({ key, limits, nowMs, options, rebuilt: false, resolve, reject });
+      this.enqueue({
+        key,
+        limits,
+        nowMs,
+        options,
+        rebuilt: false,
+        resp: "",
+        slot: 0,
+        redirected: false,
+        resolve,
+        reject,
+      });
     });
   }
 
@@ -158,8 +203,10 @@ export class RedisRateLimiter implements RateLimiter {
    */
   private quotaArgs(userId: string, quota: QuotaRequest): { key: string; tail: string } {
     let args = this.quotaResp.get(quota);
-    if (!args) {
+    // A request shared by several users' checks (not the checker's way) still counts each user's own.
+    if (args?.userId !== userId) {
       args = {
+        userId,
         key: bulk(this.quotaKey(userId, quota.periodStart)),
         tail: bulk(String(quota.limit)) + (quota.block ? ARG_ONE : ARG_ZERO),
       };
@@ -174,8 +221,6 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private enqueue(one: Pending): void {
-    if (this.queue.length === 0) setImmediate(() => this.send());
-    this.queue.push(one);
     const { key, limits, options } = one;
     // The {user} hash tag puts a key's windows and its user's quota in one Redis Cluster slot, as an
     // atomic script needs.
@@ -195,9 +240,32 @@ export class RedisRateLimiter implements RateLimiter {
       `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
       cost +
       consume;
-    this.queueResp += quotaArgs
+    one.resp = quotaArgs
       ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${quotaArgs.tail}`
       : `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
+    one.slot = this.connection.cluster ? keySlot(minuteKey) : 0;
+    this.queueFor(one);
+  }
+
+  /** Queues a built check for its slot's node, to be written when this turn of the event loop ends. */
+  private queueFor(one: Pending): void {
+    const connection = this.connection.nodeFor(one.slot);
+    if (!connection) {
+      this.connection.suspect();
+      one.reject(new RedisUnavailable("no Redis Cluster node is known for this key yet"));
+      return;
+    }
+    let queue = this.queues.get(connection);
+    if (!queue) {
+      queue = { pending: [], resp: "" };
+      this.queues.set(connection, queue);
+    }
+    queue.pending.push(one);
+    queue.resp += one.resp;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   /** Sets a missing quota counter to what Postgres holds; SET NX, so of several replicas one sets it. */
@@ -209,10 +277,11 @@ export class RedisRateLimiter implements RateLimiter {
         .then((used) => {
           const ttl = String(Math.max(1, quota.periodEnd - nowMs + QUOTA_TTL_SLACK_MS));
           // The counter holds 1 + the units used (see rate-limit.lua).
+          const key = this.quotaKey(userId, quota.periodStart);
           const command =
-            `*6\r\n$3\r\nSET\r\n${bulk(this.quotaKey(userId, quota.periodStart))}` +
+            `*6\r\n$3\r\nSET\r\n${bulk(key)}` +
             `${bulk(String(used + 1))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
-          return this.command(command).then(() => undefined);
+          return this.command(command, keySlot(key)).then(() => undefined);
         })
         .finally(() => this.rebuilding.delete(id));
       this.rebuilding.set(id, pending);
@@ -225,7 +294,8 @@ export class RedisRateLimiter implements RateLimiter {
    * For the management API; the check reads the counter in its own script call.
    */
   async quotaUsed(userId: string, quota: QuotaRequest, nowMs: number): Promise<number> {
-    const get = () => this.command(`*2\r\n$3\r\nGET\r\n${bulk(this.quotaKey(userId, quota.periodStart))}`);
+    const key = this.quotaKey(userId, quota.periodStart);
+    const get = () => this.command(`*2\r\n$3\r\nGET\r\n${bulk(key)}`, keySlot(key));
     let reply = await get();
     if (reply === null) {
       await this.rebuild(userId, quota, nowMs);
@@ -234,37 +304,98 @@ export class RedisRateLimiter implements RateLimiter {
     return Math.max(0, Number(reply ?? 1) - 1);
   }
 
-  /** One command outside the check batches, with the same timeout. */
-  private command(resp: string): Promise<Reply> {
+  /**
+   * One command outside the check batches, with the same timeout, sent to the node serving `slot`
+   * (and once more to the node a MOVED or ASK reply names).
+   */
+  private command(resp: string, slot: number, redirected = false): Promise<Reply> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-      this.connection.send(resp, [
-        (err, reply) => {
-          clearTimeout(timer);
-          if (err) reject(err);
-          else resolve(reply);
-        },
-      ]);
+      const connection = this.connection.nodeFor(slot);
+      if (!connection) {
+        this.connection.suspect();
+        reject(new RedisUnavailable("no Redis Cluster node is known for this key yet"));
+        return;
+      }
+      this.sendCommand(connection, resp, redirected, false, resolve, reject);
     });
   }
 
-  private send(): void {
-    const pending = this.queue;
-    const resp = this.queueResp;
-    this.queue = [];
-    this.queueResp = "";
-    const batch: Batch = { sentAt: performance.now(), left: pending.length, settled: false, pending };
+  private sendCommand(
+    connection: ScriptConnection,
+    resp: string,
+    redirected: boolean,
+    asking: boolean,
+    resolve: (reply: Reply) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const timer = setTimeout(
+      () => reject(new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`)),
+      this.timeoutMs,
+    );
+    const callback: ReplyCallback = (err, reply) => {
+      clearTimeout(timer);
+      let to: ReturnType<RedisRateLimiter["redirection"]>;
+      try {
+        to = err && !redirected ? this.redirection(err) : undefined;
+      } catch (wrongUrl) {
+        reject(wrongUrl);
+        return;
+      }
+      if (to?.ask) {
+        this.sendCommand(to.connection, resp, true, true, resolve, reject);
+      } else if (to) {
+        this.command(resp, to.slot, true).then(resolve, reject);
+      } else if (err) {
+        if (err instanceof RedisUnavailable) this.connection.suspect();
+        reject(err);
+      } else resolve(reply);
+    };
+    if (asking) connection.send(ASKING + resp, [noop, callback]);
+    else connection.send(resp, [callback]);
+  }
+
+  /**
+   * Where a MOVED or ASK reply sends a command; a MOVED also updates the slot map. Undefined for any
+   * other error, and for a redirect from a single Redis (REDIS_URL names a cluster node: an error
+   * that says so is thrown instead).
+   */
+  private redirection(err: Error): { ask: boolean; slot: number; connection: ScriptConnection } | undefined {
+    const match = /^(MOVED|ASK) (\d+) (\S+)$/.exec(err.message);
+    if (!match) return undefined;
+    const [, kind, slotText, address] = match as unknown as [string, string, string, string];
+    if (!this.connection.cluster) {
+      throw new Error(`Redis answered ${kind}: REDIS_URL names a Redis Cluster node; use redis+cluster://`);
+    }
+    const slot = Number(slotText);
+    if (kind === "MOVED") this.connection.moved(slot, address);
+    const connection = kind === "MOVED" ? this.connection.nodeFor(slot) : this.connection.nodeAt(address);
+    return connection ? { ask: kind === "ASK", slot, connection } : undefined;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const queues = this.queues;
+    this.queues = new Map();
+    for (const [connection, queue] of queues) this.send(connection, queue.pending, queue.resp, false);
+  }
+
+  private send(connection: ScriptConnection, pending: Pending[], resp: string, asking: boolean): void {
+    const batch: Batch = {
+      connection,
+      sentAt: performance.now(),
+      left: pending.length,
+      settled: false,
+      pending,
+    };
     const callbacks = pending.map(
       (one): ReplyCallback =>
         (err, reply) => {
           batch.left -= 1;
           if (batch.left === 0) this.inFlight.delete(batch);
-          if (err?.message.startsWith("NOSCRIPT")) this.connection.reset("Redis lost the rate-limit script");
+          if (err?.message.startsWith("NOSCRIPT")) connection.reset("Redis lost the rate-limit script");
+          if (err instanceof RedisUnavailable) this.connection.suspect();
           if (batch.settled) return;
-          if (err) one.reject(err);
+          if (err) this.failed(one, err);
           else if (!isScriptReply(reply)) {
             one.reject(new Error("Redis answered the rate-limit script with an unexpected reply"));
           } else if (reply[0] === QUOTA_MISSING) this.afterMissingQuota(one);
@@ -272,11 +403,26 @@ export class RedisRateLimiter implements RateLimiter {
         },
     );
     // Not connected: send() fails every callback at once, so there is nothing to watch.
-    if (this.connection.isReady) {
+    if (connection.isReady) {
       this.inFlight.add(batch);
       this.watch();
     }
-    this.connection.send(resp, callbacks);
+    if (asking) connection.send(ASKING + resp, [noop, ...callbacks]);
+    else connection.send(resp, callbacks);
+  }
+
+  /** A check Redis answered with an error: sent once more after a redirect, else failed. */
+  private failed(one: Pending, err: Error): void {
+    let to: ReturnType<RedisRateLimiter["redirection"]>;
+    try {
+      to = one.redirected ? undefined : this.redirection(err);
+    } catch (wrongUrl) {
+      one.reject(wrongUrl);
+      return;
+    }
+    if (!to) one.reject(err);
+    else if (to.ask) this.send(to.connection, [{ ...one, redirected: true }], one.resp, true);
+    else this.queueFor({ ...one, redirected: true });
   }
 
   private afterMissingQuota(one: Pending): void {
@@ -286,7 +432,7 @@ export class RedisRateLimiter implements RateLimiter {
       return;
     }
     this.rebuild(one.key.userId, quota, one.nowMs).then(
-      () => this.enqueue({ ...one, rebuilt: true }),
+      () => this.enqueue({ ...one, rebuilt: true, redirected: false }),
       (err: unknown) => one.reject(err),
     );
   }
@@ -310,7 +456,7 @@ export class RedisRateLimiter implements RateLimiter {
         for (const one of batch.pending) one.reject(err);
       }
       if (now - batch.sentAt >= Math.max(STALE_MS, 10 * this.timeoutMs)) {
-        this.connection.reset(`Redis owed replies for over ${Math.round(now - batch.sentAt)} ms`);
+        batch.connection.reset(`Redis owed replies for over ${Math.round(now - batch.sentAt)} ms`);
         break;
       }
     }
@@ -320,6 +466,8 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 }
+
+function noop(): void {}
 
 function isScriptReply(reply: Reply): reply is ScriptReply {
   return Array.isArray(reply) && reply.length === 8 && reply.every((n) => typeof n === "number");

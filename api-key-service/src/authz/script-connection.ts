@@ -2,15 +2,17 @@ import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
-import { onceASecond, reconnectDelayMs } from "@gateway/common";
+import { onceASecond, parseRedisUrl, type RedisTarget, reconnectDelayMs } from "@gateway/common";
 import Parser from "redis-parser";
 
 export type Reply = number | string | null | Reply[];
 export type ReplyCallback = (err: Error | null, reply: Reply) => void;
 
 export interface ScriptConnectionOptions {
-  /** redis://[[user]:password@]host[:port][/db], or rediss:// for TLS. */
+  /** REDIS_URL: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or a cluster's. */
   url: string;
+  /** The node to connect to, when not the URL's (a cluster node; the URL still gives credentials and TLS). */
+  node?: { host: string; port: number };
   /** The Lua script every call runs (EVALSHA); loaded on each (re)connect. */
   script: string;
   connectTimeoutMs: number;
@@ -31,7 +33,7 @@ export class RedisUnavailable extends Error {}
  * script-execution closure per check made the client the largest allocator on the check path, and
  * those objects outlived young-generation collections (see docs/PERFORMANCE.md).
  */
-export class ScriptConnection extends EventEmitter<{ ready: [] }> {
+export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> {
   readonly sha: string;
   private socket: net.Socket | undefined;
   private parser: Parser | undefined;
@@ -41,15 +43,21 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
   private closed = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private readonly target: URL;
+  private readonly target: RedisTarget;
+  private readonly host: string;
+  private readonly port: number;
   private readonly report: (err: Error) => void;
 
   constructor(private readonly options: ScriptConnectionOptions) {
     super();
-    this.target = new URL(options.url);
-    if (this.target.protocol !== "redis:" && this.target.protocol !== "rediss:") {
-      throw new Error(`REDIS_URL must start with redis:// or rediss:// (got ${this.target.protocol})`);
+    try {
+      this.target = parseRedisUrl(options.url);
+    } catch (err) {
+      throw new Error(`REDIS_URL ${(err as Error).message}`);
     }
+    const node = options.node ?? this.target.nodes[0];
+    this.host = node?.host || "127.0.0.1";
+    this.port = node?.port ?? 6379;
     this.sha = createHash("sha1").update(options.script).digest("hex");
     this.report = onceASecond(options.onError);
   }
@@ -58,14 +66,17 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     return this.ready;
   }
 
+  /** host:port, as Redis Cluster names its nodes. */
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
   connect(): void {
     if (this.closed || this.socket) return;
-    const host = this.target.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
-    const port = Number(this.target.port || 6379);
-    const socket =
-      this.target.protocol === "rediss:"
-        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host })
-        : net.connect({ host, port });
+    const { host, port } = this;
+    const socket = this.target.tls
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host })
+      : net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -79,7 +90,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
       returnFatalError: (err: Error) => socket.destroy(err),
     });
     const parser = this.parser;
-    socket.on(this.target.protocol === "rediss:" ? "secureConnect" : "connect", () => this.handshake());
+    socket.on(this.target.tls ? "secureConnect" : "connect", () => this.handshake());
     socket.on("data", (data: Buffer) => parser.execute(data));
     socket.on("error", this.report);
     socket.on("close", () => this.lost(socket));
@@ -111,20 +122,10 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
   }
 
   private handshake(): void {
-    const { username, password, pathname } = this.target;
+    const { username, password, db } = this.target;
     const commands: string[][] = [];
-    if (password) {
-      const secret = decodeURIComponent(password);
-      commands.push(username ? ["AUTH", decodeURIComponent(username), secret] : ["AUTH", secret]);
-    }
-    const db = pathname.slice(1);
-    if (db !== "") {
-      if (!/^\d+$/.test(db)) {
-        this.socket?.destroy(new Error(`REDIS_URL's path must be a database number (got "${db}")`));
-        return;
-      }
-      commands.push(["SELECT", db]);
-    }
+    if (password) commands.push(username ? ["AUTH", username, password] : ["AUTH", password]);
+    if (db !== 0) commands.push(["SELECT", String(db)]);
     commands.push(["SCRIPT", "LOAD", this.options.script]);
     const callbacks = commands.map(
       (command, i): ReplyCallback =>
@@ -173,6 +174,7 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
     const err = new RedisUnavailable("the connection to Redis was lost");
     for (const callback of owed) callback(err, null);
     if (this.closed) return;
+    this.emit("lost");
     const delay = reconnectDelayMs(this.attempt);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
@@ -183,8 +185,70 @@ export class ScriptConnection extends EventEmitter<{ ready: [] }> {
 function noop(): void {}
 
 /** A command as a RESP array of bulk strings. */
-function encodeCommand(args: readonly string[]): string {
+export function encodeCommand(args: readonly string[]): string {
   let out = `*${args.length}\r\n`;
   for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
   return out;
+}
+
+/**
+ * The connections a script call can go to: one Redis, or the primaries of a Redis Cluster, each
+ * serving the hash slots CLUSTER SLOTS gives it.
+ */
+export interface ScriptNodes {
+  readonly sha: string;
+  readonly cluster: boolean;
+  /** Every slot has a node and every node is connected, with the script loaded. */
+  readonly isReady: boolean;
+  connect(): void;
+  close(): void;
+  once(event: "ready", listener: () => void): unknown;
+  /** The connection serving `slot` (one Redis: its only one); undefined while none is known. */
+  nodeFor(slot: number): ScriptConnection | undefined;
+  /** A redirect's target (ASK), connected if it was not; undefined for an address it cannot use. */
+  nodeAt(address: string): ScriptConnection | undefined;
+  /** A MOVED reply: `slot` is served by `address` now; the whole map is read again soon. */
+  moved(slot: number, address: string): void;
+  /** A call failed for want of a node: look at the cluster again soon. */
+  suspect(): void;
+}
+
+/** One Redis: every slot is its own. */
+export class SingleNode implements ScriptNodes {
+  readonly cluster = false;
+
+  constructor(readonly connection: ScriptConnection) {}
+
+  get sha(): string {
+    return this.connection.sha;
+  }
+
+  get isReady(): boolean {
+    return this.connection.isReady;
+  }
+
+  connect(): void {
+    this.connection.connect();
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  once(event: "ready", listener: () => void): this {
+    this.connection.once(event, listener);
+    return this;
+  }
+
+  nodeFor(): ScriptConnection {
+    return this.connection;
+  }
+
+  nodeAt(): undefined {
+    return undefined;
+  }
+
+  moved(): void {}
+
+  suspect(): void {}
 }
