@@ -1,5 +1,5 @@
-import type { Logger } from "@gateway/common";
-import { GrpcError, type H2GrpcServer, Status } from "@gateway/h2-grpc";
+import type { Logger, UnaryGrpcServer } from "@gateway/common";
+import { GrpcError, Status } from "@gateway/h2-grpc";
 import {
   AUTHORIZATION_CHECK_PATH,
   authMessageType,
@@ -34,7 +34,7 @@ export class AuthorizationService {
     this.allowedDuration = metrics.duration.labels({ outcome: "allowed" });
   }
 
-  addToServer(server: H2GrpcServer): void {
+  addToServer(server: UnaryGrpcServer): void {
     const serialize = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.responseSerialize;
     const CheckRequest = authMessageType("envoy.service.auth.v3.CheckRequest");
     server.addUnary(AUTHORIZATION_CHECK_PATH, async (bytes) => {

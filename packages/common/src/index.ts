@@ -1,5 +1,16 @@
 export { ConfigError, duration, flag, parseConfig, parseDuration, port, url } from "./config.js";
-export { GrpcServer, type GrpcServerOptions, type GrpcService } from "./grpc-server.js";
+export {
+  type CallContext,
+  GrpcJsUnaryServer,
+  type GrpcJsUnaryServerOptions,
+  GrpcServer,
+  type GrpcServerOptions,
+  type GrpcService,
+  type HealthStatuses,
+  type ServingStatus,
+  type UnaryGrpcServer,
+  type UnaryHandler,
+} from "./grpc-server.js";
 export {
   INTERNAL_TOKEN_HEADER,
   InternalTokenCheck,

@@ -48,7 +48,8 @@ export class HealthService {
     server.addUnary("/grpc.health.v1.Health/Check", (request) => {
       const service = this.serviceOf(request);
       const status = this.statuses.get(service);
-      if (!status) throw new GrpcError(Status.NOT_FOUND, `unknown service "${service}"`);
+      // grpc-health-check's wording, so that both of api-key-service's gRPC servers answer alike.
+      if (!status) throw new GrpcError(Status.NOT_FOUND, `Health status unknown for service ${service}`);
       return this.methods.Check.responseSerialize({ status });
     });
     server.addServerStream("/grpc.health.v1.Health/Watch", (request, call) => {

@@ -1,6 +1,7 @@
 import net from "node:net";
 import { type ConnectionOptions, ServerConnection } from "./connection.js";
 import { GrpcError, Status } from "./grpc-wire.js";
+import { HealthService, type ServingStatus } from "./health.js";
 import type { HeaderList } from "./hpack.js";
 import type { CallContext, H2Stream } from "./stream.js";
 
@@ -114,6 +115,13 @@ export class H2GrpcServer {
 
   addServerStream(path: string, handler: ServerStreamHandler): void {
     this.routes.set(path, { kind: "server-stream", handler });
+  }
+
+  /** Registers grpc.health.v1.Health for these services and their first statuses. */
+  addHealth(initial: Record<string, ServingStatus>): HealthService {
+    const health = new HealthService(initial);
+    health.addToServer(this);
+    return health;
   }
 
   /** Listens on host:port (0 for any free port) and resolves with the port bound. */
