@@ -10,6 +10,9 @@ import { createDb } from "@gateway/db";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AccessLogService } from "./als/access-log-service.js";
+import { ChecksPoller } from "./checks-source/checks-poller.js";
+import { IgnoredAccessLog } from "./checks-source/ignored-access-log.js";
+import { ChecksSourceMetrics } from "./checks-source/metrics.js";
 import type { Config } from "./config.js";
 import { createHttpApp } from "./http/app.js";
 import { stripeWebhookRouter } from "./http/stripe-webhook.js";
@@ -34,7 +37,7 @@ export interface Sidecar {
   start(): Promise<{ alsPort: number; httpPort: number }>;
   /** Stops taking streams, writes what it holds, then closes the pool. */
   stop(): Promise<void>;
-  /** Seals and writes the usage held in memory now (tests and shutdown). */
+  /** Seals and writes the usage held in memory now, or with BILLING_SOURCE=checks takes what has settled. */
   flush(): Promise<void>;
   /** Runs one outbox pass now: enqueue what closed windows owe, send what is due. */
   sendToStripe(): Promise<void>;
@@ -45,6 +48,8 @@ export interface SidecarOptions {
   logger?: Logger;
   /** Replaces the Stripe SDK client (tests of the outbox's decisions). */
   meterClient?: MeterClient;
+  /** The clock that decides which windows and minutes have settled (tests). */
+  now?: () => number;
 }
 
 export function createSidecar(config: Config, options: SidecarOptions = {}): Sidecar {
@@ -70,8 +75,25 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
     metrics,
     logger,
   );
+  // BILLING_SOURCE=checks: usage comes from api-key-service's counts; access-log entries bill nothing.
+  const checks =
+    config.BILLING_SOURCE === "checks"
+      ? new ChecksPoller(
+          db,
+          {
+            pollIntervalMs: config.CHECKS_POLL_INTERVAL,
+            settleMs: config.CHECKS_SETTLE,
+            batchRows: config.USAGE_BATCH_ROWS,
+            billFrom: config.CHECKS_BILL_FROM,
+          },
+          new ChecksSourceMetrics(registry),
+          logger,
+          options.now,
+        )
+      : undefined;
+  const usageSink = checks ? new IgnoredAccessLog(metrics, logger) : aggregator;
   const grpcServer = new GrpcServer(
-    [new AccessLogService(aggregator, { billableStatuses: config.BILLABLE_STATUSES }, metrics, logger)],
+    [new AccessLogService(usageSink, { billableStatuses: config.BILLABLE_STATUSES }, metrics, logger)],
     ["envoy.service.accesslog.v3.AccessLogService"],
     {
       // Without it any pod that reaches the port could stream billable usage for any key.
@@ -92,13 +114,17 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
         {
           eventName: config.STRIPE_METER_EVENT_NAME,
           windowMs: config.STRIPE_WINDOW,
-          settleMs: config.STRIPE_SETTLE,
+          // A window is sent once its last minute has been taken from the checks, not before.
+          settleMs: checks
+            ? Math.max(config.STRIPE_SETTLE, config.CHECKS_SETTLE + config.CHECKS_POLL_INTERVAL + 5_000)
+            : config.STRIPE_SETTLE,
           lookbackMs: config.STRIPE_LOOKBACK,
           intervalMs: config.STRIPE_SEND_INTERVAL,
           concurrency: config.STRIPE_CONCURRENCY,
         },
         metrics.stripeEvents,
         logger,
+        options.now,
       )
     : undefined;
   const webhookMetrics = new WebhookMetrics(registry);
@@ -132,6 +158,7 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
         .execute(db)
         .then(() => "ok")
         .catch(() => "unavailable"),
+      billing_source: config.BILLING_SOURCE,
       stripe: config.STRIPE_API_KEY
         ? "configured"
         : "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
@@ -147,7 +174,8 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
 
   return {
     async start() {
-      aggregator.start();
+      if (checks) checks.start();
+      else aggregator.start();
       outbox?.start();
       const alsPort = await grpcServer.start(config.HOST, config.ALS_PORT);
       const listening = app.listen(config.HTTP_PORT, config.HOST);
@@ -164,18 +192,22 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
         logger.warn(
           "no STRIPE_WEBHOOK_SECRET: POST /stripe/webhook answers 501 and unpaid invoices suspend no keys",
         );
-      logger.info({ als_port: alsPort, http_port: httpPort }, "billing-sidecar listening");
+      logger.info(
+        { als_port: alsPort, http_port: httpPort, billing_source: config.BILLING_SOURCE },
+        "billing-sidecar listening",
+      );
       return { alsPort, httpPort };
     },
     async stop() {
       await grpcServer.stop(config.SHUTDOWN_TIMEOUT);
       await aggregator.stop();
+      await checks?.stop();
       await outbox?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await redis?.quit().catch(() => redis.disconnect());
       await db.destroy();
     },
-    flush: () => aggregator.flush(),
+    flush: () => (checks ? checks.runOnce() : aggregator.flush()),
     sendToStripe: () => outbox?.runOnce() ?? Promise.resolve(),
   };
 }

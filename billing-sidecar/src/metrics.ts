@@ -19,7 +19,7 @@ export class SidecarMetrics {
     });
     this.entries = new Counter({
       name: "als_entries_total",
-      help: "Access-log entries by what became of them: billed, not_billable, no_identity, denied, duplicate, shed, tcp_ignored",
+      help: "Access-log entries by what became of them: billed, not_billable, no_identity, denied, duplicate, shed, tcp_ignored, ignored_checks_source (BILLING_SOURCE=checks)",
       labelNames: ["result"],
       registers,
     });

@@ -20,7 +20,8 @@ type Stream = grpc.ServerReadableStream<StreamAccessLogsMessage__Output, StreamA
  */
 export class AccessLogService {
   constructor(
-    private readonly aggregator: UsageAggregator,
+    /** The usage aggregator; with BILLING_SOURCE=checks, a sink that bills nothing. */
+    private readonly aggregator: Pick<UsageAggregator, "add">,
     private readonly rule: BillingRule,
     private readonly metrics: SidecarMetrics,
     private readonly logger: Logger,
