@@ -1,6 +1,6 @@
 import { startTcpProxy, type TcpProxy } from "@gateway/testing";
 import { bearer, envoyCheckRequest, metadataOf } from "./envoy.js";
-import { describe, expect, type RunningApi, startApi, test } from "./fixtures.js";
+import { describe, expect, GRPC_SERVERS, type RunningApi, startApi, test } from "./fixtures.js";
 
 /** The same URL, reached through the proxy. */
 function viaProxy(url: string, proxy: TcpProxy): string {
@@ -59,43 +59,45 @@ describe("Redis unreachable", () => {
     }
   });
 
-  test("closed: 503 with Retry-After, answered well before Envoy's deadline, even when Redis hangs", async ({
-    services,
-  }) => {
-    const target = new URL(services.redisUrl);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port));
-    const api = await startApi(services, {
-      REDIS_URL: viaProxy(services.redisUrl, proxy),
-      RATE_LIMIT_FAILURE_MODE: "closed",
-      REDIS_TIMEOUT: "50ms",
-    });
-    try {
-      const key = await api.createKey();
-      expect((await timedCheck(api, key.key)).response.status?.code).toBe(0);
-      for (const mode of ["refuse", "blackhole"] as const) {
-        proxy.setMode(mode);
-        for (let i = 0; i < 3; i++) {
-          const { response, ms, reason } = await timedCheck(api, key.key);
-          expect(reason, mode).toBe("unavailable");
-          expect(response.denied_response?.status?.code).toBe("ServiceUnavailable");
-          expect(
-            response.denied_response?.headers?.find((h) => h.header?.key === "retry-after")?.header?.value,
-          ).toBe("1");
-          expect(ms, mode).toBeLessThan(200);
+  test.for(GRPC_SERVERS)(
+    "closed (GRPC_SERVER=%s): 503 with Retry-After, answered well before Envoy's deadline, even when Redis hangs",
+    async (grpcServer, { services }) => {
+      const target = new URL(services.redisUrl);
+      const proxy = await startTcpProxy(target.hostname, Number(target.port));
+      const api = await startApi(services, {
+        REDIS_URL: viaProxy(services.redisUrl, proxy),
+        RATE_LIMIT_FAILURE_MODE: "closed",
+        REDIS_TIMEOUT: "50ms",
+        GRPC_SERVER: grpcServer,
+      });
+      try {
+        const key = await api.createKey();
+        expect((await timedCheck(api, key.key)).response.status?.code).toBe(0);
+        for (const mode of ["refuse", "blackhole"] as const) {
+          proxy.setMode(mode);
+          for (let i = 0; i < 3; i++) {
+            const { response, ms, reason } = await timedCheck(api, key.key);
+            expect(reason, mode).toBe("unavailable");
+            expect(response.denied_response?.status?.code).toBe("ServiceUnavailable");
+            expect(
+              response.denied_response?.headers?.find((h) => h.header?.key === "retry-after")?.header?.value,
+            ).toBe("1");
+            expect(ms, mode).toBeLessThan(200);
+          }
         }
+        proxy.setMode("forward");
+        await expect
+          .poll(async () => (await timedCheck(api, key.key)).response.status?.code, {
+            timeout: 3_000,
+            interval: 50,
+          })
+          .toBe(0);
+      } finally {
+        await api.stop();
+        await proxy.close();
       }
-      proxy.setMode("forward");
-      await expect
-        .poll(async () => (await timedCheck(api, key.key)).response.status?.code, {
-          timeout: 3_000,
-          interval: 50,
-        })
-        .toBe(0);
-    } finally {
-      await api.stop();
-      await proxy.close();
-    }
-  });
+    },
+  );
 });
 
 describe("Postgres unreachable", () => {

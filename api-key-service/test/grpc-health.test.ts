@@ -1,8 +1,10 @@
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { describe, expect, test } from "./fixtures.js";
+import { describe, expect, GRPC_SERVERS, test } from "./fixtures.js";
 
-describe("gRPC health", () => {
+describe.each(GRPC_SERVERS)("gRPC health on %s", (grpcServer) => {
+  test.override({ grpcServer });
+
   test("reports SERVING for the server and for the Authorization service, NOT_FOUND for others", async ({
     api,
   }) => {

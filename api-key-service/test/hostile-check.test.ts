@@ -10,7 +10,7 @@ import { grpcHeaders, grpcPrefix, type RawGrpcAnswer, rawGrpcCall } from "@gatew
 import fc from "fast-check";
 import { BASE62 } from "../src/ids.js";
 import { bearer, envoyCheckRequest, headerMap, metadataOf } from "./envoy.js";
-import { type Api, counterTotal, describe, expect, test } from "./fixtures.js";
+import { type Api, counterTotal, describe, expect, GRPC_SERVERS, test } from "./fixtures.js";
 
 /**
  * Hostile input to ext_authz, generated: whatever a client (through Envoy) or anything else that can
@@ -285,279 +285,287 @@ async function expectHealthy(api: Api, key: { id: string; key: string }) {
   expect((await api.request("GET", "/ready", { token: null })).status).toBe(200);
 }
 
-describe("generated CheckRequests through the real gRPC server", () => {
-  test("garbage and malformed keys: always a 401/403 denial, no lookup, no Redis, no write", async ({
-    api,
-    services,
-  }) => {
-    const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
-    const rowsBefore = await api.rowCounts();
-    const redisBefore = await redisKeyCount(services.redisUrl, services.redisPrefix);
-    const metricsBefore = await api.metricsText();
-    let sent = 0;
+describe.each(GRPC_SERVERS)("hostile input over %s", (grpcServer) => {
+  test.override({ grpcServer });
 
-    await fc.assert(
-      fc.asyncProperty(checkRequestArbitrary(malformedCredential(real.key)), async (generated) => {
-        sent++;
-        tried++;
-        const response = await api.check(generated.request, 5_000);
-        const reason = expectWellFormedDenial(response);
-        tally(`denied ${reason}`);
-        if (namesCredentialHeader(generated.headers)) expect(["missing", "malformed"]).toContain(reason);
-        else expect(reason).toBe("missing");
-        expect(response.ok_response).toBeFalsy();
-      }),
-      { numRuns: 250 },
-    );
+  describe("generated CheckRequests through the real gRPC server", () => {
+    test("garbage and malformed keys: always a 401/403 denial, no lookup, no Redis, no write", async ({
+      api,
+      services,
+    }) => {
+      const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
+      const rowsBefore = await api.rowCounts();
+      const redisBefore = await redisKeyCount(services.redisUrl, services.redisPrefix);
+      const metricsBefore = await api.metricsText();
+      let sent = 0;
 
-    const metrics = await api.metricsText();
-    // Nothing reached the key cache, so nothing reached Postgres or Redis either.
-    for (const name of ["key_cache_lookups_total", "key_store_queries_total"]) {
-      expect(counterTotal(metrics, name), name).toBe(counterTotal(metricsBefore, name));
-    }
-    const denied = (m: string) =>
-      counterTotal(m, "authz_checks_total", 'reason="MISSING"') +
-      counterTotal(m, "authz_checks_total", 'reason="MALFORMED"');
-    expect(denied(metrics) - denied(metricsBefore)).toBe(sent);
-    // The generator must reach the key-format check often, not only the "no credential" path.
-    expect(outcomes["denied malformed"]).toBeGreaterThan(sent / 4);
-    expect(outcomes["denied missing"]).toBeGreaterThan(sent / 10);
-    expect(await redisKeyCount(services.redisUrl, services.redisPrefix)).toBe(redisBefore);
-    expect(await api.rowCounts()).toEqual(rowsBefore);
-    await expectHealthy(api, real);
-  });
-
-  test("a valid key with garbage around it: allowed, or 403 when the route's scopes are not held", async ({
-    api,
-  }) => {
-    const real = await api.createKey({
-      scopes: ["read", "billing:view"],
-      rate_limit_per_minute: 1_000_000_000,
-      rate_limit_per_day: 1_000_000_000,
-    });
-    const rowsBefore = await api.rowCounts();
-    const separator = fc.constantFrom(",", " ", ", ", "\t", "\n", ",,", " , ");
-    const scopeToken = fc.oneof(fc.constantFrom("read", "billing:view", "write", "READ", "read*"), text);
-    const requiredScopes = fc.oneof(
-      fc.array(fc.tuple(scopeToken, separator), { maxLength: 5 }).map((parts) => parts.flat().join("")),
-      text,
-    );
-    const request = fc.record({
-      scopes: fc.option(requiredScopes),
-      extensions: contextExtensions,
-      extra: fc.array(fc.tuple(fc.string({ unit: "grapheme-ascii", maxLength: 20 }), text), { maxLength: 8 }),
-    });
-
-    await fc.assert(
-      fc.asyncProperty(request, async ({ scopes, extensions, extra }) => {
-        tried++;
-        const headers: Record<string, string> = {};
-        for (const [name, value] of extra) {
-          const lower = name.toLowerCase();
-          if (lower !== "authorization" && lower !== "x-api-key") headers[lower] = value;
-        }
-        const contextExtensions = { ...extensions };
-        delete contextExtensions.required_scopes;
-        if (scopes !== null) contextExtensions.required_scopes = scopes;
-        const response = await api.check(
-          envoyCheckRequest({ headers: { ...headers, ...bearer(real.key) }, contextExtensions }),
-          5_000,
-        );
-        // The route's scopes are separated by commas or white space; the key holds two of them.
-        const wanted = (scopes ?? "").split(/[\s,]+/).filter(Boolean);
-        const held = wanted.every((s) => s === "read" || s === "billing:view");
-        tally(held ? "allowed" : "denied missing_scope");
-        if (held) {
-          expect(response.status?.code).toBe(0);
-          expect(headerMap(response.ok_response?.headers)["x-api-key-id"]).toBe(real.id);
-          expect(metadataOf(response).api_key_id).toBe(real.id);
-        } else {
-          expect(expectWellFormedDenial(response)).toBe("missing_scope");
-          expect(response.denied_response?.status?.code).toBe("Forbidden");
-        }
-      }),
-      { numRuns: 150 },
-    );
-    expect(outcomes.allowed).toBeGreaterThan(15);
-    expect(outcomes["denied missing_scope"]).toBeGreaterThan(15);
-
-    expect(await api.rowCounts()).toEqual(rowsBefore);
-    await expectHealthy(api, real);
-  });
-});
-
-// --- malformed gRPC on the wire ---------------------------------------------------------------
-
-const CHECK_HEADERS = grpcHeaders(AUTHORIZATION_CHECK_PATH);
-
-const checkMethod = () => loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
-
-/**
- * A refusal: an HTTP error status, a non-OK gRPC status, or (when the bytes happened to decode as a
- * CheckRequest) an OK call carrying a denial. Never an allow, never silence.
- */
-function expectRefused(answer: RawGrpcAnswer, label: string) {
-  const refusedByHttp = answer.httpStatus >= 400 && answer.httpStatus < 500;
-  const refusedByGrpc =
-    answer.httpStatus === 200 && answer.grpcStatus !== undefined && answer.grpcStatus !== 0;
-  if (refusedByHttp || refusedByGrpc) {
-    tally(refusedByHttp ? `HTTP ${answer.httpStatus}` : `grpc-status ${answer.grpcStatus}`);
-    return;
-  }
-  expect(answer.httpStatus, label).toBe(200);
-  expect(answer.grpcStatus, label).toBe(0);
-  expect(answer.body.length, label).toBeGreaterThanOrEqual(5);
-  const response = checkMethod().responseDeserialize(answer.body.subarray(5)) as CheckResponse__Output;
-  expect(response.status?.code, label).not.toBe(0);
-  expect(["Unauthorized", "Forbidden"], label).toContain(response.denied_response?.status?.code);
-  tally("decoded and denied");
-}
-
-describe("malformed gRPC over raw HTTP/2", () => {
-  test("fixed protocol violations are refused promptly; the service stays up and bounded", async ({
-    api,
-  }) => {
-    const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
-    const heapBefore = process.memoryUsage().heapUsed;
-    const valid = checkMethod().requestSerialize(envoyCheckRequest({ headers: bearer(real.key) }));
-    const keyless = checkMethod().requestSerialize(envoyCheckRequest());
-    const session = http2.connect(`http://127.0.0.1:${api.grpcPort}`);
-    session.on("error", () => {});
-
-    const cases: {
-      label: string;
-      headers?: Record<string, string>;
-      body: Buffer;
-      end?: boolean;
-      grpc?: number;
-      http?: number;
-    }[] = [
-      { label: "a truncated prefix", body: Buffer.from([0, 0, 0]) },
-      { label: "a prefix and no message", body: grpcPrefix(100) },
-      { label: "declared length larger than sent", body: Buffer.concat([grpcPrefix(1_000), valid]) },
-      {
-        label: "a declared 4 GiB length, stream left open",
-        body: grpcPrefix(0xffff_ffff),
-        end: false,
-        grpc: 8,
-      },
-      { label: "a declared 4 MiB + 1 length", body: grpcPrefix(4 * 1024 * 1024 + 1), end: false, grpc: 8 },
-      {
-        label: "a stalled message under Envoy's deadline",
-        headers: { ...CHECK_HEADERS, "grpc-timeout": "200m" },
-        body: Buffer.concat([grpcPrefix(1_000), valid.subarray(0, 10)]),
-        end: false,
-        grpc: 4,
-      },
-      // The spec calls this a protocol error; grpc-js reads the message as uncompressed instead, so
-      // it carries no key here and earns the denial a keyless request gets.
-      {
-        label: "compressed flag without grpc-encoding",
-        body: Buffer.concat([grpcPrefix(keyless.length, 1), keyless]),
-      },
-      {
-        label: "an unknown grpc-encoding",
-        headers: { ...CHECK_HEADERS, "grpc-encoding": "snappy-ish" },
-        body: Buffer.concat([grpcPrefix(valid.length, 1), valid]),
-        grpc: 12,
-      },
-      {
-        label: "two messages on a unary call",
-        body: Buffer.concat([grpcPrefix(valid.length), valid, grpcPrefix(valid.length), valid]),
-      },
-      {
-        label: "a non-gRPC content-type",
-        headers: { ...CHECK_HEADERS, "content-type": "application/json" },
-        body: Buffer.from('{"attributes":{}}'),
-        http: 415,
-      },
-      {
-        label: "no content-type",
-        headers: { ":method": "POST", ":path": AUTHORIZATION_CHECK_PATH, te: "trailers" },
-        body: Buffer.concat([grpcPrefix(valid.length), valid]),
-        http: 415,
-      },
-      {
-        label: "an unknown method",
-        headers: { ...CHECK_HEADERS, ":path": "/envoy.service.auth.v3.Authorization/Delete" },
-        body: Buffer.concat([grpcPrefix(valid.length), valid]),
-        grpc: 12,
-      },
-      {
-        label: "an unknown service",
-        headers: { ...CHECK_HEADERS, ":path": "/../../etc/passwd" },
-        body: Buffer.concat([grpcPrefix(valid.length), valid]),
-        grpc: 12,
-      },
-      {
-        label: "GET instead of POST",
-        headers: { ...CHECK_HEADERS, ":method": "GET" },
-        body: Buffer.alloc(0),
-      },
-    ];
-    for (const c of cases) {
-      const answer = await rawGrpcCall(session, c.headers ?? CHECK_HEADERS, c.body, { end: c.end ?? true });
-      tried++;
-      expectRefused(answer, c.label);
-      if (c.grpc !== undefined) expect(answer.grpcStatus, c.label).toBe(c.grpc);
-      if (c.http !== undefined) expect(answer.httpStatus, c.label).toBe(c.http);
-    }
-
-    const frame = Buffer.concat([grpcPrefix(valid.length), valid]);
-    const ok = await rawGrpcCall(session, CHECK_HEADERS, frame);
-    expect(ok.grpcStatus).toBe(0);
-    session.close();
-    await expectHealthy(api, real);
-    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
-  });
-
-  test("random bytes, random frames and random protobuf: refused or denied, never a hang", async ({
-    api,
-  }) => {
-    const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
-    const rowsBefore = await api.rowCounts();
-    const heapBefore = process.memoryUsage().heapUsed;
-    const session = http2.connect(`http://127.0.0.1:${api.grpcPort}`);
-    session.on("error", () => {});
-    const bytes = fc.uint8Array({ maxLength: 2_048 });
-    const body = fc.oneof(
-      // Anything at all as the body.
-      bytes.map((b) => Buffer.from(b)),
-      // A well-framed message whose content is random: protobuf that may or may not parse.
-      bytes.map((b) => Buffer.concat([grpcPrefix(b.length), b])),
-      // A frame whose declared length disagrees with what follows.
-      fc
-        .tuple(fc.nat({ max: 0xffff_ffff }), bytes)
-        .map(([length, b]) => Buffer.concat([grpcPrefix(length), b]))
-        .filter((frame) => frame.readUInt32BE(1) !== frame.length - 5),
-      // A real CheckRequest with random bytes flipped in it.
-      fc
-        .tuple(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 6 }))
-        .map(([flips]) => {
-          const message = Buffer.from(checkMethod().requestSerialize(envoyCheckRequest()));
-          for (const [at, xor] of flips) {
-            const i = at % message.length;
-            message[i] = (message[i] ?? 0) ^ xor;
-          }
-          return Buffer.concat([grpcPrefix(message.length), message]);
+      await fc.assert(
+        fc.asyncProperty(checkRequestArbitrary(malformedCredential(real.key)), async (generated) => {
+          sent++;
+          tried++;
+          const response = await api.check(generated.request, 5_000);
+          const reason = expectWellFormedDenial(response);
+          tally(`denied ${reason}`);
+          if (namesCredentialHeader(generated.headers)) expect(["missing", "malformed"]).toContain(reason);
+          else expect(reason).toBe("missing");
+          expect(response.ok_response).toBeFalsy();
         }),
-    );
+        { numRuns: 250 },
+      );
 
-    await fc.assert(
-      fc.asyncProperty(body, fc.boolean(), async (payload, compressedHeader) => {
+      const metrics = await api.metricsText();
+      // Nothing reached the key cache, so nothing reached Postgres or Redis either.
+      for (const name of ["key_cache_lookups_total", "key_store_queries_total"]) {
+        expect(counterTotal(metrics, name), name).toBe(counterTotal(metricsBefore, name));
+      }
+      const denied = (m: string) =>
+        counterTotal(m, "authz_checks_total", 'reason="MISSING"') +
+        counterTotal(m, "authz_checks_total", 'reason="MALFORMED"');
+      expect(denied(metrics) - denied(metricsBefore)).toBe(sent);
+      // The generator must reach the key-format check often, not only the "no credential" path.
+      expect(outcomes["denied malformed"]).toBeGreaterThan(sent / 4);
+      expect(outcomes["denied missing"]).toBeGreaterThan(sent / 10);
+      expect(await redisKeyCount(services.redisUrl, services.redisPrefix)).toBe(redisBefore);
+      expect(await api.rowCounts()).toEqual(rowsBefore);
+      await expectHealthy(api, real);
+    });
+
+    test("a valid key with garbage around it: allowed, or 403 when the route's scopes are not held", async ({
+      api,
+    }) => {
+      const real = await api.createKey({
+        scopes: ["read", "billing:view"],
+        rate_limit_per_minute: 1_000_000_000,
+        rate_limit_per_day: 1_000_000_000,
+      });
+      const rowsBefore = await api.rowCounts();
+      const separator = fc.constantFrom(",", " ", ", ", "\t", "\n", ",,", " , ");
+      const scopeToken = fc.oneof(fc.constantFrom("read", "billing:view", "write", "READ", "read*"), text);
+      const requiredScopes = fc.oneof(
+        fc.array(fc.tuple(scopeToken, separator), { maxLength: 5 }).map((parts) => parts.flat().join("")),
+        text,
+      );
+      const request = fc.record({
+        scopes: fc.option(requiredScopes),
+        extensions: contextExtensions,
+        extra: fc.array(fc.tuple(fc.string({ unit: "grapheme-ascii", maxLength: 20 }), text), {
+          maxLength: 8,
+        }),
+      });
+
+      await fc.assert(
+        fc.asyncProperty(request, async ({ scopes, extensions, extra }) => {
+          tried++;
+          const headers: Record<string, string> = {};
+          for (const [name, value] of extra) {
+            const lower = name.toLowerCase();
+            if (lower !== "authorization" && lower !== "x-api-key") headers[lower] = value;
+          }
+          const contextExtensions = { ...extensions };
+          delete contextExtensions.required_scopes;
+          if (scopes !== null) contextExtensions.required_scopes = scopes;
+          const response = await api.check(
+            envoyCheckRequest({ headers: { ...headers, ...bearer(real.key) }, contextExtensions }),
+            5_000,
+          );
+          // The route's scopes are separated by commas or white space; the key holds two of them.
+          const wanted = (scopes ?? "").split(/[\s,]+/).filter(Boolean);
+          const held = wanted.every((s) => s === "read" || s === "billing:view");
+          tally(held ? "allowed" : "denied missing_scope");
+          if (held) {
+            expect(response.status?.code).toBe(0);
+            expect(headerMap(response.ok_response?.headers)["x-api-key-id"]).toBe(real.id);
+            expect(metadataOf(response).api_key_id).toBe(real.id);
+          } else {
+            expect(expectWellFormedDenial(response)).toBe("missing_scope");
+            expect(response.denied_response?.status?.code).toBe("Forbidden");
+          }
+        }),
+        { numRuns: 150 },
+      );
+      expect(outcomes.allowed).toBeGreaterThan(15);
+      expect(outcomes["denied missing_scope"]).toBeGreaterThan(15);
+
+      expect(await api.rowCounts()).toEqual(rowsBefore);
+      await expectHealthy(api, real);
+    });
+  });
+
+  // --- malformed gRPC on the wire ---------------------------------------------------------------
+
+  const CHECK_HEADERS = grpcHeaders(AUTHORIZATION_CHECK_PATH);
+
+  const checkMethod = () => loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
+
+  /**
+   * A refusal: an HTTP error status, a non-OK gRPC status, or (when the bytes happened to decode as a
+   * CheckRequest) an OK call carrying a denial. Never an allow, never silence.
+   */
+  function expectRefused(answer: RawGrpcAnswer, label: string) {
+    const refusedByHttp = answer.httpStatus >= 400 && answer.httpStatus < 500;
+    const refusedByGrpc =
+      answer.httpStatus === 200 && answer.grpcStatus !== undefined && answer.grpcStatus !== 0;
+    if (refusedByHttp || refusedByGrpc) {
+      tally(refusedByHttp ? `HTTP ${answer.httpStatus}` : `grpc-status ${answer.grpcStatus}`);
+      return;
+    }
+    expect(answer.httpStatus, label).toBe(200);
+    expect(answer.grpcStatus, label).toBe(0);
+    expect(answer.body.length, label).toBeGreaterThanOrEqual(5);
+    const response = checkMethod().responseDeserialize(answer.body.subarray(5)) as CheckResponse__Output;
+    expect(response.status?.code, label).not.toBe(0);
+    expect(["Unauthorized", "Forbidden"], label).toContain(response.denied_response?.status?.code);
+    tally("decoded and denied");
+  }
+
+  describe("malformed gRPC over raw HTTP/2", () => {
+    test("fixed protocol violations are refused promptly; the service stays up and bounded", async ({
+      api,
+    }) => {
+      const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
+      const heapBefore = process.memoryUsage().heapUsed;
+      const valid = checkMethod().requestSerialize(envoyCheckRequest({ headers: bearer(real.key) }));
+      const keyless = checkMethod().requestSerialize(envoyCheckRequest());
+      const session = http2.connect(`http://127.0.0.1:${api.grpcPort}`);
+      session.on("error", () => {});
+
+      const cases: {
+        label: string;
+        headers?: Record<string, string>;
+        body: Buffer;
+        end?: boolean;
+        grpc?: number;
+        http?: number;
+      }[] = [
+        { label: "a truncated prefix", body: Buffer.from([0, 0, 0]) },
+        { label: "a prefix and no message", body: grpcPrefix(100) },
+        { label: "declared length larger than sent", body: Buffer.concat([grpcPrefix(1_000), valid]) },
+        {
+          label: "a declared 4 GiB length, stream left open",
+          body: grpcPrefix(0xffff_ffff),
+          end: false,
+          grpc: 8,
+        },
+        { label: "a declared 4 MiB + 1 length", body: grpcPrefix(4 * 1024 * 1024 + 1), end: false, grpc: 8 },
+        {
+          label: "a stalled message under Envoy's deadline",
+          headers: { ...CHECK_HEADERS, "grpc-timeout": "200m" },
+          body: Buffer.concat([grpcPrefix(1_000), valid.subarray(0, 10)]),
+          end: false,
+          grpc: 4,
+        },
+        // The spec calls this a protocol error; grpc-js reads the message as uncompressed instead, so
+        // it carries no key here and earns the denial a keyless request gets.
+        {
+          label: "compressed flag without grpc-encoding",
+          body: Buffer.concat([grpcPrefix(keyless.length, 1), keyless]),
+        },
+        {
+          label: "an unknown grpc-encoding",
+          headers: { ...CHECK_HEADERS, "grpc-encoding": "snappy-ish" },
+          body: Buffer.concat([grpcPrefix(valid.length, 1), valid]),
+          grpc: 12,
+        },
+        {
+          label: "two messages on a unary call",
+          body: Buffer.concat([grpcPrefix(valid.length), valid, grpcPrefix(valid.length), valid]),
+        },
+        {
+          label: "a non-gRPC content-type",
+          headers: { ...CHECK_HEADERS, "content-type": "application/json" },
+          body: Buffer.from('{"attributes":{}}'),
+          http: 415,
+        },
+        {
+          label: "no content-type",
+          headers: { ":method": "POST", ":path": AUTHORIZATION_CHECK_PATH, te: "trailers" },
+          body: Buffer.concat([grpcPrefix(valid.length), valid]),
+          http: 415,
+        },
+        {
+          label: "an unknown method",
+          headers: { ...CHECK_HEADERS, ":path": "/envoy.service.auth.v3.Authorization/Delete" },
+          body: Buffer.concat([grpcPrefix(valid.length), valid]),
+          grpc: 12,
+        },
+        {
+          label: "an unknown service",
+          headers: { ...CHECK_HEADERS, ":path": "/../../etc/passwd" },
+          body: Buffer.concat([grpcPrefix(valid.length), valid]),
+          grpc: 12,
+        },
+        {
+          label: "GET instead of POST",
+          headers: { ...CHECK_HEADERS, ":method": "GET" },
+          body: Buffer.alloc(0),
+        },
+      ];
+      for (const c of cases) {
+        const answer = await rawGrpcCall(session, c.headers ?? CHECK_HEADERS, c.body, { end: c.end ?? true });
         tried++;
-        const headers = compressedHeader ? { ...CHECK_HEADERS, "grpc-encoding": "identity" } : CHECK_HEADERS;
-        const answer = await rawGrpcCall(session, headers, payload);
-        expectRefused(answer, `${payload.length} bytes`);
-      }),
-      { numRuns: 200 },
-    );
+        expectRefused(answer, c.label);
+        if (c.grpc !== undefined) expect(answer.grpcStatus, c.label).toBe(c.grpc);
+        if (c.http !== undefined) expect(answer.httpStatus, c.label).toBe(c.http);
+      }
 
-    session.close();
-    expect(await api.rowCounts()).toEqual(rowsBefore);
-    await expectHealthy(api, real);
-    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
-    expect(outcomes["decoded and denied"]).toBeGreaterThan(10);
-    console.log(`hostile-check: ${tried} generated or crafted inputs tried`, JSON.stringify(outcomes));
+      const frame = Buffer.concat([grpcPrefix(valid.length), valid]);
+      const ok = await rawGrpcCall(session, CHECK_HEADERS, frame);
+      expect(ok.grpcStatus).toBe(0);
+      session.close();
+      await expectHealthy(api, real);
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+    });
+
+    test("random bytes, random frames and random protobuf: refused or denied, never a hang", async ({
+      api,
+    }) => {
+      const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
+      const rowsBefore = await api.rowCounts();
+      const heapBefore = process.memoryUsage().heapUsed;
+      const session = http2.connect(`http://127.0.0.1:${api.grpcPort}`);
+      session.on("error", () => {});
+      const bytes = fc.uint8Array({ maxLength: 2_048 });
+      const body = fc.oneof(
+        // Anything at all as the body.
+        bytes.map((b) => Buffer.from(b)),
+        // A well-framed message whose content is random: protobuf that may or may not parse.
+        bytes.map((b) => Buffer.concat([grpcPrefix(b.length), b])),
+        // A frame whose declared length disagrees with what follows.
+        fc
+          .tuple(fc.nat({ max: 0xffff_ffff }), bytes)
+          .map(([length, b]) => Buffer.concat([grpcPrefix(length), b]))
+          .filter((frame) => frame.readUInt32BE(1) !== frame.length - 5),
+        // A real CheckRequest with random bytes flipped in it.
+        fc
+          .tuple(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 6 }))
+          .map(([flips]) => {
+            const message = Buffer.from(checkMethod().requestSerialize(envoyCheckRequest()));
+            for (const [at, xor] of flips) {
+              const i = at % message.length;
+              message[i] = (message[i] ?? 0) ^ xor;
+            }
+            return Buffer.concat([grpcPrefix(message.length), message]);
+          }),
+      );
+
+      await fc.assert(
+        fc.asyncProperty(body, fc.boolean(), async (payload, compressedHeader) => {
+          tried++;
+          const headers = compressedHeader
+            ? { ...CHECK_HEADERS, "grpc-encoding": "identity" }
+            : CHECK_HEADERS;
+          const answer = await rawGrpcCall(session, headers, payload);
+          expectRefused(answer, `${payload.length} bytes`);
+        }),
+        { numRuns: 200 },
+      );
+
+      session.close();
+      expect(await api.rowCounts()).toEqual(rowsBefore);
+      await expectHealthy(api, real);
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+      expect(outcomes["decoded and denied"]).toBeGreaterThan(10);
+      console.log(`hostile-check: ${tried} generated or crafted inputs tried`, JSON.stringify(outcomes));
+    });
   });
 });
