@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { startPostgresServer } from "@gateway/testing";
 import { inject } from "vitest";
 import { KeyFormat } from "../api-key-service/src/keys/key-format.js";
 import { describe, expect, startApi, test } from "../api-key-service/test/fixtures.js";
-import { startPostgresServer } from "../packages/testing/src/index.js";
 import {
   type CheckSample,
   deadlineReport,

@@ -1,5 +1,5 @@
+import { startRedisServer, type TestServices } from "@gateway/testing";
 import { describe, expect, startApi, test } from "../api-key-service/test/fixtures.js";
-import { startRedisServer, type TestServices } from "../packages/testing/src/index.js";
 import {
   type CheckLoad,
   type CheckSample,

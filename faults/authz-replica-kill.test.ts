@@ -1,13 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { freePort, httpAnswers, type ManagedProcess } from "@gateway/harness";
+import { loadEnvoyServices } from "@gateway/proto";
+import { describe, expect, type TestServices, test } from "@gateway/testing";
+import * as grpc from "@grpc/grpc-js";
 import { bearer, envoyCheckRequest, headerMap } from "../api-key-service/test/envoy.js";
-import { loadEnvoyServices } from "../proto/src/index.js";
-import {
-  freePort,
-  type ServiceProcess,
-  serviceEntry,
-  startServiceProcess,
-} from "./support/service-process.js";
-import { describe, expect, grpc, type TestServices, test } from "./support/workspace.js";
+import { serviceEntry, startServiceProcess } from "./support/service-process.js";
 
 const ADMIN_TOKEN = randomBytes(24).toString("hex");
 /** Per call. Envoy's ext_authz timeout is 250 ms; two shared cores under load need more headroom. */
@@ -16,7 +13,7 @@ const CLIENTS = 8;
 const LIMITED_PER_MINUTE = 300;
 
 interface Replica {
-  process: ServiceProcess;
+  process: ManagedProcess;
   address: string;
   httpPort: number;
 }
@@ -31,22 +28,14 @@ async function startReplica(services: TestServices): Promise<Replica> {
     HOST: "127.0.0.1",
     HTTP_PORT: String(httpPort),
     GRPC_PORT: String(grpcPort),
+    AUTH_HTTP_PORT: "0",
     LOG_LEVEL: "warn",
     // As the in-process fixture does: on a loaded test machine a 50 ms Redis budget would switch to
     // the local fallback limiter, which is per replica and would blur the exact-limit assertion.
     REDIS_TIMEOUT: "1s",
     KEY_LOOKUP_TIMEOUT: "2s",
   });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${httpPort}/ready`)
-      .then((r) => r.status === 200)
-      .catch(() => false);
-    if (ready) break;
-    if (process.child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`replica did not become ready:\n${process.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await process.waitUntilReady(() => httpAnswers(`http://127.0.0.1:${httpPort}/ready`), 20_000);
   return { process, address: `127.0.0.1:${grpcPort}`, httpPort };
 }
 
@@ -222,7 +211,7 @@ describe("an api-key-service replica killed under load", () => {
     } finally {
       stopped = true;
       client.close();
-      await Promise.all(replicas.map((r) => r.process.kill("SIGTERM")));
+      await Promise.all(replicas.map((r) => r.process.stop("SIGTERM")));
     }
   });
 });

@@ -1,8 +1,9 @@
+import type { ManagedProcess } from "@gateway/harness";
+import { describe, expect, type StripeEmulator, startStripeEmulator, test } from "@gateway/testing";
 import { bearer, envoyCheckRequest, metadataOf } from "../api-key-service/test/envoy.js";
 import { type RunningApi, startApi } from "../api-key-service/test/fixtures.js";
 import { envoyAlsStream, httpEntry } from "../billing-sidecar/test/envoy-als.js";
-import { type ServiceProcess, serviceEntry, startServiceProcess } from "./support/service-process.js";
-import { describe, expect, type StripeEmulator, startStripeEmulator, test } from "./support/workspace.js";
+import { serviceEntry, startServiceProcess } from "./support/service-process.js";
 
 const EVENT = "api_requests";
 const FLUSH_MS = 500;
@@ -28,7 +29,7 @@ async function allowedEntries(api: RunningApi, keys: string[]): Promise<Entry[]>
   });
 }
 
-function startSidecarProcess(databaseUrl: string, emulator: StripeEmulator): ServiceProcess {
+function startSidecarProcess(databaseUrl: string, emulator: StripeEmulator): ManagedProcess {
   return startServiceProcess(serviceEntry.billingSidecar, {
     DATABASE_URL: databaseUrl,
     ALS_PORT: "0",
@@ -46,7 +47,7 @@ function startSidecarProcess(databaseUrl: string, emulator: StripeEmulator): Ser
   });
 }
 
-const alsPortOf = async (sidecar: ServiceProcess) =>
+const alsPortOf = async (sidecar: ManagedProcess) =>
   Number((await sidecar.waitForOutput(/"als_port":(\d+)/))[1]);
 
 describe("the billing sidecar process killed with SIGKILL mid-stream and restarted", () => {
@@ -55,7 +56,7 @@ describe("the billing sidecar process killed with SIGKILL mid-stream and restart
   }, async ({ services }) => {
     const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
     const api = await startApi(services, { AUTHZ_FLUSH_INTERVAL: "200ms" });
-    const sidecars: ServiceProcess[] = [];
+    const sidecars: ManagedProcess[] = [];
     const testStart = new Date(Math.floor(Date.now() / 60_000) * 60_000);
     try {
       const users = { alice: "cus_Alice", bob: "cus_Bob" } as const;
@@ -220,7 +221,7 @@ describe("the billing sidecar process killed with SIGKILL mid-stream and restart
         `FIGURE crash-stripe: ${events.length} meter events, each identifier once; ${replays} answers replayed from an Idempotency-Key after the restart`,
       );
     } finally {
-      for (const sidecar of sidecars) await sidecar.kill("SIGKILL");
+      for (const sidecar of sidecars) await sidecar.stop("SIGKILL");
       await api.stop();
       await emulator.close();
     }

@@ -1,6 +1,6 @@
+import { describe, expect, type StripeEmulator, startStripeEmulator, test } from "@gateway/testing";
 import { envoyAlsStream, httpEntry } from "../billing-sidecar/test/envoy-als.js";
 import { type RunningSidecar, sample, startSidecar } from "../billing-sidecar/test/fixtures.js";
-import { describe, expect, type StripeEmulator, startStripeEmulator, test } from "./support/workspace.js";
 
 const EVENT = "api_requests";
 const KNOWN = ["cus_1", "cus_2", "cus_3", "cus_4"];

@@ -3,12 +3,9 @@
  * and the Stripe emulator received each meter event once, with per-customer window totals equal to
  * the billable usage in Postgres. Waits for the last window to close and settle first.
  */
-import { GiveUp, sleep, waitFor } from "../bench/authz/processes.js";
-import { scrapeMetrics } from "../bench/authz/service.js";
-import type { AlsGeneratorResult } from "../bench/billing/generator-protocol.js";
-import type { BenchPostgres } from "../bench/billing/postgres.js";
-import type { SidecarProcess } from "../bench/billing/sidecar.js";
-import type { StripeEmulator } from "../packages/testing/src/stripe-emulator/index.js";
+import type { AlsGeneratorResult, BenchPostgres, SidecarProcess } from "@gateway/bench/billing";
+import { GiveUp, scrapeMetrics, sleep, waitFor } from "@gateway/harness";
+import type { StripeEmulator } from "@gateway/testing/stripe-emulator";
 import { byLabel } from "./metrics.js";
 import type { BillingSummary, ErrorLog } from "./results.js";
 

@@ -3,10 +3,8 @@
  * spawned a few seconds ahead and told when to start (startAtMs), so windows run back to back with no
  * gap while the previous process drains; one process per minute gives one latency summary per minute.
  */
-import type { Failures } from "../bench/authz/generator-protocol.js";
-import { runGenerator } from "../bench/authz/launch.js";
-import { log } from "../bench/authz/log.js";
-import { sleep } from "../bench/authz/processes.js";
+import { type Failures, runGenerator } from "@gateway/bench/authz";
+import { log, sleep } from "@gateway/harness";
 import type { CheckWindow, ErrorLog } from "./results.js";
 
 /** How long before its start a window's process is spawned (tsx, the proto definition, connecting). */

@@ -5,10 +5,16 @@
  * revoked key stops within MAX_DENY_MS. These keys are never in the Check generator's set, so its
  * denials stay unexpected.
  */
+
 import { performance } from "node:perf_hooks";
-import { checkRequestFor, encodeCheckRequest } from "../bench/authz/check-request.js";
-import { describeProbe, type ProbeResult, probeCheck } from "../bench/authz/probe.js";
-import { sleep } from "../bench/authz/processes.js";
+import {
+  checkRequestFor,
+  describeProbe,
+  encodeCheckRequest,
+  type ProbeResult,
+  probeCheck,
+} from "@gateway/bench/authz";
+import { sleep } from "@gateway/harness";
 import type { AdminApi, AdminResult, KeyAnswer } from "./admin-api.js";
 import { type ChurnSummary, type ErrorLog, MAX_DENY_MS } from "./results.js";
 

@@ -1,4 +1,4 @@
-import { counterDelta } from "../bench/authz/service.js";
+import { counterDelta } from "@gateway/harness";
 import type { ErrorLog } from "./results.js";
 
 /**

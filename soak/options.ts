@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { integerSetting, loopbackUrl } from "../bench/authz/options.js";
+import { integerSetting, loopbackUrl } from "@gateway/harness";
 
 export interface SoakOptions {
   /** Measured time, after the warm-up; cut into one-minute latency windows. */

@@ -1,4 +1,4 @@
-import { BUSY_WARNING } from "../bench/authz/machine.js";
+import { BUSY_WARNING } from "@gateway/harness";
 import { reproduceCommand } from "./options.js";
 import { errorRows, int, memoryRow, targetRows, windowRows } from "./report-tables.js";
 import { MAX_DENY_MS, type SoakReport } from "./results.js";

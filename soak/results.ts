@@ -1,5 +1,5 @@
-import type { GeneratorResult } from "../bench/authz/generator-protocol.js";
-import type { MachineInfo } from "../bench/authz/machine.js";
+import type { GeneratorResult } from "@gateway/bench/authz";
+import type { MachineInfo } from "@gateway/harness";
 import type { SoakOptions } from "./options.js";
 
 const EXAMPLES_PER_KIND = 3;

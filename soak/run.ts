@@ -3,19 +3,24 @@
  * SOAK_DURATION_S (after a warm-up), reporting errors, resident memory at start and end, and latency
  * per minute. Rewrites docs/SOAK.md. Exits non-zero only when the soak could not run.
  */
+
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type Cleanup, runAsProcess } from "../bench/authz/cleanup.js";
-import { log } from "../bench/authz/log.js";
-import { BUSY_WARNING, describeMachine } from "../bench/authz/machine.js";
-import { GiveUp, sleep, waitFor } from "../bench/authz/processes.js";
-import { RedisInfo } from "../bench/authz/redis-stats.js";
-import { scrapeMetrics } from "../bench/authz/service.js";
-import { lagAt } from "../bench/billing/lag.js";
-import { startGenerator } from "../bench/billing/launch.js";
-import { BenchPostgres, postgresVersion } from "../bench/billing/postgres.js";
-import { memoryOf } from "../bench/billing/sidecar.js";
+import { RedisInfo } from "@gateway/bench/authz";
+import { BenchPostgres, lagAt, postgresVersion, startGenerator } from "@gateway/bench/billing";
+import {
+  BUSY_WARNING,
+  type Cleanup,
+  describeMachine,
+  GiveUp,
+  log,
+  memoryOf,
+  runAsProcess,
+  scrapeMetrics,
+  sleep,
+  waitFor,
+} from "@gateway/harness";
 import { AdminApi } from "./admin-api.js";
 import { checkBilling } from "./billing-check.js";
 import { planWindows, runCheckWindows } from "./check-windows.js";

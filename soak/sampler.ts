@@ -4,11 +4,8 @@
  * the ingest lag). Ticks are anchored on the traffic's start, and extra samples land exactly when the
  * warm-up and the measured time end.
  */
-import { machineBusySeconds } from "../bench/authz/machine.js";
-import { cpuSeconds } from "../bench/authz/processes.js";
-import { scrapeMetrics } from "../bench/authz/service.js";
-import type { BenchPostgres } from "../bench/billing/postgres.js";
-import { memoryOf } from "../bench/billing/sidecar.js";
+import type { BenchPostgres } from "@gateway/bench/billing";
+import { cpuSeconds, machineBusySeconds, memoryOf, scrapeMetrics } from "@gateway/harness";
 import type { MemorySummary, ProcessSample, Sample } from "./results.js";
 
 interface Watched {

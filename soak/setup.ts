@@ -2,25 +2,29 @@
  * Everything the soak runs against, built from the benchmarks' pieces: a fresh database seeded with
  * keys, api-key-service, the Stripe emulator and billing-sidecar. Each step registers its undo.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { checkRequestFor, encodeCheckRequest, writeBodies } from "../bench/authz/check-request.js";
-import type { Cleanup } from "../bench/authz/cleanup.js";
 import {
+  checkRequestFor,
   createBenchDatabase,
+  describeProbe,
   dropBenchDatabase,
+  encodeCheckRequest,
+  isAllowed,
   migrateBenchDatabase,
+  probeCheck,
+  type RedisInfo,
+  type ServiceTarget,
   seedKeys,
-} from "../bench/authz/database.js";
-import { log } from "../bench/authz/log.js";
-import { describeProbe, isAllowed, probeCheck } from "../bench/authz/probe.js";
-import type { RedisInfo } from "../bench/authz/redis-stats.js";
-import { type ServiceTarget, startService } from "../bench/authz/service.js";
-import { BenchPostgres } from "../bench/billing/postgres.js";
-import { type SidecarProcess, startSidecar } from "../bench/billing/sidecar.js";
-import { type StripeEmulator, startStripeEmulator } from "../packages/testing/src/stripe-emulator/index.js";
+  startService,
+  writeBodies,
+} from "@gateway/bench/authz";
+import { BenchPostgres, type SidecarProcess, startSidecar } from "@gateway/bench/billing";
+import { type Cleanup, log } from "@gateway/harness";
+import { type StripeEmulator, startStripeEmulator } from "@gateway/testing/stripe-emulator";
 import type { SoakOptions } from "./options.js";
 
 const KEY_PREFIX = "gw";

@@ -1,4 +1,4 @@
-import type { LatencySummary } from "./histogram.js";
+import type { LatencySummary } from "@gateway/harness";
 
 /** How one generator process drives one target; passed as JSON in argv[2]. */
 export interface GeneratorConfig {

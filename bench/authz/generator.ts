@@ -4,13 +4,14 @@
  * grpc-js channel, no protobuf encoding, and only a wire-level read of each response, so a check
  * costs it a fraction of what it costs a grpc-js server.
  */
+
 import { writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { Histogram } from "@gateway/harness";
 import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
 import { checkResponseCode, decodeCheckResponse, readBodies } from "./check-request.js";
 import type { Failures, GeneratorConfig, GeneratorEvent, GeneratorResult } from "./generator-protocol.js";
 import { Call, checkHeaderBlocks, H2Connection, RequestTemplate } from "./h2-wire.js";
-import { Histogram } from "./histogram.js";
 
 const DRAIN_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;

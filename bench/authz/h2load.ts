@@ -4,14 +4,14 @@
  * sends one fixed body, so it cannot walk the keys, and it sees HTTP status only (not grpc-status);
  * the service's own authz_checks_total shows what it decided.
  */
+
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Histogram, startProcess } from "@gateway/harness";
 import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
 import type { Failures, GeneratorResult } from "./generator-protocol.js";
-import { Histogram } from "./histogram.js";
 import type { GeneratorHooks } from "./launch.js";
-import { onLines, spawnTracked } from "./processes.js";
 
 function which(command: string): string | undefined {
   try {
@@ -67,6 +67,8 @@ export interface H2loadRun {
   connections: number;
   warmupS: number;
   durationS: number;
+  /** Paced runs: requests per second over all connections (h2load's --rps is per connection). */
+  rate?: number;
 }
 
 const noFailures = (): Failures => ({
@@ -79,20 +81,27 @@ const noFailures = (): Failures => ({
   examples: [],
 });
 
-/** Runs h2load once, closed loop, and reads its per-request log into the generator's result shape. */
+/**
+ * Runs h2load once, closed loop or paced (`rate`), and reads its per-request log into the
+ * generator's result shape. h2load logs the measured window only (not the warm-up). Paced, it sends
+ * each connection's share of a second in small bursts (every ~10 ms), the same for every target.
+ */
 export async function runH2load(run: H2loadRun, hooks: GeneratorHooks): Promise<GeneratorResult> {
   const bodyFile = join(run.workDir, "h2load-body.bin");
   const logFile = join(run.workDir, "h2load.log");
   writeFileSync(bodyFile, run.body);
   writeFileSync(logFile, "");
   const streams = Math.max(1, Math.round(run.concurrency / run.connections));
-  const child = spawnTracked(
-    run.path,
-    [
+  const pacing = run.rate ? [`--rps=${run.rate / run.connections}`] : [];
+  const h2load = startProcess({
+    name: "h2load",
+    command: run.path,
+    args: [
       `--duration=${run.durationS}`,
       `--warm-up-time=${run.warmupS}`,
       `--clients=${run.connections}`,
       `--max-concurrent-streams=${streams}`,
+      ...pacing,
       "--threads=1",
       `--data=${bodyFile}`,
       `--log-file=${logFile}`,
@@ -100,22 +109,17 @@ export async function runH2load(run: H2loadRun, hooks: GeneratorHooks): Promise<
       "--header=te: trailers",
       `http://127.0.0.1:${run.port}${AUTHORIZATION_CHECK_PATH}`,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const pid = child.pid ?? 0;
-  const output: string[] = [];
-  onLines(child.stdout, (line) => output.push(line));
-  onLines(child.stderr, (line) => output.push(line));
+  });
   // h2load announces its phases only when they are over, so the snapshots follow its timetable.
   const hookWork: Promise<void>[] = [];
   const timers = [
-    setTimeout(() => hookWork.push(hooks.onMeasuring(pid)), run.warmupS * 1000),
-    setTimeout(() => hookWork.push(hooks.onWindowEnd(pid)), (run.warmupS + run.durationS) * 1000),
+    setTimeout(() => hookWork.push(hooks.onMeasuring(h2load.pid)), run.warmupS * 1000),
+    setTimeout(() => hookWork.push(hooks.onWindowEnd(h2load.pid)), (run.warmupS + run.durationS) * 1000),
   ];
-  const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+  const { code } = await h2load.exited;
   for (const timer of timers) clearTimeout(timer);
   await Promise.all(hookWork);
-  const text = output.join("\n");
+  const text = h2load.output();
   if (code !== 0) throw new Error(`h2load exited with code ${code}:\n${text}`);
 
   const requests =
@@ -124,21 +128,9 @@ export async function runH2load(run: H2loadRun, hooks: GeneratorHooks): Promise<
     );
   const failures = noFailures();
   failures.transport = Number(requests?.[3] ?? 0) + Number(requests?.[4] ?? 0) + Number(requests?.[5] ?? 0);
-  const latency = new Histogram();
-  let ok = 0;
-  for (const line of readFileSync(logFile, "utf8").split("\n")) {
-    const [, status, durationUs] = line.split("\t");
-    if (status === undefined || durationUs === undefined) continue;
-    // Status 0: still in flight when h2load stopped its clients at the end of the duration.
-    if (status === "0") continue;
-    if (status === "200") {
-      ok++;
-      latency.record(Number(durationUs));
-    } else {
-      failures.http++;
-      if (failures.examples.length < 5) failures.examples.push(`http: HTTP status ${status}`);
-    }
-  }
+  const { ok, latency, httpFailures } = readH2loadLog(logFile);
+  failures.http = httpFailures.count;
+  failures.examples.push(...httpFailures.examples);
   if (failures.transport > 0)
     failures.examples.push(`transport: ${failures.transport} failed/errored/timed out`);
   return {
@@ -153,4 +145,30 @@ export async function runH2load(run: H2loadRun, hooks: GeneratorHooks): Promise<
     cpuS: 0,
     maxInFlight: streams * run.connections,
   };
+}
+
+/**
+ * h2load's --log-file: a line per request, `start µs since epoch <TAB> HTTP status <TAB> µs to the
+ * end of the response`. Status 0: still in flight when h2load stopped its clients.
+ */
+export function readH2loadLog(logFile: string): {
+  ok: number;
+  latency: Histogram;
+  httpFailures: { count: number; examples: string[] };
+} {
+  const latency = new Histogram();
+  const httpFailures = { count: 0, examples: [] as string[] };
+  let ok = 0;
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    const [, status, durationUs] = line.split("\t");
+    if (status === undefined || durationUs === undefined || status === "0") continue;
+    if (status === "200") {
+      ok++;
+      latency.record(Number(durationUs));
+    } else {
+      httpFailures.count++;
+      if (httpFailures.examples.length < 5) httpFailures.examples.push(`http: HTTP status ${status}`);
+    }
+  }
+  return { ok, latency, httpFailures };
 }

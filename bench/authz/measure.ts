@@ -1,13 +1,24 @@
 /** One measured run, and the unmeasured passes around the runs: key prewarm, Redis sample, probes. */
+
 import { performance } from "node:perf_hooks";
+import {
+  counterDelta,
+  cpuSeconds,
+  cpuSecondsBetween,
+  cpuSecondsByPid,
+  log,
+  machineBusySeconds,
+  scrapeMetrics,
+  sleep,
+  sum,
+  tcpLocalPortsTo,
+  waitForQuiet,
+} from "@gateway/harness";
 import type { GeneratorConfig } from "./generator-protocol.js";
 import { runH2load } from "./h2load.js";
 import { runGenerator, type Target } from "./launch.js";
-import { log } from "./log.js";
-import { machineBusySeconds, waitForQuiet } from "./machine.js";
 import { type PgCounts, type PgStatementCounter, pgDelta, totalStatements } from "./pg-counter.js";
 import { describeProbe, isAllowed, probeCheck } from "./probe.js";
-import { cpuSeconds, cpuSecondsBetween, cpuSecondsByPid, sleep, tcpLocalPortsTo } from "./processes.js";
 import { type RedisInfo, RedisMonitor, type RedisSnapshot, redisDelta } from "./redis-stats.js";
 import { runLabel } from "./report.js";
 import {
@@ -22,7 +33,7 @@ import {
   type RunSpec,
   type ServiceCounters,
 } from "./results.js";
-import { counterDelta, type ServiceTarget, scrapeMetrics, sum } from "./service.js";
+import type { ServiceTarget } from "./service.js";
 
 const SPREAD_PROBES = 20;
 const PREWARM_CONCURRENCY = 16;

@@ -1,30 +1,51 @@
 /**
- * The ceiling: a grpc-js server with the real service definition that allows every check at once.
- * Whatever the real service does beyond this is what the ratio in the report measures. Prints
- * `{"port":N}` on stdout once bound.
+ * The no-op servers: the real service definition, every check allowed at once. argv[2] picks the
+ * HTTP/2 stack: `grpc-js` (the service's server before packages/h2-grpc) or `h2` (our own
+ * H2GrpcServer, the one the service runs). Whatever the real service does beyond these is what the
+ * ratios in the report measure. Prints `{"port":N}` on stdout once bound.
  */
 
-import { type AuthorizationHandlers, loadEnvoyServices } from "@gateway/proto";
+import { H2GrpcServer } from "@gateway/h2-grpc";
+import { AUTHORIZATION_CHECK_PATH, type AuthorizationHandlers, loadEnvoyServices } from "@gateway/proto";
 import * as grpc from "@grpc/grpc-js";
 
-const handlers: AuthorizationHandlers = {
-  Check: (_call, callback) => callback(null, { status: { code: 0 } }),
-};
+const kind = process.argv[2] ?? "grpc-js";
+const check = loadEnvoyServices().envoy.service.auth.v3.Authorization.service;
 
-// The service's own server options, so the ceiling differs from it only in the work per check.
-const server = new grpc.Server({ "grpc.max_concurrent_streams": 10_000 });
-server.addService(loadEnvoyServices().envoy.service.auth.v3.Authorization.service, handlers);
-server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
-  if (err) {
-    console.error(`noop-server: ${err.message}`);
-    process.exit(1);
-  }
+function announce(port: number): void {
   process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
+}
+
+let stop: () => void;
+if (kind === "h2") {
+  const allowed = check.Check.responseSerialize({ status: { code: 0 } });
+  const server = new H2GrpcServer();
+  server.addUnary(AUTHORIZATION_CHECK_PATH, () => allowed);
+  announce(await server.listen("127.0.0.1", 0));
+  stop = () => void server.close(1_000);
+} else if (kind === "grpc-js") {
+  const handlers: AuthorizationHandlers = {
+    Check: (_call, callback) => callback(null, { status: { code: 0 } }),
+  };
+  // The service's own server options before h2-grpc, so this differs only in the work per check.
+  const server = new grpc.Server({ "grpc.max_concurrent_streams": 10_000 });
+  server.addService(check, handlers);
+  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) {
+      console.error(`noop-server: ${err.message}`);
+      process.exit(1);
+    }
+    announce(port);
+  });
+  stop = () => server.forceShutdown();
+} else {
+  console.error(`noop-server: unknown kind "${kind}" (grpc-js or h2)`);
+  process.exit(2);
+}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
-    server.forceShutdown();
+    stop();
     process.exit(0);
   });
 }

@@ -1,26 +1,6 @@
 import { resolve } from "node:path";
+import { integerSetting, loopbackUrl } from "@gateway/harness";
 import type { BenchOptions } from "./results.js";
-
-export function integerSetting(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  }
-  return value;
-}
-
-/** The benchmark sends traffic to loopback only, whatever it is pointed at. */
-export function loopbackUrl(name: string, fallback: string): string {
-  const url = new URL(process.env[name] || fallback);
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
-    throw new Error(
-      `${name} must point at 127.0.0.1 (got ${url.hostname}): the benchmark stays on this machine`,
-    );
-  }
-  return url.toString();
-}
 
 /** Settings from BENCH_* environment variables, each bounded. */
 export function readOptions(repoRoot: string): BenchOptions {
@@ -36,5 +16,3 @@ export function readOptions(repoRoot: string): BenchOptions {
     output: resolve(repoRoot, process.env.BENCH_OUTPUT || "docs/PERFORMANCE.md"),
   };
 }
-
-/** Undo steps, run newest first, each at most once: on success, on error and on Ctrl-C alike. */

@@ -1,6 +1,6 @@
-import { keptSection } from "../verify/doc-section.js";
-import type { LatencySummary } from "./histogram.js";
-import { BUSY_WARNING } from "./machine.js";
+import { BUSY_WARNING, type LatencySummary } from "@gateway/harness";
+import { FORWARD_AUTH_SECTION } from "../forward-auth/report.js";
+import { VERIFY_SECTION } from "../verify/report.js";
 import { totalStatements } from "./pg-counter.js";
 import {
   type BenchReport,
@@ -635,8 +635,11 @@ export function renderReport(report: BenchReport): string {
     "",
   );
   // `pnpm bench:verify` owns a delimited section of the same file: keep it as it stands.
-  const verifySection = keptSection(options.output);
+  const verifySection = VERIFY_SECTION.kept(options.output);
   if (verifySection) push(verifySection, "");
+  // So does `pnpm bench:forward-auth`.
+  const forwardAuthSection = FORWARD_AUTH_SECTION.kept(options.output);
+  if (forwardAuthSection) push(forwardAuthSection, "");
   return out.join("\n");
 }
 

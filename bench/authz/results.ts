@@ -1,5 +1,5 @@
+import type { MachineInfo } from "@gateway/harness";
 import type { Failures, GeneratorConfig, GeneratorResult } from "./generator-protocol.js";
-import type { MachineInfo } from "./machine.js";
 import type { PgCounts } from "./pg-counter.js";
 import type { MonitorCounts, RedisDelta } from "./redis-stats.js";
 

@@ -2,13 +2,24 @@
  * `pnpm bench:authz`: benchmarks the ext_authz Check RPC of api-key-service against a no-op ceiling
  * and rewrites docs/PERFORMANCE.md. See report.ts for what is measured and how.
  */
+
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import {
+  BUSY_WARNING,
+  type Cleanup,
+  cpuSecondsBetween,
+  cpuSecondsByPid,
+  describeMachine,
+  KDAMOND,
+  log,
+  runAsProcess,
+  sleep,
+} from "@gateway/harness";
 import pg from "pg";
 import { checkRequestFor, encodeCheckRequest, writeBodies } from "./check-request.js";
-import { type Cleanup, runAsProcess } from "./cleanup.js";
 import {
   committedTransactions,
   createBenchDatabase,
@@ -19,12 +30,9 @@ import {
 } from "./database.js";
 import { ensureH2load, h2loadVersion } from "./h2load.js";
 import { startNoopServer, type Target } from "./launch.js";
-import { log } from "./log.js";
-import { BUSY_WARNING, describeMachine, KDAMOND } from "./machine.js";
 import { type Context, measureQuietly, probeTarget, redisSample } from "./measure.js";
 import { readOptions } from "./options.js";
 import { PgStatementCounter, totalStatements } from "./pg-counter.js";
-import { cpuSecondsBetween, cpuSecondsByPid, sleep } from "./processes.js";
 import { RedisInfo } from "./redis-stats.js";
 import { isComparisonOnly, renderReport, runLabel, targetSummary } from "./report.js";
 import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
@@ -141,7 +149,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   }
 
   log("starting the no-op ceiling server…");
-  const noop = await startNoopServer(ROOT);
+  const noop = await startNoopServer(ROOT, "grpc-js");
   cleanup.add("stop the no-op server", () => noop.stop());
   await probeTarget("the no-op server", noop.grpcPort, frames);
   log(`  pid ${noop.pid}, grpc ${noop.grpcPort}`);

@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { encodeRepeatedHeaders, HpackDecoder } from "@gateway/h2-grpc";
+import { Histogram } from "@gateway/harness";
 import { AUTHORIZATION_CHECK_PATH, type CheckResponse, loadEnvoyServices } from "@gateway/proto";
 import { describe, expect, it } from "vitest";
 import {
@@ -10,7 +11,6 @@ import {
   encodeCheckRequest,
 } from "./check-request.js";
 import { Call, checkHeaderBlocks, H2Connection, RequestTemplate } from "./h2-wire.js";
-import { Histogram } from "./histogram.js";
 
 // The generator trusts these pieces for every response it counts, so they are checked against
 // independent references: RFC 7541's own examples and grpc-js's protobuf codec.

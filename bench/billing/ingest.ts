@@ -1,22 +1,25 @@
 /** One ingest step: a fresh sidecar, the generator at one rate, Postgres watched until it holds everything. */
-import { log } from "../authz/log.js";
-import { machineBusySeconds, waitForQuiet } from "../authz/machine.js";
 import {
+  counterDelta,
   cpuSeconds,
   cpuSecondsBetween,
   cpuSecondsByPid,
   GiveUp,
+  log,
+  machineBusySeconds,
+  memoryOf,
+  scrapeMetrics,
   sleep,
   waitFor,
-} from "../authz/processes.js";
-import { counterDelta, scrapeMetrics } from "../authz/service.js";
+  waitForQuiet,
+} from "@gateway/harness";
 import type { AlsGeneratorResult } from "./generator-protocol.js";
 import { summarizeLag } from "./lag.js";
 import { startGenerator } from "./launch.js";
 import type { BillingBenchOptions } from "./options.js";
 import type { BenchPostgres } from "./postgres.js";
 import type { CpuSeconds, StepRecord } from "./results.js";
-import { memoryOf, type SidecarEnvironment, type SidecarProcess, startSidecar } from "./sidecar.js";
+import { type SidecarEnvironment, type SidecarProcess, startSidecar } from "./sidecar.js";
 import { slopePerS, Watcher } from "./watcher.js";
 
 /** After the window, how long Postgres may take to catch up before the step counts as incomplete. */

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { log } from "../authz/log.js";
-import { onLines, spawnTracked } from "../authz/processes.js";
+import { log, startReporting, tsxCommand } from "@gateway/harness";
 import type {
   AlsGeneratorConfig,
   AlsGeneratorEvent,
@@ -22,22 +21,16 @@ export function startGenerator(
   config: AlsGeneratorConfig,
   hooks: { measuring(p: Progress): void; windowEnd(p: Progress): void },
 ): GeneratorRun {
-  const child = spawnTracked(process.execPath, ["--import", "tsx", GENERATOR, JSON.stringify(config)], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
   const timeline: Progress[] = [];
-  const result = new Promise<AlsGeneratorResult>((resolve, reject) => {
-    let settled: AlsGeneratorResult | undefined;
-    let fatal: string | undefined;
-    onLines(child.stdout, (line) => {
-      let event: AlsGeneratorEvent;
-      try {
-        event = JSON.parse(line) as AlsGeneratorEvent;
-      } catch {
-        process.stdout.write(`  [generator] ${line}\n`);
-        return;
-      }
+  let settled: AlsGeneratorResult | undefined;
+  let fatal: string | undefined;
+  const generator = startReporting<AlsGeneratorEvent>({
+    name: "generator",
+    command: process.execPath,
+    args: [...tsxCommand(GENERATOR).args, JSON.stringify(config)],
+    cwd: repoRoot,
+    inheritStderr: true,
+    onEvent: (event) => {
       if (event.event === "progress" || event.event === "measuring" || event.event === "window-end") {
         timeline.push({ at: event.at, entries: event.entries, counted: event.counted });
       }
@@ -47,12 +40,11 @@ export function startGenerator(
       else if (event.event === "window-end") hooks.windowEnd(event);
       else if (event.event === "result") settled = event.result;
       else if (event.event === "fatal") fatal = event.message;
-    });
-    child.once("close", (code, signal) => {
-      if (settled) resolve(settled);
-      else
-        reject(new Error(`generator: ${fatal ?? `exited (${signal ?? `code ${code}`}) without a result`}`));
-    });
+    },
   });
-  return { pid: child.pid ?? 0, timeline, result };
+  const result = generator.exited.then(({ code, signal }) => {
+    if (settled) return settled;
+    throw new Error(`generator: ${fatal ?? `exited (${signal ?? `code ${code}`}) without a result`}`);
+  });
+  return { pid: generator.pid, timeline, result };
 }

@@ -1,4 +1,4 @@
-import { BUSY_WARNING } from "../authz/machine.js";
+import { BUSY_WARNING } from "@gateway/harness";
 import { NOISY_CORES } from "../authz/results.js";
 import {
   type BillingReport,

@@ -1,4 +1,4 @@
-import type { MachineInfo } from "../authz/machine.js";
+import type { MachineInfo } from "@gateway/harness";
 import { NOISY_CORES } from "../authz/results.js";
 import type { AlsGeneratorResult } from "./generator-protocol.js";
 import type { BillingBenchOptions, StripeMode } from "./options.js";

@@ -3,14 +3,13 @@
  * Postgres with at most 2 s lag, and how fast its outbox delivers meter events to a Stripe emulator.
  * Writes docs/PERFORMANCE-BILLING.md; see report.ts for what is measured and how.
  */
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { startStripeEmulator } from "../../packages/testing/src/stripe-emulator/index.js";
-import { type Cleanup, runAsProcess } from "../authz/cleanup.js";
+import { BUSY_WARNING, type Cleanup, describeMachine, log, runAsProcess } from "@gateway/harness";
+import { startStripeEmulator } from "@gateway/testing/stripe-emulator";
 import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase } from "../authz/database.js";
-import { log } from "../authz/log.js";
-import { BUSY_WARNING, describeMachine } from "../authz/machine.js";
 import { runStep } from "./ingest.js";
 import { readBillingOptions } from "./options.js";
 import { BenchPostgres, postgresVersion } from "./postgres.js";

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort, httpAnswers, startProcess, tsxCommand } from "@gateway/harness";
 import { type Config, loadConfig } from "../../billing-sidecar/src/config.js";
-import { freePort, GiveUp, onLines, spawnTracked, stopChild, waitFor } from "../authz/processes.js";
 
 export interface SidecarProcess {
   pid: number;
@@ -13,7 +12,7 @@ export interface SidecarProcess {
   logLines: string[];
   recentOutput(): string;
   isRunning(): boolean;
-  stop(): Promise<void>;
+  stop(): Promise<unknown>;
 }
 
 export interface SidecarEnvironment {
@@ -51,55 +50,31 @@ export async function startSidecar(repoRoot: string, env: SidecarEnvironment): P
     if (env.stripe.sendInterval) sidecarEnv.STRIPE_SEND_INTERVAL = env.stripe.sendInterval;
   }
   const config = loadConfig(sidecarEnv);
-  const child = spawnTracked(
-    process.execPath,
-    [...(env.nodeArgs ?? []), "--import", "tsx", join(repoRoot, "billing-sidecar/src/run.ts")],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: sidecarEnv },
-  );
   const recent: string[] = [];
   const logLines: string[] = [];
-  const remember = (line: string) => {
-    recent.push(line);
-    if (recent.length > RECENT_LINES) recent.shift();
-    logLines.push(line);
-    process.stdout.write(`  [sidecar] ${line}\n`);
-  };
-  onLines(child.stdout, remember);
-  onLines(child.stderr, remember);
-  const recentOutput = () => recent.join("\n");
-  await waitFor("the sidecar's /ready", START_TIMEOUT_MS, async () => {
-    if (child.exitCode !== null) {
-      throw new GiveUp(`billing-sidecar exited with code ${child.exitCode}:\n${recentOutput()}`);
-    }
-    const res = await fetch(`http://127.0.0.1:${httpPort}/ready`, { signal: AbortSignal.timeout(2_000) });
-    await res.arrayBuffer();
-    return res.status === 200 ? true : undefined;
+  const sidecar = startProcess({
+    name: "billing-sidecar",
+    ...tsxCommand(join(repoRoot, "billing-sidecar/src/run.ts"), env.nodeArgs),
+    cwd: repoRoot,
+    env: sidecarEnv,
+    onLine: (line) => {
+      recent.push(line);
+      if (recent.length > RECENT_LINES) recent.shift();
+      logLines.push(line);
+      process.stdout.write(`  [sidecar] ${line}\n`);
+    },
   });
+  const recentOutput = () => recent.join("\n");
+  await sidecar.waitUntilReady(() => httpAnswers(`http://127.0.0.1:${httpPort}/ready`), START_TIMEOUT_MS);
   return {
-    pid: child.pid ?? 0,
+    pid: sidecar.pid,
     alsPort,
     httpPort,
     config,
     logLines,
     recentOutput,
-    isRunning: () => child.exitCode === null && child.signalCode === null,
+    isRunning: () => sidecar.running,
     // SIGTERM: the sidecar stops taking streams and writes what it holds (and --cpu-prof writes its profile).
-    stop: () => stopChild(child, 20_000),
+    stop: () => sidecar.stop("SIGTERM", 20_000),
   };
-}
-
-export interface MemorySample {
-  rssKiB: number;
-  /** VmHWM: the peak resident set size since the process started. */
-  hwmKiB: number;
-}
-
-export function memoryOf(pid: number): MemorySample | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-    return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM") };
-  } catch {
-    return undefined; // exited
-  }
 }

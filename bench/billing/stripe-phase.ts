@@ -4,10 +4,15 @@
  * window, each exactly once with the seeded value.
  */
 
-import { startStripeEmulator } from "../../packages/testing/src/stripe-emulator/index.js";
-import { log } from "../authz/log.js";
-import { machineBusySeconds } from "../authz/machine.js";
-import { cpuSeconds, cpuSecondsBetween, cpuSecondsByPid, sleep } from "../authz/processes.js";
+import {
+  cpuSeconds,
+  cpuSecondsBetween,
+  cpuSecondsByPid,
+  log,
+  machineBusySeconds,
+  sleep,
+} from "@gateway/harness";
+import { startStripeEmulator } from "@gateway/testing/stripe-emulator";
 import type { StripeMode } from "./options.js";
 import { BenchPostgres } from "./postgres.js";
 import type { StripeRunRecord } from "./results.js";

@@ -1,7 +1,6 @@
-import { sleep } from "../authz/processes.js";
+import { memoryOf, sleep } from "@gateway/harness";
 import type { PostgresSample } from "./lag.js";
 import type { BenchPostgres } from "./postgres.js";
-import { memoryOf } from "./sidecar.js";
 
 const POLL_MS = 250;
 

@@ -1,6 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { machineBusySeconds } from "../authz/machine.js";
-import { cpuSeconds, cpuSecondsBetween, cpuSecondsByPid } from "../authz/processes.js";
+import { cpuSeconds, cpuSecondsBetween, cpuSecondsByPid, machineBusySeconds } from "@gateway/harness";
 
 interface CpuSnapshot {
   atS: number;

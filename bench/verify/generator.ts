@@ -3,10 +3,11 @@
  * Reads a GeneratorConfig (JSON) on stdin, drives each phase with autocannon, and writes one
  * GeneratorEvent per line on stdout.
  */
+
 import { performance } from "node:perf_hooks";
 import { text } from "node:stream/consumers";
+import { Histogram } from "@gateway/harness";
 import autocannon from "autocannon";
-import { Histogram } from "../authz/histogram.js";
 import { paceClient } from "./pacing.js";
 import type { GeneratorConfig, GeneratorEvent, PhaseResult, PhaseSpec } from "./protocol.js";
 

@@ -1,6 +1,4 @@
-import { log } from "../authz/log.js";
-import { waitForQuiet } from "../authz/machine.js";
-import { scrapeMetrics } from "../authz/service.js";
+import { log, scrapeMetrics, waitForQuiet } from "@gateway/harness";
 import { cpuShare, cpuSnapshot } from "./cpu.js";
 import { runGenerator } from "./launch.js";
 import type { GeneratorConfig } from "./protocol.js";

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { integerSetting, loopbackUrl } from "../authz/options.js";
+import { integerSetting, loopbackUrl } from "@gateway/harness";
 
 export interface VerifyOptions {
   keys: number;

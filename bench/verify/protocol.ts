@@ -1,4 +1,4 @@
-import type { LatencySummary } from "../authz/histogram.js";
+import type { LatencySummary } from "@gateway/harness";
 
 /** One stretch of load from one generator process. `rate` 0 is a closed loop. */
 export interface PhaseSpec {

@@ -1,11 +1,12 @@
-import type { LatencySummary } from "../authz/histogram.js";
-import type { MachineInfo } from "../authz/machine.js";
+import { DocSection, type LatencySummary, type MachineInfo } from "@gateway/harness";
 import { NOISY_CORES } from "../authz/results.js";
 import type { CpuShare } from "./cpu.js";
-import { SECTION_END, SECTION_START } from "./doc-section.js";
 import type { VerifyOptions } from "./options.js";
 import { LATE_MS } from "./pacing.js";
 import { badOutcomes, type PhaseResult } from "./protocol.js";
+
+/** bench:verify owns this block of docs/PERFORMANCE.md; bench:authz writes the rest and carries it over. */
+export const VERIFY_SECTION = new DocSection("bench:verify");
 
 /** The service's event-loop lag over a phase (delay beyond the monitor's interval), from its own /metrics. */
 export interface LoopDelay {
@@ -113,7 +114,7 @@ export function summaryTable(report: VerifyReport): string[] {
 
 export function renderSection(report: VerifyReport): string {
   const { machine, options } = report;
-  const out: string[] = [SECTION_START, "## The verify API", ""];
+  const out: string[] = [VERIFY_SECTION.start, "## The verify API", ""];
   const push = (...lines: string[]) => out.push(...lines);
   push(
     "`POST /v1/keys/verify` on the management HTTP port answers, as JSON, the decision Envoy's ext_authz " +
@@ -198,7 +199,7 @@ export function renderSection(report: VerifyReport): string {
       "(1000), `BENCH_VERIFY_WARMUP_S` (5), `BENCH_VERIFY_CLOSED_S` (10), `BENCH_VERIFY_PACED_S` (20), and, shared " +
       "with `pnpm bench:authz`, `BENCH_PG_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT` and `BENCH_SERVICE_NODE_ARGS`. " +
       `This run used ${int(options.keys)} keys and ${options.connections} connections; seeding took ${report.seedS.toFixed(1)} s.`,
-    SECTION_END,
+    VERIFY_SECTION.end,
   );
   return out.join("\n");
 }

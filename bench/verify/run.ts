@@ -3,22 +3,27 @@
  * beside a bare node:http floor, written to a delimited section of docs/PERFORMANCE.md. See
  * report.ts for what is measured and how.
  */
+
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type Cleanup, runAsProcess } from "../authz/cleanup.js";
+import { BUSY_WARNING, type Cleanup, describeMachine, log, runAsProcess } from "@gateway/harness";
 import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase, seedKeys } from "../authz/database.js";
-import { log } from "../authz/log.js";
-import { BUSY_WARNING, describeMachine } from "../authz/machine.js";
 import { RedisInfo } from "../authz/redis-stats.js";
 import { startService } from "../authz/service.js";
 import { postgresVersion } from "../billing/postgres.js";
-import { writeSection } from "./doc-section.js";
 import { startFloorServer } from "./launch.js";
 import { measureTarget } from "./measure.js";
 import { readVerifyOptions } from "./options.js";
 import { probeVerify } from "./probe.js";
 import type { PhaseSpec } from "./protocol.js";
-import { allValid, renderSection, summaryTable, sustained, type VerifyReport } from "./report.js";
+import {
+  allValid,
+  renderSection,
+  summaryTable,
+  sustained,
+  VERIFY_SECTION,
+  type VerifyReport,
+} from "./report.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const KEY_PREFIX = "gw";
@@ -113,7 +118,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     floor: floorRecords,
     serviceLogLines: service.logLines.length - logLinesAtStart,
   };
-  writeSection(options.output, renderSection(report));
+  VERIFY_SECTION.write(options.output, renderSection(report));
   log(`\nwrote the verify section of ${options.output}\n`);
   log(summaryTable(report).join("\n"));
   if (!sustained(report.service, options.rate) || !sustained(report.floor, options.rate)) {

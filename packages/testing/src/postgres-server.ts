@@ -1,10 +1,9 @@
-import type { ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, type ManagedProcess, startProcess } from "@gateway/harness";
 import pg from "pg";
-import { freePort, spawnServer, terminate, waitUntilReady } from "./child-process.js";
 
 export interface PostgresServer {
   port: number;
@@ -50,37 +49,41 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
   const spawnOptions = { cwd: dir, missing, ...(owner ?? {}) };
   const port = await freePort();
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  let child: ChildProcess | null = null;
+  let server: ManagedProcess | null = null;
 
   const start = async () => {
-    if (child) throw new Error(`postgres on port ${port} is already running`);
+    if (server) throw new Error(`postgres on port ${port} is already running`);
     const args = ["-D", dataDir, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"];
     for (const setting of ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]) {
       args.push("-c", setting);
     }
     // If the test process dies first, SIGQUIT: the postmaster takes its backends down with it.
-    const server = spawnServer(bin("postgres"), args, { ...spawnOptions, exitSignal: "SIGQUIT" });
-    await waitUntilReady(server, `postgres on port ${port}`, () => answersQuery(adminUrl), startTimeoutMs);
-    child = server.child;
+    const postgres = startProcess({
+      name: `postgres on port ${port}`,
+      command: bin("postgres"),
+      args,
+      ...spawnOptions,
+      exitSignal: "SIGQUIT",
+    });
+    await postgres.waitUntilReady(() => answersQuery(adminUrl), startTimeoutMs);
+    server = postgres;
   };
 
   const stop = async (mode: "fast" | "immediate" = "fast") => {
-    if (!child) return;
-    await terminate(child, STOP_SIGNAL[mode], 10_000);
-    child = null;
+    if (!server) return;
+    await server.stop(STOP_SIGNAL[mode], 10_000);
+    server = null;
   };
 
   try {
-    const initdb = spawnServer(
-      bin("initdb"),
-      ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-      spawnOptions,
-    );
-    const code = await new Promise<number | null>((resolve) => {
-      initdb.child.once("error", () => resolve(null));
-      initdb.child.once("exit", (exitCode) => resolve(exitCode));
+    const initdb = startProcess({
+      name: "initdb",
+      command: bin("initdb"),
+      args: ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+      ...spawnOptions,
     });
-    if (code !== 0) throw new Error(`initdb into ${dataDir} failed:\n${initdb.output}`);
+    const { code } = await initdb.exited;
+    if (code !== 0) throw new Error(`initdb into ${dataDir} failed:\n${initdb.output()}`);
     await start();
     await query(adminUrl, `CREATE DATABASE ${database}`);
   } catch (err) {
@@ -93,7 +96,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     port,
     url: `postgres://postgres@127.0.0.1:${port}/${database}`,
     get running() {
-      return child !== null;
+      return server !== null;
     },
     start,
     stop,

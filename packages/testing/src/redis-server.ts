@@ -1,6 +1,5 @@
-import type { ChildProcess } from "node:child_process";
 import { Socket } from "node:net";
-import { freePort, spawnServer, terminate, waitUntilReady } from "./child-process.js";
+import { freePort, type ManagedProcess, startProcess } from "@gateway/harness";
 
 export interface RedisServer {
   port: number;
@@ -30,20 +29,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const binary = options.binary ?? "redis-server";
   const port = options.port ?? (await freePort());
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
-  let child: ChildProcess | null = null;
+  let server: ManagedProcess | null = null;
 
   const start = async () => {
-    if (child) throw new Error(`redis-server on port ${port} is already running`);
-    const server = spawnServer(
-      binary,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      {
-        missing:
-          "install Debian's redis-server package (apt-get install redis-server), or pass options.binary",
-      },
-    );
-    await waitUntilReady(server, `redis-server on port ${port}`, () => answersPing(port), startTimeoutMs);
-    child = server.child;
+    if (server) throw new Error(`redis-server on port ${port} is already running`);
+    const redis = startProcess({
+      name: `redis-server on port ${port}`,
+      command: binary,
+      args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      missing: "install Debian's redis-server package (apt-get install redis-server), or pass options.binary",
+    });
+    await redis.waitUntilReady(() => answersPing(port), startTimeoutMs);
+    server = redis;
   };
 
   await start();
@@ -51,13 +48,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     port,
     url: `redis://127.0.0.1:${port}`,
     get running() {
-      return child !== null;
+      return server !== null;
     },
     start,
     async stop(signal = "SIGTERM") {
-      if (!child) return;
-      await terminate(child, signal);
-      child = null;
+      if (!server) return;
+      await server.stop(signal);
+      server = null;
     },
   };
 }

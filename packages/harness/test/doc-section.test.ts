@@ -2,11 +2,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { keptSection, replaceSection, SECTION_END, SECTION_START, writeSection } from "./doc-section.js";
+import { DocSection } from "../src/index.js";
+
+const verify = new DocSection("bench:verify");
+const SECTION_START = verify.start;
+const SECTION_END = verify.end;
+const replaceSection = (doc: string, section: string) => verify.replace(doc, section);
+const writeSection = (path: string, section: string) => verify.write(path, section);
+const keptSection = (path: string) => verify.kept(path);
 
 const section = (body: string) => `${SECTION_START}\n## The verify API\n\n${body}\n${SECTION_END}`;
 
-describe("the verify section of a document", () => {
+describe("a delimited section of a document", () => {
   it("is appended after the rest when the document has none", () => {
     expect(replaceSection("# Title\n\ntext\n", section("one"))).toBe(
       `# Title\n\ntext\n\n${section("one")}\n`,
@@ -37,5 +44,16 @@ describe("the verify section of a document", () => {
 
   it("is not found in a file that does not exist", () => {
     expect(keptSection(join(tmpdir(), "no-such-dir", "PERFORMANCE.md"))).toBeUndefined();
+  });
+});
+
+describe("sections by name", () => {
+  it("leave each other alone", () => {
+    const tail = new DocSection("bench:authz:tail");
+    const doc = `# Title\n\n${tail.wrap("tail figures")}\n\n${verify.wrap("verify figures")}\n`;
+    expect(tail.replace(doc, tail.wrap("new tail"))).toBe(
+      `# Title\n\n${tail.wrap("new tail")}\n\n${verify.wrap("verify figures")}\n`,
+    );
+    expect(verify.start).toBe("<!-- bench:verify:start -->");
   });
 });
