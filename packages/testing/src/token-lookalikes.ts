@@ -56,6 +56,6 @@ export function hostileTokenFields(
     )
     .filter((fields) => {
       const delivered = deliveredFields(fields).filter(([n]) => n === header);
-      return !(delivered.length === 1 && delivered[0][1] === token);
+      return !(delivered.length === 1 && delivered[0]?.[1] === token);
     });
 }
