@@ -7,6 +7,7 @@ import type { KeyFormat } from "../keys/key-format.js";
 import type { ManagementKeyAuth } from "../management-keys/management-key-auth.js";
 import { AdminAuthLimiter, type AdminAuthLimits } from "./admin-auth-limiter.js";
 import { authenticator } from "./authenticate.js";
+import { mountConsole } from "./console.js";
 import { errorHandler, notFoundRoute } from "./problem.js";
 import { requestLog } from "./request-log.js";
 import { mountRoutes } from "./router.js";
@@ -51,6 +52,8 @@ export function createHttpApp(deps: AppDeps): Express {
     limiter: new AdminAuthLimiter(deps.adminAuthLimits, deps.registry, deps.logger),
   });
   mountRoutes(app, apiRoutes(deps), requireScope);
+  // The console's files; it calls the routes above like any other client.
+  mountConsole(app);
 
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger));

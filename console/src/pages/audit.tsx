@@ -1,0 +1,113 @@
+import { useState } from "preact/hooks";
+import type { Actor, AuditEvent } from "../types.js";
+import { AUDIT_ACTIONS } from "../types.js";
+import { MoreButton } from "../ui/more.js";
+import { usePaged } from "../ui/paged.js";
+import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { Time } from "../ui/time.js";
+
+const actorText = (actor: Actor) => {
+  switch (actor.type) {
+    case "admin_token":
+      return "admin token";
+    case "management_key":
+      return `${actor.name} (${actor.id})`;
+    case "stripe_webhook":
+      return `Stripe event ${actor.event_id}`;
+  }
+};
+
+export function AuditPage({ params }: { params: URLSearchParams }) {
+  const [filter, setFilter] = useState({
+    actor_id: params.get("actor_id") ?? "",
+    key_id: params.get("key_id") ?? "",
+    user_id: params.get("user_id") ?? "",
+    action: params.get("action") ?? "",
+  });
+  const { loaded, more, reload } = usePaged<AuditEvent>("/api/audit", { ...filter, limit: 50 });
+  const apply = (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const get = (name: string) => String(form.get(name) ?? "").trim();
+    setFilter({
+      actor_id: get("actor_id"),
+      key_id: get("key_id"),
+      user_id: get("user_id"),
+      action: get("action"),
+    });
+  };
+  return (
+    <section aria-labelledby="audit-title">
+      <div class="page-head">
+        <h1 id="audit-title">Audit log</h1>
+      </div>
+      <form class="filters" onSubmit={apply} aria-label="Filter the audit log">
+        <label>
+          Actor
+          <input name="actor_id" defaultValue={filter.actor_id} placeholder="admin_token, mk_…" />
+        </label>
+        <label>
+          Key id
+          <input name="key_id" defaultValue={filter.key_id} placeholder="key_…" />
+        </label>
+        <label>
+          User id
+          <input name="user_id" defaultValue={filter.user_id} />
+        </label>
+        <label>
+          Action
+          <select name="action">
+            <option value="">Any</option>
+            {AUDIT_ACTIONS.map((a) => (
+              <option key={a} value={a} selected={a === filter.action}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Filter</button>
+      </form>
+      {loaded.state === "loading" && <Loading what="the audit log" />}
+      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
+      {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No event matches these filters.</Empty>}
+      {loaded.state === "ready" && loaded.data.length > 0 && (
+        <TableWrap label="Audit events">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Action</th>
+                <th scope="col">Actor</th>
+                <th scope="col">Key</th>
+                <th scope="col">User</th>
+                <th scope="col">Changes</th>
+              </tr>
+            </thead>
+            <tbody>
+              {loaded.data.map((event) => (
+                <tr key={event.id}>
+                  <td>
+                    <Time iso={event.occurred_at} />
+                  </td>
+                  <th scope="row">{event.action}</th>
+                  <td>{actorText(event.actor)}</td>
+                  <td>{event.key_id ? <code>{event.key_id}</code> : "—"}</td>
+                  <td>{event.user_id ?? "—"}</td>
+                  <td>
+                    <code class="changes">{changesText(event.changes)}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
+      <MoreButton more={more} />
+    </section>
+  );
+}
+
+const changesText = (changes: Record<string, unknown>) =>
+  Object.entries(changes)
+    .map(([field, value]) => `${field}: ${JSON.stringify(value)}`)
+    .join("; ") || "—";

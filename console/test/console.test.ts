@@ -1,0 +1,278 @@
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
+import { bearer, envoyCheckRequest } from "../../api-key-service/test/envoy.js";
+import { ADMIN_TOKEN, type Api, describe, expect, test } from "../../api-key-service/test/fixtures.js";
+import { launchChromium } from "./browser.js";
+import { ensureBuilt } from "./build.js";
+
+let browser: Browser;
+beforeAll(async () => {
+  await ensureBuilt();
+  browser = await launchChromium();
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Console {
+  page: Page;
+  context: BrowserContext;
+  /** What the page's Content-Security-Policy refused, from the browser's console. */
+  refused: string[];
+}
+
+async function open(api: Api): Promise<Console> {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    timezoneId: "Europe/Paris",
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: api.baseUrl });
+  // An action that cannot happen fails with what it waited for, well within the test's timeout.
+  context.setDefaultTimeout(8_000);
+  const page = await context.newPage();
+  const refused: string[] = [];
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) refused.push(message.text());
+  });
+  await page.goto(`${api.baseUrl}/console/`);
+  return { page, context, refused };
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel("Management key or admin token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+const nav = (page: Page) => page.getByRole("navigation", { name: "Pages" });
+
+describe("the console", () => {
+  test("a wrong key cannot sign in; the admin token can, and the credential stays in this tab only", async ({
+    api,
+  }) => {
+    const { page, context, refused } = await open(api);
+    try {
+      await signIn(page, "gwm_not-a-real-key-0123456789abcdefghijkl");
+      await expect.poll(() => page.getByRole("alert").textContent()).toContain("not valid");
+      expect(await nav(page).count()).toBe(0);
+      expect(await page.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
+
+      await signIn(page, ADMIN_TOKEN);
+      await expect
+        .poll(() => nav(page).getByRole("link").allTextContents())
+        .toEqual(["Overview", "Users", "Keys", "Plans", "Webhooks", "Audit log"]);
+      expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([
+        ADMIN_TOKEN,
+      ]);
+      expect(await page.evaluate(() => Object.values((globalThis as any).localStorage))).toEqual([]);
+      expect(await context.cookies()).toEqual([]);
+      expect(refused).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("create a key and copy its secret, see it listed, rotate it, revoke it: a Check with it is then refused", async ({
+    api,
+  }) => {
+    const { page, context, refused } = await open(api);
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Keys" }).click();
+      await page.getByRole("button", { name: "Create key" }).click();
+      const create = page.getByRole("dialog", { name: "Create a key" });
+      await create.getByLabel("User id").fill("acme");
+      await create.getByLabel("Name").fill("Production backend");
+      await create.getByLabel("Scopes").fill("read, write");
+      await create.getByLabel("Requests per minute").fill("120");
+      await create.getByRole("button", { name: "Create key" }).click();
+
+      const shown = page.getByRole("dialog", { name: "Key created" });
+      await expect.poll(() => shown.getByRole("alert").textContent()).toContain("shown this once");
+      await shown.getByRole("button", { name: "Copy" }).click();
+      await expect.poll(() => shown.getByRole("status").textContent()).toContain("Copied");
+      const secret = await page.evaluate(() => (globalThis as any).navigator.clipboard.readText());
+      expect(await shown.getByLabel("Secret").inputValue()).toBe(secret);
+      expect((await api.check(envoyCheckRequest({ headers: bearer(secret) }))).status?.code).toBe(0);
+      await shown.getByRole("button", { name: "I have stored the secret" }).click();
+
+      const row = page.getByRole("row", { name: /Production backend/ });
+      await expect.poll(() => row.textContent()).toContain("acme");
+      const [record] = (await api.request("GET", "/api/keys?user_id=acme")).body.data;
+      expect(record).toMatchObject({
+        name: "Production backend",
+        scopes: ["read", "write"],
+        rate_limit_per_minute: 120,
+      });
+      expect(await row.textContent()).toContain(`${record.start}…`);
+
+      await row.getByRole("button", { name: "Rotate Production backend" }).click();
+      const rotate = page.getByRole("dialog", { name: "Rotate Production backend" });
+      await rotate.getByLabel("The old secret keeps working for").selectOption("0s");
+      await rotate.getByRole("button", { name: "Rotate" }).click();
+      const rotated = page.getByRole("dialog", { name: "Key rotated" });
+      const newSecret = await rotated.getByLabel("New secret").inputValue();
+      expect(newSecret).not.toBe(secret);
+      await rotated.getByRole("button", { name: "I have stored the secret" }).click();
+      await expect
+        .poll(async () => (await api.check(envoyCheckRequest({ headers: bearer(secret) }))).status?.code)
+        .not.toBe(0);
+      expect((await api.check(envoyCheckRequest({ headers: bearer(newSecret) }))).status?.code).toBe(0);
+
+      await row.getByRole("button", { name: "Revoke Production backend" }).click();
+      await page
+        .getByRole("dialog", { name: "Revoke Production backend" })
+        .getByRole("button", { name: "Revoke key" })
+        .click();
+      await expect.poll(() => row.textContent()).toContain("revoked");
+      expect(await row.getByRole("button").count()).toBe(0);
+      await expect
+        .poll(async () => (await api.check(envoyCheckRequest({ headers: bearer(newSecret) }))).status?.code)
+        .not.toBe(0);
+      expect((await api.request("GET", `/api/keys/by-id/${record.id}`)).body.status).toBe("revoked");
+      expect(refused).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("disable, enable and edit a key's limits, scopes and expiry; filter the list", async ({ api }) => {
+    const key = await api.createKey({ user_id: "acme", name: "Reporting job" });
+    await api.createKey({ user_id: "zed", name: "Other job" });
+    const { page, context } = await open(api);
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Keys" }).click();
+      await page.getByLabel("User id").fill("acme");
+      await page.getByRole("button", { name: "Search" }).click();
+      await expect.poll(() => page.getByRole("row").count()).toBe(2);
+      const row = page.getByRole("row", { name: /Reporting job/ });
+
+      await row.getByRole("button", { name: "Disable Reporting job" }).click();
+      await expect.poll(() => row.textContent()).toContain("disabled");
+      expect((await api.check(envoyCheckRequest({ headers: bearer(key.key) }))).status?.code).not.toBe(0);
+      await row.getByRole("button", { name: "Enable Reporting job" }).click();
+      await expect.poll(() => row.textContent()).toContain("active");
+
+      await row.getByRole("button", { name: "Edit Reporting job" }).click();
+      const edit = page.getByRole("dialog", { name: "Edit Reporting job" });
+      await edit.getByLabel("Requests per day").fill("5000");
+      await edit.getByLabel("Scopes").fill("reports");
+      await edit.getByLabel("Expiry").selectOption("30d");
+      await edit.getByRole("button", { name: "Save" }).click();
+      await expect.poll(() => row.textContent()).toContain("5,000");
+      const updated = (await api.request("GET", `/api/keys/by-id/${key.id}`)).body;
+      expect(updated).toMatchObject({ rate_limit_per_day: 5000, scopes: ["reports"], enabled: true });
+      const days = (Date.parse(updated.expires_at) - Date.now()) / 86_400_000;
+      expect(days).toBeGreaterThan(29);
+      expect(days).toBeLessThanOrEqual(30);
+
+      await row.getByRole("button", { name: "Edit Reporting job" }).click();
+      await page
+        .getByRole("dialog", { name: "Edit Reporting job" })
+        .getByLabel("Requests per day")
+        .fill("2000000000");
+      await page
+        .getByRole("dialog", { name: "Edit Reporting job" })
+        .getByRole("button", { name: "Save" })
+        .click();
+      await expect
+        .poll(() => page.getByRole("dialog", { name: "Edit Reporting job" }).getByRole("alert").textContent())
+        .toContain("rate_limit_per_day");
+      expect((await api.request("GET", `/api/keys/by-id/${key.id}`)).body.rate_limit_per_day).toBe(5000);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("change a user's plan", async ({ api }) => {
+    await api.createKey({ user_id: "acme" });
+    for (const plan of [
+      { id: "free", name: "Free", monthly_quota: 1000 },
+      { id: "pro", name: "Pro", monthly_quota: 100000 },
+    ]) {
+      expect((await api.request("POST", "/api/plans", { body: plan })).status).toBe(201);
+    }
+    expect((await api.request("PUT", "/api/users/acme", { body: { plan_id: "free" } })).status).toBe(200);
+    const { page, context } = await open(api);
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Users" }).click();
+      const row = page.getByRole("row", { name: /acme/ });
+      await expect.poll(() => row.locator(".plan").textContent()).toBe("free");
+      await expect
+        .poll(() => row.getByRole("progressbar").getAttribute("aria-label"))
+        .toBe("0 of 1,000 units used, 1,000 remaining");
+      await row.getByRole("button", { name: "Change plan or customer of acme" }).click();
+      const dialog = page.getByRole("dialog", { name: "User acme" });
+      await dialog.getByLabel("Plan").selectOption("pro");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect.poll(() => row.locator(".plan").textContent()).toBe("pro");
+      expect((await api.request("GET", "/api/users/acme")).body.plan_id).toBe("pro");
+      const [event] = (await api.request("GET", "/api/audit?user_id=acme&action=user.plan_updated")).body
+        .data;
+      expect(event.actor).toEqual({ type: "admin_token" });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a read-only management key sees every page it may read and no button that writes", async ({
+    api,
+  }) => {
+    await api.createKey({ user_id: "acme", name: "Some key" });
+    expect((await api.request("POST", "/api/plans", { body: { id: "free", name: "Free" } })).status).toBe(
+      201,
+    );
+    const readOnly = await api.createManagementKey({
+      name: "support",
+      scopes: ["keys:read", "users:read", "usage:read", "audit:read", "plans:read", "webhooks:read"],
+    });
+    const writeButtons = /Create|Edit|Rotate|Revoke|Disable|Enable|Change plan|Delete|Register/;
+    const { page, context } = await open(api);
+    try {
+      await signIn(page, readOnly.key);
+      await expect
+        .poll(() => nav(page).getByRole("link").allTextContents())
+        .toEqual(["Overview", "Users", "Keys", "Plans", "Webhooks", "Audit log"]);
+      for (const [name, row] of [
+        ["Users", /acme/],
+        ["Keys", /Some key/],
+        ["Plans", /Free/],
+      ] as const) {
+        await nav(page).getByRole("link", { name }).click();
+        await page.getByRole("row", { name: row }).waitFor();
+        expect(await page.getByRole("main").getByRole("button", { name: writeButtons }).count()).toBe(0);
+      }
+      for (const name of ["Webhooks", "Audit log"]) {
+        await nav(page).getByRole("link", { name }).click();
+        await page.getByRole("heading", { level: 1, name }).waitFor();
+        expect(await page.getByRole("main").getByRole("button", { name: writeButtons }).count()).toBe(0);
+      }
+
+      // The same pages with the admin token do show them: the filter above finds what is there.
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Keys" }).click();
+      await page.getByRole("row", { name: /Some key/ }).waitFor();
+      expect(await page.getByRole("main").getByRole("button", { name: writeButtons }).count()).toBe(5);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a key with only some scopes sees only those pages", async ({ api }) => {
+    const auditor = await api.createManagementKey({ name: "auditor", scopes: ["audit:read"] });
+    const { page, context } = await open(api);
+    try {
+      await signIn(page, auditor.key);
+      await expect.poll(() => nav(page).getByRole("link").allTextContents()).toEqual(["Audit log"]);
+      await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+      await page
+        .getByRole("region", { name: "Audit events" })
+        .or(page.getByText("No event matches"))
+        .waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
