@@ -1,9 +1,13 @@
-import { duration, flag, internalToken, parseConfig, port, url } from "@gateway/common";
+import { duration, flag, internalToken, parseConfig, port, redisUrl, url } from "@gateway/common";
 import { z } from "zod";
 import { KEY_PREFIX_PATTERN } from "./keys/key-format.js";
 
 const positiveLimit = (fallback: number) =>
   z.coerce.number().int().min(1).max(1_000_000_000).default(fallback);
+
+/** A duration where 0s turns the thing off. */
+const offOrAtLeastASecond = (fallback: string) =>
+  duration(fallback).refine((ms) => ms === 0 || ms >= 1_000, "must be 0s (off) or at least 1s");
 
 const headerName = (fallback: string) =>
   z
@@ -13,11 +17,13 @@ const headerName = (fallback: string) =>
 
 const schema = z.object({
   DATABASE_URL: url(["postgres:", "postgresql:"]),
-  REDIS_URL: url(["redis:", "rediss:"]),
+  REDIS_URL: redisUrl(),
   ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (generate one with: openssl rand -hex 32)"),
   HTTP_PORT: port(8080),
   GRPC_PORT: port(9001),
-  /** Set: the gRPC port answers only calls carrying it as x-gateway-token (docs/SECURITY.md). */
+  /** The forward-auth decision endpoint for HTTP gateways (docs/AUTHZ.md); 0 picks a free port. */
+  AUTH_HTTP_PORT: port(9003),
+  /** Set: the gRPC and forward-auth ports answer only calls carrying it as x-gateway-token (docs/SECURITY.md). */
   INTERNAL_TOKEN: internalToken(),
   HOST: z.string().default("0.0.0.0"),
   KEY_PREFIX: z
@@ -57,6 +63,11 @@ const schema = z.object({
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
   /** Refuse (403 billing_required) keys whose account has no Stripe customer to bill. */
   REQUIRE_BILLING_CUSTOMER: flag(false),
+  // gRPC server (docs/AUTHZ.md): h2 (packages/h2-grpc) or grpc-js, the fallback
+  GRPC_SERVER: z.enum(["h2", "grpc-js"], { message: "must be h2 or grpc-js" }).default("h2"),
+  GRPC_IDLE_TIMEOUT: offOrAtLeastASecond("2h"),
+  GRPC_KEEPALIVE_INTERVAL: offOrAtLeastASecond("2m"),
+  GRPC_MAX_CONNECTION_AGE: offOrAtLeastASecond("0s"),
   // webhooks
   /** Hosts a webhook may reach whatever they resolve to (loopback, private…); comma-separated. */
   WEBHOOK_ALLOWED_HOSTS: z

@@ -1,13 +1,6 @@
 import type { Server } from "node:http";
-import {
-  createLogger,
-  createRedisClient,
-  InternalTokenCheck,
-  type Logger,
-  UNAUTHENTICATED_MESSAGE,
-} from "@gateway/common";
+import { createLogger, createRedisClient, InternalTokenCheck, type Logger } from "@gateway/common";
 import { createDb, migrateToLatest } from "@gateway/db";
-import { H2GrpcServer, HealthService } from "@gateway/h2-grpc";
 import { sql } from "kysely";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AuditService } from "./audit/audit.service.js";
@@ -23,7 +16,9 @@ import { UsageRecorder } from "./authz/usage-recorder.js";
 import { formatOnly } from "./billing/customer-directory.js";
 import { StripeCustomerDirectory } from "./billing/stripe-customer-directory.js";
 import type { Config } from "./config.js";
+import { createForwardAuthServer } from "./forward-auth/server.js";
 import { AuthorizationService } from "./grpc/authorization-service.js";
+import { createGrpcServer } from "./grpc/server.js";
 import { createHttpApp } from "./http/app.js";
 import { KeyFormat } from "./keys/key-format.js";
 import { KeySearch } from "./keys/key-search.js";
@@ -42,8 +37,8 @@ import { WebhookWorker } from "./webhooks/webhook-worker.js";
 import { WebhookService } from "./webhooks/webhooks.service.js";
 
 export interface Service {
-  /** Runs migrations (unless turned off) and binds the ports; resolves once both listen. */
-  start(): Promise<{ httpPort: number; grpcPort: number }>;
+  /** Runs migrations (unless turned off) and binds the ports; resolves once all three listen. */
+  start(): Promise<{ httpPort: number; grpcPort: number; authHttpPort: number }>;
   /** Stops accepting, drains in-flight calls and requests, flushes counts, closes Redis and the pool. */
   stop(): Promise<void>;
 }
@@ -151,17 +146,15 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     onRefused: (service) => metrics.unauthenticated.inc({ service }),
     logger,
   });
-  const grpcServer = new H2GrpcServer({
-    onHandlerError: (message) => logger.error({ err: message }, "gRPC handler failed"),
-    onConnectionError: (message) => logger.debug({ err: message }, "gRPC client broke the protocol"),
-    // Refused as the headers arrive: no key lookup, no Redis call, no count for a caller that is not Envoy.
-    ...(internalToken.enabled
-      ? {
-          authenticate: (path, headers) => internalToken.allowsHeaders(path, headers),
-          unauthenticatedMessage: UNAUTHENTICATED_MESSAGE,
-        }
-      : {}),
-  });
+  const grpcServer = createGrpcServer(
+    {
+      kind: config.GRPC_SERVER,
+      idleTimeoutMs: config.GRPC_IDLE_TIMEOUT,
+      keepaliveIntervalMs: config.GRPC_KEEPALIVE_INTERVAL,
+      maxConnectionAgeMs: config.GRPC_MAX_CONNECTION_AGE,
+    },
+    { internalToken, logger },
+  );
   new AuthorizationService(
     checker,
     {
@@ -172,10 +165,11 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     metrics,
     logger,
   ).addToServer(grpcServer);
+  // The same decision for HTTP gateways (nginx auth_request, Caddy, Traefik, Envoy's HTTP ext_authz).
+  const forwardAuth = createForwardAuthServer({ checker, internalToken, metrics, logger });
   // "" is the server as a whole; Envoy's gRPC health check may name the service instead.
   const healthNames = ["", "envoy.service.auth.v3.Authorization"];
-  const health = new HealthService(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
-  health.addToServer(grpcServer);
+  const health = grpcServer.addHealth(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
 
   // Without a Stripe key, customer ids get the format check only, as nothing could be asked.
   const customers = config.STRIPE_API_KEY
@@ -262,12 +256,18 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       const address = listening.address();
       const httpPort = typeof address === "object" && address ? address.port : config.HTTP_PORT;
       const grpcPort = await grpcServer.listen(config.HOST, config.GRPC_PORT);
+      const authHttpPort = await listen(forwardAuth, config.AUTH_HTTP_PORT, config.HOST);
       for (const name of healthNames) health.setStatus(name, "SERVING");
       logger.info(
-        { http_port: httpPort, grpc_port: grpcPort, key_prefix: config.KEY_PREFIX },
+        {
+          http_port: httpPort,
+          grpc_port: grpcPort,
+          auth_http_port: authHttpPort,
+          key_prefix: config.KEY_PREFIX,
+        },
         "api-key-service listening",
       );
-      return { httpPort, grpcPort };
+      return { httpPort, grpcPort, authHttpPort };
     },
 
     async stop() {
@@ -277,6 +277,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
           await grpcServer.close(config.SHUTDOWN_TIMEOUT);
         })(),
         server ? closeServer(server, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
+        forwardAuth.listening ? closeServer(forwardAuth, config.SHUTDOWN_TIMEOUT) : Promise.resolve(),
       ]);
       await usage.stop();
       // After the check path has stopped: the last crossings are written before the pool closes.
@@ -286,6 +287,18 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       await Promise.all([db.destroy(), lookupDb.destroy()]);
     },
   };
+}
+
+/** Binds a node:http server; resolves with the port it got. */
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
 }
 
 /** Stops accepting, lets in-flight requests finish, and cuts what is left after the timeout. */

@@ -29,6 +29,8 @@ export interface RequestOptions {
 export interface Api {
   baseUrl: string;
   grpcPort: number;
+  /** The forward-auth endpoint's base URL: `http://127.0.0.1:<AUTH_HTTP_PORT>`. */
+  forwardAuthUrl: string;
   /** Sends a CheckRequest to this instance over gRPC, as Envoy does. */
   check(request: CheckRequest, deadlineMs?: number): Promise<CheckResponse__Output>;
   /** The service's Prometheus metrics text. */
@@ -76,6 +78,7 @@ export async function startApi(
     LOG_LEVEL: "info",
     REDIS_KEY_PREFIX: services.redisPrefix,
     GRPC_PORT: "0",
+    AUTH_HTTP_PORT: "0",
     // A loaded test machine can be slower than production's 50 ms budget; a timeout here would
     // switch to the local fallback limiter and blur what a test asserts. Fault tests set it back.
     REDIS_TIMEOUT: "1s",
@@ -88,7 +91,7 @@ export async function startApi(
   const service = createService(config, {
     logger: createLogger({ service: "api-key-service", level: config.LOG_LEVEL, destination }),
   });
-  const { httpPort, grpcPort } = await service.start();
+  const { httpPort, grpcPort, authHttpPort } = await service.start();
   const client = authzClient(grpcPort, env.INTERNAL_TOKEN);
   const baseUrl = `http://127.0.0.1:${httpPort}`;
 
@@ -145,6 +148,7 @@ export async function startApi(
   return {
     baseUrl,
     grpcPort,
+    forwardAuthUrl: `http://127.0.0.1:${authHttpPort}`,
     check: client.check,
     metricsText,
     databaseUrl: services.databaseUrl,
@@ -162,10 +166,18 @@ export async function startApi(
   };
 }
 
-/** A running api-key-service on free ports, with its own database and Redis prefix. */
-export const test = withServices.extend<{ api: Api }>({
-  api: async ({ services }, use) => {
-    const api = await startApi(services);
+/** GRPC_SERVER: the gRPC servers Check is answered by; tests that matter run against both. */
+export type GrpcServerKind = "h2" | "grpc-js";
+export const GRPC_SERVERS: GrpcServerKind[] = ["h2", "grpc-js"];
+
+/**
+ * A running api-key-service on free ports, with its own database and Redis prefix. `grpcServer`
+ * picks GRPC_SERVER (h2 unless a suite sets `test.override({ grpcServer })`).
+ */
+export const test = withServices.extend<{ grpcServer: GrpcServerKind; api: Api }>({
+  grpcServer: "h2",
+  api: async ({ services, grpcServer }, use) => {
+    const api = await startApi(services, { GRPC_SERVER: grpcServer });
     try {
       await use(api);
     } finally {

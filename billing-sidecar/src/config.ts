@@ -1,4 +1,4 @@
-import { duration, internalToken, parseConfig, port, url } from "@gateway/common";
+import { duration, internalToken, parseConfig, port, redisUrl, url } from "@gateway/common";
 import { z } from "zod";
 import { webhookPolicy } from "./stripe-webhooks/policy.js";
 
@@ -60,9 +60,21 @@ const schema = z.object({
     .optional(),
   STRIPE_WEBHOOK_POLICY: webhookPolicy(),
   // Where a suspension is announced to every api-key-service replica: the same Redis and prefix.
-  REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  REDIS_URL: redisUrl().optional(),
   REDIS_KEY_PREFIX: z.string().max(64).default("gw:"),
   BILLABLE_STATUSES: statusRanges("100-499"),
+  // Where billable usage comes from (docs/BILLING.md): Envoy's access log, or api-key-service's
+  // counts of allowed checks (gateways without an access-log stream: nginx, Caddy, Traefik).
+  BILLING_SOURCE: z
+    .enum(["access_log", "checks"], { message: "must be access_log or checks" })
+    .default("access_log"),
+  CHECKS_POLL_INTERVAL: duration("5s"),
+  // api-key-service's AUTHZ_FLUSH_INTERVAL (5 s) and a margin: a minute is taken once it is complete.
+  CHECKS_SETTLE: duration("15s"),
+  CHECKS_BILL_FROM: z.iso
+    .datetime({ offset: true, message: "must be an ISO 8601 instant, such as 2026-12-01T00:00:00Z" })
+    .transform((text) => new Date(text))
+    .optional(),
   USAGE_FLUSH_INTERVAL: duration("1s"),
   USAGE_BATCH_ROWS: z.coerce.number().int().min(1).max(100_000).default(5_000),
   USAGE_BUFFER_ROWS: z.coerce.number().int().min(1_000).max(10_000_000).default(200_000),
