@@ -158,7 +158,6 @@ export function createSidecar(config: Config, options: SidecarOptions = {}): Sid
         .execute(db)
         .then(() => "ok")
         .catch(() => "unavailable"),
-      billing_source: config.BILLING_SOURCE,
       stripe: config.STRIPE_API_KEY
         ? "configured"
         : "idle (no STRIPE_API_KEY): usage is recorded, nothing is sent",
