@@ -1,0 +1,3 @@
+import { describeGateway } from "./helpers/behaviour.js";
+
+describeGateway("nginx");
