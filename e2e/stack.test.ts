@@ -1,8 +1,11 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, test } from "@gateway/testing";
+import { describe, expect, type TestServices, test } from "@gateway/testing";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -27,37 +30,93 @@ function run(command: string, args: string[], env: Record<string, string>) {
   return { child, output: () => output, exited };
 }
 
-describe("pnpm stack", () => {
-  // Three Node processes compiling TypeScript at start: on a loaded two-core machine that takes a while.
-  test("starts the services without Docker, passes test-api.sh's steps that need no proxy, and stops on Ctrl-C", {
-    timeout: 120_000,
+/**
+ * A PATH holding only these programs, so that which gateway the stack finds does not depend on the
+ * machine: never an envoy binary here. (nginx's start.sh needs bash, dirname and mkdir.)
+ */
+function pathWith(programs: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), "stack-path-"));
+  for (const program of ["bash", "dirname", "mkdir", ...programs]) {
+    symlinkSync(
+      execFileSync("bash", ["-c", `command -v ${program}`], { encoding: "utf8" }).trim(),
+      join(dir, program),
+    );
+  }
+  return dir;
+}
+
+async function stackEnv(services: TestServices, path: string) {
+  return {
+    PATH: path,
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    REDIS_KEY_PREFIX: services.redisPrefix,
+    ADMIN_TOKEN: randomBytes(32).toString("hex"),
+    API_HTTP_PORT: String(await freePort()),
+    API_GRPC_PORT: String(await freePort()),
+    API_AUTH_PORT: String(await freePort()),
+    SIDECAR_ALS_PORT: String(await freePort()),
+    SIDECAR_HTTP_PORT: String(await freePort()),
+    BACKEND_PORT: String(await freePort()),
+    GATEWAY_PORT: String(await freePort()),
+    // Usage billed from checks appears once its minute has ended: the shortest waits after that.
+    AUTHZ_FLUSH_INTERVAL: "1s",
+    CHECKS_POLL_INTERVAL: "1s",
+    CHECKS_SETTLE: "2s",
+    LOG_LEVEL: "warn",
+  };
+}
+
+describe("pnpm stack without an envoy binary", () => {
+  // Three Node processes compiling TypeScript at start, then usage billed from checks, which appears
+  // once the minute of the requests has ended: on a loaded two-core machine that takes a while.
+  test("puts nginx in front, says so, passes all of test-api.sh through it, and stops on Ctrl-C", {
+    timeout: 240_000,
   }, async ({ services }) => {
-    const token = randomBytes(32).toString("hex");
-    const apiPort = await freePort();
-    const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], {
-      DATABASE_URL: services.databaseUrl,
-      REDIS_URL: services.redisUrl,
-      REDIS_KEY_PREFIX: services.redisPrefix,
-      ADMIN_TOKEN: token,
-      API_HTTP_PORT: String(apiPort),
-      API_GRPC_PORT: String(await freePort()),
-      SIDECAR_ALS_PORT: String(await freePort()),
-      SIDECAR_HTTP_PORT: String(await freePort()),
-      BACKEND_PORT: String(await freePort()),
-      LOG_LEVEL: "warn",
-    });
+    const env = await stackEnv(services, pathWith(["nginx", "caddy"]));
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+    const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
     try {
       await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
-      expect(stack.output()).toContain(`http://127.0.0.1:${apiPort}`);
-      expect(stack.output()).toMatch(/gateway +(not running: no envoy binary|http)/);
+      expect(stack.output()).toMatch(new RegExp(`gateway +nginx +${gateway} \\(gateways/nginx/nginx.conf`));
 
       const check = run("bash", ["test-api.sh"], {
-        API_URL: `http://127.0.0.1:${apiPort}`,
-        ADMIN_TOKEN: token,
-        SKIP_GATEWAY: "1",
+        API_URL: `http://127.0.0.1:${env.API_HTTP_PORT}`,
+        GATEWAY_URL: gateway,
+        ADMIN_TOKEN: env.ADMIN_TOKEN,
+        USAGE_TIMEOUT: "100",
       });
       expect(await check.exited, check.output()).toBe(0);
-      expect(check.output()).toContain("6 passed, 0 failed");
+      expect(check.output()).toContain("14 passed, 0 failed");
+
+      stack.child.kill("SIGINT");
+      expect(await stack.exited).toBe(0);
+      // nginx went with it.
+      await expect(fetch(`${gateway}/health`)).rejects.toThrow();
+    } finally {
+      stack.child.kill("SIGKILL");
+    }
+  });
+
+  test("puts Caddy in front when nginx is missing too", { timeout: 120_000 }, async ({ services }) => {
+    const env = await stackEnv(services, pathWith(["caddy"]));
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+    const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
+    try {
+      await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
+      expect(stack.output()).toMatch(new RegExp(`gateway +caddy +${gateway} \\(gateways/caddy/Caddyfile`));
+
+      const created = await fetch(`http://127.0.0.1:${env.API_HTTP_PORT}/api/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ user_id: "stack-caddy", name: "stack test" }),
+      });
+      expect(created.status).toBe(201);
+      const key = (await created.json()) as { id: string; key: string };
+      const allowed = await fetch(`${gateway}/hello`, { headers: { authorization: `Bearer ${key.key}` } });
+      expect(allowed.status).toBe(200);
+      expect(((await allowed.json()) as { api_key_id: string }).api_key_id).toBe(key.id);
+      expect((await fetch(`${gateway}/hello`)).status).toBe(401);
 
       stack.child.kill("SIGINT");
       expect(await stack.exited).toBe(0);

@@ -1,9 +1,11 @@
 // pnpm stack: the gateway's Node services on this machine, against local Postgres and Redis, without
-// Docker; Envoy too when an `envoy` binary is on the PATH. Prints the URLs and the admin token, and
-// stops everything on Ctrl-C. Ports and URLs can be changed through the environment (see below).
+// Docker, and a real gateway in front of backend-service: Envoy when an `envoy` binary is on the PATH,
+// else nginx, else Caddy, on their shipped configurations (docs/GATEWAYS.md). Prints the URLs and the
+// admin token, and stops everything on Ctrl-C. Ports and URLs can be changed through the environment
+// (see below).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -17,6 +19,7 @@ const INTERNAL_TOKEN = env.INTERNAL_TOKEN ?? randomBytes(32).toString("hex");
 const ports = {
   api: Number(env.API_HTTP_PORT ?? 8080),
   grpc: Number(env.API_GRPC_PORT ?? 9001),
+  forwardAuth: Number(env.API_AUTH_PORT ?? 9003),
   als: Number(env.SIDECAR_ALS_PORT ?? 9002),
   sidecar: Number(env.SIDECAR_HTTP_PORT ?? 9091),
   backend: Number(env.BACKEND_PORT ?? 3000),
@@ -77,13 +80,23 @@ async function waitHealthy(name: string, url: string, timeoutMs = 30_000): Promi
   throw new Error(`${name} did not become healthy at ${url}`);
 }
 
-function envoyOnPath(): boolean {
+function onPath(binary: string, versionArgs: string[]): boolean {
   try {
-    execFileSync("envoy", ["--version"], { stdio: "ignore" });
+    execFileSync(binary, versionArgs, { stdio: "ignore" });
     return true;
   } catch {
     return false;
   }
+}
+
+type GatewayKind = "envoy" | "nginx" | "caddy";
+
+/** Envoy (gRPC Check and the access log) first; else the first HTTP gateway found. */
+function chooseGateway(): GatewayKind | undefined {
+  if (onPath("envoy", ["--version"])) return "envoy";
+  if (onPath("nginx", ["-v"])) return "nginx";
+  if (onPath("caddy", ["version"])) return "caddy";
+  return undefined;
 }
 
 /**
@@ -115,6 +128,62 @@ function localEnvoyConfig(): string {
   return rendered;
 }
 
+/**
+ * nginx or Caddy on the gateway port, on the shipped configuration (nginx through its start.sh, which
+ * renders the template), asking api-key-service's forward-auth endpoint. Their files (nginx's prefix,
+ * Caddy's autosaved config, which holds the token) go to a private directory removed on exit.
+ */
+function startHttpGateway(kind: "nginx" | "caddy"): void {
+  const dir = mkdtempSync(join(tmpdir(), `gateway-${kind}-`));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const gatewayEnv = {
+    ...env,
+    GATEWAY_PORT: String(ports.gateway),
+    FORWARD_AUTH_ADDR: `127.0.0.1:${ports.forwardAuth}`,
+    BACKEND_ADDR: `127.0.0.1:${ports.backend}`,
+    INTERNAL_TOKEN,
+    ...(kind === "nginx" ? { NGINX_RUN_DIR: dir } : { XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir }),
+  };
+  const [file, args] =
+    kind === "nginx"
+      ? ["bash", ["gateways/nginx/start.sh"]]
+      : ["caddy", ["run", "--config", "gateways/caddy/Caddyfile", "--adapter", "caddyfile"]];
+  const child = spawn(file, args as string[], { env: gatewayEnv, stdio: ["ignore", "pipe", "pipe"] });
+  // Caddy logs its start-up as JSON and nginx logs each refusal it rebuilds: the last lines are
+  // shown only if the gateway stops.
+  let output = "";
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on("data", (d: Buffer) => {
+      output = (output + d.toString()).slice(-8_192);
+    });
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`[${kind}] ${output.trim()}\n[${kind}] exited (${signal ?? code}); stopping the stack`);
+      void stop(1);
+    }
+  });
+  children.push({ name: kind, child });
+}
+
+function gatewayLine(kind: GatewayKind | undefined): string {
+  switch (kind) {
+    case "envoy":
+      return `envoy  http://127.0.0.1:${ports.gateway}, https://localhost:${ports.gatewayTls} (self-signed)`;
+    case "nginx":
+      return `nginx  http://127.0.0.1:${ports.gateway} (gateways/nginx/nginx.conf; no envoy binary on the PATH)`;
+    case "caddy":
+      return `caddy  http://127.0.0.1:${ports.gateway} (gateways/caddy/Caddyfile; no envoy or nginx on the PATH)`;
+    default:
+      return "not running: no envoy, nginx or caddy on the PATH (the services run without it)";
+  }
+}
+
+/** test-api.sh's settings for this gateway: usage billed from checks appears once its minute is over. */
+function tryHint(kind: GatewayKind | undefined): string {
+  if (!kind) return "SKIP_GATEWAY=1 ";
+  return kind === "envoy" ? "" : "USAGE_TIMEOUT=90 ";
+}
+
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
@@ -133,6 +202,7 @@ process.once("SIGTERM", () => void stop(0));
 try {
   await ensureDatabase(DATABASE_URL);
   const common = { DATABASE_URL, HOST: "127.0.0.1" };
+  const gateway = chooseGateway();
   start("api", "api-key-service/src/run.ts", {
     ...common,
     REDIS_URL,
@@ -140,6 +210,7 @@ try {
     INTERNAL_TOKEN,
     HTTP_PORT: String(ports.api),
     GRPC_PORT: String(ports.grpc),
+    AUTH_HTTP_PORT: String(ports.forwardAuth),
   });
   await waitHealthy("api-key-service", `http://127.0.0.1:${ports.api}/ready`);
   start("sidecar", "billing-sidecar/src/run.ts", {
@@ -147,24 +218,29 @@ try {
     ALS_PORT: String(ports.als),
     HTTP_PORT: String(ports.sidecar),
     INTERNAL_TOKEN,
+    // nginx and Caddy send no access log: usage is billed from the allowed checks (docs/GATEWAYS.md).
+    ...(gateway === "nginx" || gateway === "caddy" ? { BILLING_SOURCE: "checks" } : {}),
   });
   start("backend", "backend-service/src/run.ts", { PORT: String(ports.backend), HOST: "127.0.0.1" });
   await waitHealthy("billing-sidecar", `http://127.0.0.1:${ports.sidecar}/health`);
   await waitHealthy("backend-service", `http://127.0.0.1:${ports.backend}/health`);
-  const withEnvoy = envoyOnPath();
-  if (withEnvoy) {
+  if (gateway === "envoy") {
     const child = spawn("envoy", ["-c", localEnvoyConfig(), "--log-level", "warn"], { stdio: "inherit" });
     children.push({ name: "envoy", child });
+  } else if (gateway) {
+    startHttpGateway(gateway);
+    await waitHealthy(gateway, `http://127.0.0.1:${ports.gateway}/health`);
   }
   console.log(`
 The stack is up (Ctrl-C stops it):
   management API  http://127.0.0.1:${ports.api}     (ADMIN_TOKEN=${ADMIN_TOKEN})
   ext_authz gRPC  127.0.0.1:${ports.grpc}    (x-gateway-token: ${INTERNAL_TOKEN})
+  forward-auth    http://127.0.0.1:${ports.forwardAuth}/v1/forward-auth
   access log gRPC 127.0.0.1:${ports.als}, sidecar http://127.0.0.1:${ports.sidecar}
   backend         http://127.0.0.1:${ports.backend}
-  gateway         ${withEnvoy ? `http://127.0.0.1:${ports.gateway}, https://localhost:${ports.gatewayTls} (self-signed)` : "not running: no envoy binary on the PATH (the services run without it)"}
+  gateway         ${gatewayLine(gateway)}
   database        ${DATABASE_URL.replace(/\/\/[^@]*@/, "//")}
-Try: API_URL=http://127.0.0.1:${ports.api} ADMIN_TOKEN=… SKIP_GATEWAY=${withEnvoy ? 0 : 1} ./test-api.sh
+Try: API_URL=http://127.0.0.1:${ports.api} GATEWAY_URL=http://127.0.0.1:${ports.gateway} ADMIN_TOKEN=… ${tryHint(gateway)}./test-api.sh
 `);
 } catch (err) {
   console.error(`pnpm stack: ${(err as Error).message}`);
