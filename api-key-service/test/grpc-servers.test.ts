@@ -1,8 +1,9 @@
 import http2 from "node:http2";
 import { UNAUTHENTICATED_MESSAGE } from "@gateway/common";
 import { AUTHORIZATION_CHECK_PATH, authMessageType, type CheckRequest } from "@gateway/proto";
+import { loadConfig } from "../src/config.js";
 import { bearer, envoyCheckRequest } from "./envoy.js";
-import { describe, expect, type RunningApi, startApi, test } from "./fixtures.js";
+import { describe, expect, GRPC_SERVERS, type RunningApi, startApi, test } from "./fixtures.js";
 
 /**
  * GRPC_SERVER=grpc-js is the fallback an operator flips to: it must answer as the built-in server
@@ -142,5 +143,61 @@ describe("GRPC_SERVER=h2 and GRPC_SERVER=grpc-js answer alike", () => {
       expect(a.body).not.toBe("");
       expect(b).toEqual(a);
     });
+  });
+});
+
+describe("GRPC_MAX_CONNECTION_AGE reaches either server", () => {
+  test.for(GRPC_SERVERS)(
+    "%s: a connection older than the age gets GOAWAY",
+    async (grpcServer, { services }) => {
+      const api = await startApi(services, { GRPC_SERVER: grpcServer, GRPC_MAX_CONNECTION_AGE: "1s" });
+      const session = http2.connect(`http://127.0.0.1:${api.grpcPort}`);
+      session.on("error", () => {});
+      try {
+        const started = Date.now();
+        const code = await new Promise<number>((resolve, reject) => {
+          session.once("goaway", (errorCode) => resolve(errorCode));
+          setTimeout(() => reject(new Error("no GOAWAY within 5 s")), 5_000);
+        });
+        expect(code).toBe(http2.constants.NGHTTP2_NO_ERROR);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+      } finally {
+        session.destroy();
+        await api.stop();
+      }
+    },
+  );
+});
+
+describe("GRPC_SERVER and the connection settings", () => {
+  const base = {
+    DATABASE_URL: "postgres://localhost/x",
+    REDIS_URL: "redis://localhost:6379",
+    ADMIN_TOKEN: "a".repeat(32),
+  };
+
+  test("default to h2, 2h idle, 2m keepalive and no maximum age; 0s turns each off", () => {
+    expect(loadConfig(base)).toMatchObject({
+      GRPC_SERVER: "h2",
+      GRPC_IDLE_TIMEOUT: 7_200_000,
+      GRPC_KEEPALIVE_INTERVAL: 120_000,
+      GRPC_MAX_CONNECTION_AGE: 0,
+    });
+    expect(
+      loadConfig({
+        ...base,
+        GRPC_SERVER: "grpc-js",
+        GRPC_IDLE_TIMEOUT: "0s",
+        GRPC_MAX_CONNECTION_AGE: "30m",
+      }),
+    ).toMatchObject({ GRPC_SERVER: "grpc-js", GRPC_IDLE_TIMEOUT: 0, GRPC_MAX_CONNECTION_AGE: 1_800_000 });
+  });
+
+  test.each([
+    ["GRPC_SERVER", "nghttp2", "must be h2 or grpc-js"],
+    ["GRPC_KEEPALIVE_INTERVAL", "500ms", "must be 0s (off) or at least 1s"],
+    ["GRPC_IDLE_TIMEOUT", "soon", "must be a duration"],
+  ])("%s=%s is refused, naming the variable", (name, value, message) => {
+    expect(() => loadConfig({ ...base, [name]: value })).toThrow(`${name}: ${message}`);
   });
 });
