@@ -1,8 +1,8 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import { bearer, envoyCheckRequest } from "../../api-key-service/test/envoy.js";
-import { ADMIN_TOKEN, type Api, describe, expect, test } from "../../api-key-service/test/fixtures.js";
-import { launchChromium } from "./browser.js";
+import { ADMIN_TOKEN, describe, expect, test } from "../../api-key-service/test/fixtures.js";
+import { launchChromium, nav, openConsole, signIn } from "./browser.js";
 import { ensureBuilt } from "./build.js";
 
 let browser: Browser;
@@ -14,42 +14,11 @@ afterAll(async () => {
   await browser?.close();
 });
 
-interface Console {
-  page: Page;
-  context: BrowserContext;
-  /** What the page's Content-Security-Policy refused, from the browser's console. */
-  refused: string[];
-}
-
-async function open(api: Api): Promise<Console> {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 800 },
-    timezoneId: "Europe/Paris",
-  });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: api.baseUrl });
-  // An action that cannot happen fails with what it waited for, well within the test's timeout.
-  context.setDefaultTimeout(8_000);
-  const page = await context.newPage();
-  const refused: string[] = [];
-  page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) refused.push(message.text());
-  });
-  await page.goto(`${api.baseUrl}/console/`);
-  return { page, context, refused };
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.getByLabel("Management key or admin token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-const nav = (page: Page) => page.getByRole("navigation", { name: "Pages" });
-
 describe("the console", () => {
   test("a wrong key cannot sign in; the admin token can, and the credential stays in this tab only", async ({
     api,
   }) => {
-    const { page, context, refused } = await open(api);
+    const { page, context, refused } = await openConsole(browser, api);
     try {
       await signIn(page, "gwm_not-a-real-key-0123456789abcdefghijkl");
       await expect.poll(() => page.getByRole("alert").textContent()).toContain("not valid");
@@ -74,7 +43,7 @@ describe("the console", () => {
   test("create a key and copy its secret, see it listed, rotate it, revoke it: a Check with it is then refused", async ({
     api,
   }) => {
-    const { page, context, refused } = await open(api);
+    const { page, context, refused } = await openConsole(browser, api);
     try {
       await signIn(page, ADMIN_TOKEN);
       await nav(page).getByRole("link", { name: "Keys" }).click();
@@ -138,7 +107,7 @@ describe("the console", () => {
   test("disable, enable and edit a key's limits, scopes and expiry; filter the list", async ({ api }) => {
     const key = await api.createKey({ user_id: "acme", name: "Reporting job" });
     await api.createKey({ user_id: "zed", name: "Other job" });
-    const { page, context } = await open(api);
+    const { page, context } = await openConsole(browser, api);
     try {
       await signIn(page, ADMIN_TOKEN);
       await nav(page).getByRole("link", { name: "Keys" }).click();
@@ -193,7 +162,7 @@ describe("the console", () => {
       expect((await api.request("POST", "/api/plans", { body: plan })).status).toBe(201);
     }
     expect((await api.request("PUT", "/api/users/acme", { body: { plan_id: "free" } })).status).toBe(200);
-    const { page, context } = await open(api);
+    const { page, context } = await openConsole(browser, api);
     try {
       await signIn(page, ADMIN_TOKEN);
       await nav(page).getByRole("link", { name: "Users" }).click();
@@ -228,7 +197,7 @@ describe("the console", () => {
       scopes: ["keys:read", "users:read", "usage:read", "audit:read", "plans:read", "webhooks:read"],
     });
     const writeButtons = /Create|Edit|Rotate|Revoke|Disable|Enable|Change plan|Delete|Register/;
-    const { page, context } = await open(api);
+    const { page, context } = await openConsole(browser, api);
     try {
       await signIn(page, readOnly.key);
       await expect
@@ -262,7 +231,7 @@ describe("the console", () => {
 
   test("a key with only some scopes sees only those pages", async ({ api }) => {
     const auditor = await api.createManagementKey({ name: "auditor", scopes: ["audit:read"] });
-    const { page, context } = await open(api);
+    const { page, context } = await openConsole(browser, api);
     try {
       await signIn(page, auditor.key);
       await expect.poll(() => nav(page).getByRole("link").allTextContents()).toEqual(["Audit log"]);

@@ -85,7 +85,7 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
         </TableWrap>
       )}
       <MoreButton more={more} />
-      {selected && <Deliveries hook={selected} />}
+      {selected && <Deliveries key={selected.id} hook={selected} />}
       {creating && <RegisterDialog onClose={() => setCreating(false)} onDone={reload} />}
     </section>
   );
@@ -100,6 +100,9 @@ function Deliveries({ hook }: { hook: Webhook }) {
   return (
     <section aria-labelledby="deliveries-title" class="sub">
       <h2 id="deliveries-title">Deliveries to {hook.url}</h2>
+      <button type="button" class="plain" onClick={reload}>
+        Refresh
+      </button>{" "}
       <label class="inline">
         Status{" "}
         <select value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
@@ -114,7 +117,7 @@ function Deliveries({ hook }: { hook: Webhook }) {
       {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No delivery yet.</Empty>}
       {loaded.state === "ready" && loaded.data.length > 0 && (
         <TableWrap label="Deliveries">
-          <table>
+          <table aria-labelledby="deliveries-title">
             <thead>
               <tr>
                 <th scope="col">Event</th>

@@ -1,0 +1,214 @@
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
+import { envoyCheckRequest } from "../../api-key-service/test/envoy.js";
+import { ADMIN_TOKEN, describe, expect, startApi, test } from "../../api-key-service/test/fixtures.js";
+import { WebhookReceiver } from "../../api-key-service/test/webhook-receiver.js";
+import { launchChromium, nav, openConsole, signIn } from "./browser.js";
+import { ensureBuilt } from "./build.js";
+import { seedUsage } from "./seed.js";
+
+let browser: Browser;
+beforeAll(async () => {
+  await ensureBuilt();
+  browser = await launchChromium();
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+const HOUR = 3_600_000;
+const hoursAgo = (h: number) => new Date(Math.floor(Date.now() / HOUR) * HOUR - h * HOUR).toISOString();
+
+/** The per-window table's rows as numbers, keyed by the window's start (its data-window attribute). */
+async function windowTable(page: Page) {
+  const table = page.getByRole("table", { name: "Per window" });
+  await table.waitFor();
+  return table.locator("tbody tr").evaluateAll((rows) =>
+    rows.map((row) => {
+      const cells = [...row.querySelectorAll("td")].map((td) => Number(td.textContent?.replace(/,/g, "")));
+      const [allowed, denied, requests, billable_units, gap] = cells;
+      return {
+        window_start: row.getAttribute("data-window"),
+        allowed,
+        denied,
+        requests,
+        billable_units,
+        gap,
+      };
+    }),
+  );
+}
+
+describe("console pages", () => {
+  test("Overview: the chart's numbers are GET /api/usage's, for one user and summed for all", async ({
+    api,
+  }) => {
+    const a1 = await api.createKey({ user_id: "acme" });
+    const a2 = await api.createKey({ user_id: "acme" });
+    const z = await api.createKey({ user_id: "zed" });
+    await seedUsage(
+      api,
+      [
+        { key: a1, at: hoursAgo(5), allowed: 40, denied: 3, requests: 38, units: 76, customer: "cus_Acme" },
+        { key: a2, at: hoursAgo(5), allowed: 10, denied: 0, requests: 10, units: 10, customer: "cus_Acme" },
+        { key: a1, at: hoursAgo(2), allowed: 25, denied: 7, requests: 25, units: 50, customer: "cus_Acme" },
+        { key: z, at: hoursAgo(2), allowed: 9, denied: 1, requests: 6, units: 6, customer: null },
+      ],
+      [{ customer: "cus_Acme", at: hoursAgo(5), value: 86, status: "sent" }],
+    );
+    // Denials this replica counts by reason: a request with no key, twice.
+    await api.check(envoyCheckRequest());
+    await api.check(envoyCheckRequest());
+
+    const usageUrls: string[] = [];
+    const { page, context, refused } = await openConsole(browser, api);
+    page.on("request", (req) => {
+      // The sign-in's scope probe asks for /api/usage without a user; the overview names one.
+      const url = new URL(req.url());
+      if (url.pathname === "/api/usage" && url.searchParams.has("user_id")) usageUrls.push(req.url());
+    });
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+
+      // All users: the sum of each user's report, as the API answers it for the same query.
+      const all = await windowTable(page);
+      expect(usageUrls).toHaveLength(2);
+      const reports = await Promise.all(
+        usageUrls.map(async (url) => (await api.request("GET", url.slice(api.baseUrl.length))).body),
+      );
+      const expected = new Map<string, Record<string, number>>();
+      for (const w of reports.flatMap((r) => r.data)) {
+        const sum = expected.get(w.window_start) ?? {
+          allowed: 0,
+          denied: 0,
+          requests: 0,
+          billable_units: 0,
+          gap: 0,
+        };
+        for (const f of ["allowed", "denied", "requests", "billable_units", "gap"])
+          sum[f] = (sum[f] ?? 0) + w[f];
+        expected.set(w.window_start, sum);
+      }
+      expect(all).toEqual(
+        [...expected]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([window_start, sums]) => ({ window_start, ...sums })),
+      );
+      expect(all).toEqual([
+        { window_start: hoursAgo(5), allowed: 50, denied: 3, requests: 48, billable_units: 86, gap: 2 },
+        { window_start: hoursAgo(2), allowed: 34, denied: 8, requests: 31, billable_units: 56, gap: 3 },
+      ]);
+      const chart = page.getByRole("img", { name: /^Checks allowed and denied/ });
+      expect(await chart.getAttribute("aria-label")).toContain("84 allowed, 11 denied");
+      const stripeRow = page
+        .getByRole("table", { name: /Stripe/ })
+        .getByRole("row", { name: hoursAgo(5).slice(0, 10) });
+      const day = hoursAgo(5).slice(0, 10);
+      const recorded = all
+        .filter((w) => w.window_start?.startsWith(day))
+        .reduce((t, w) => t + (w.billable_units ?? 0), 0);
+      expect(await stripeRow.getByRole("cell").allTextContents()).toEqual([
+        String(recorded),
+        "86",
+        "0",
+        "0",
+        "cus_Acme",
+      ]);
+      const reasons = page.getByRole("table", { name: "Denied checks by reason" });
+      expect(await reasons.getByRole("row", { name: "MISSING" }).getByRole("cell").textContent()).toBe("2");
+
+      // One user, by day: the table is that one report's windows.
+      usageUrls.length = 0;
+      await page.getByLabel(/^User id/).fill("acme");
+      await page.getByLabel("Period").selectOption("month");
+      await page.getByRole("button", { name: "Show" }).click();
+      await expect.poll(() => usageUrls.length).toBe(1);
+      await expect.poll(() => page.getByText("User acme").count()).toBe(1);
+      const one = await windowTable(page);
+      const report = (await api.request("GET", (usageUrls[0] as string).slice(api.baseUrl.length))).body;
+      expect(new URL(usageUrls[0] as string).searchParams.get("granularity")).toBe("day");
+      const byDay = new Map<string, Record<string, number>>();
+      for (const w of report.data) {
+        const sum = byDay.get(w.window_start) ?? {
+          allowed: 0,
+          denied: 0,
+          requests: 0,
+          billable_units: 0,
+          gap: 0,
+        };
+        for (const f of ["allowed", "denied", "requests", "billable_units", "gap"])
+          sum[f] = (sum[f] ?? 0) + w[f];
+        byDay.set(w.window_start, sum);
+      }
+      expect(one).toEqual([...byDay].map(([window_start, sums]) => ({ window_start, ...sums })));
+      expect(one.reduce((t, w) => t + (w.billable_units ?? 0), 0)).toBe(report.totals.billable_units);
+      expect(refused).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("Webhooks: register one (signing secret shown once), see its deliveries with status and retries", async ({
+    services,
+  }) => {
+    const ok = await new WebhookReceiver().open();
+    const failing = await new WebhookReceiver().open();
+    failing.behaviour = 503;
+    const api = await startApi(services, {
+      WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
+      WEBHOOK_POLL_INTERVAL: "50ms",
+      WEBHOOK_RETRY_BASE: "100ms",
+      WEBHOOK_RETRY_MAX: "200ms",
+      WEBHOOK_TIMEOUT: "2s",
+    });
+    const { page, context } = await openConsole(browser, api);
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Webhooks" }).click();
+      await page.getByText("No webhook is registered.").waitFor();
+      for (const receiver of [ok, failing]) {
+        await page.getByRole("button", { name: "Register webhook" }).click();
+        const dialog = page.getByRole("dialog", { name: "Register a webhook" });
+        await dialog.getByLabel("URL").fill(receiver.url());
+        await dialog.getByRole("button", { name: "Register" }).click();
+        const shown = page.getByRole("dialog", { name: "Webhook registered" });
+        expect(await shown.getByLabel("Signing secret").inputValue()).toMatch(/^whsec_/);
+        await shown.getByRole("button", { name: "Close" }).click();
+      }
+      await api.createKey({ user_id: "acme" });
+      const hooks = (await api.request("GET", "/api/webhooks")).body.data as { id: string; url: string }[];
+      const okHook = hooks.find((h) => h.url === ok.url());
+      await expect
+        .poll(
+          async () =>
+            (await api.request("GET", `/api/webhooks/${okHook?.id}/deliveries`)).body.data[0]?.status,
+          {
+            timeout: 10_000,
+          },
+        )
+        .toBe("delivered");
+      await expect.poll(() => failing.received.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+
+      await page.getByRole("button", { name: `Deliveries to ${ok.url()}` }).click();
+      const deliveries = page.getByRole("table", { name: `Deliveries to ${ok.url()}` });
+      const delivered = deliveries.getByRole("row").nth(1);
+      expect(await delivered.getByRole("cell").nth(0).textContent()).toBe("delivered");
+      expect(await delivered.getByRole("rowheader").textContent()).toContain("key.created");
+      expect(await delivered.getByRole("cell").nth(1).textContent()).toBe("1");
+
+      await page.getByRole("button", { name: `Deliveries to ${failing.url()}` }).click();
+      const retried = page.getByRole("table", { name: `Deliveries to ${failing.url()}` });
+      const row = retried.getByRole("row").nth(1);
+      expect(await row.getByRole("cell").nth(0).textContent()).toBe("pending");
+      const attempts = Number(await row.getByRole("cell").nth(1).textContent());
+      expect(attempts).toBeGreaterThanOrEqual(2);
+      expect(await row.getByRole("cell").nth(2).textContent()).toContain("503");
+    } finally {
+      await context.close();
+      await api.stop();
+      await ok.close();
+      await failing.close();
+    }
+  });
+});
