@@ -390,6 +390,80 @@ describe("BILLING_SOURCE=checks", () => {
     }
   });
 
+  test("billing starts at the cursor's first minute; access-log usage of the switch minute is raised, not added to", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
+    const db = connect(services);
+    await db.addKey("key_s", "sam", "cus_Sam");
+    const now = minuteOf(Date.now());
+    const switched = now - 5 * MINUTE;
+    // The access log billed the switch minute before the change: 5 requests, 4 answered below 500.
+    await db.query(
+      `insert into usage_minutes (key_id, minute, user_id, stripe_customer_id, requests, billable_requests, billable_units, status_2xx, status_5xx)
+       values ('key_s', $1, 'sam', 'cus_Sam', 5, 4, 4, 4, 1)`,
+      [new Date(switched)],
+    );
+    const counts = (minuteMs: number, allowed: number) =>
+      addAuthzCounts(db.db, [{ keyId: "key_s", minuteMs, allowed, denied: 0, allowedUnits: allowed }]);
+    await counts(switched - MINUTE, 3); // before the switch: the access log's to bill
+    await counts(switched, 5);
+    await counts(switched + MINUTE, 2);
+    let sidecar = await startChecksSidecar(services, emulator, {
+      CHECKS_BILL_FROM: new Date(switched).toISOString(),
+    });
+    try {
+      await sidecar.flush();
+      await sidecar.stop();
+      // Restarted with another CHECKS_BILL_FROM: the cursor's stands, and the log says so.
+      sidecar = await startChecksSidecar(services, emulator, {
+        CHECKS_BILL_FROM: new Date(switched - 60 * MINUTE).toISOString(),
+      });
+      await sidecar.flush();
+      await sidecar.sendToStripe();
+      await emulator.settled();
+      expect(sidecar.logs.join("")).toContain("CHECKS_BILL_FROM differs");
+      expect((await db.usage()).map((r) => [r.minute, r.requests, r.billable, r.units])).toEqual([
+        [switched, 5, 5, 5],
+        [switched + MINUTE, 2, 2, 2],
+      ]);
+      expect(totalsByCustomer(emulator)).toEqual({ cus_Sam: 7 });
+    } finally {
+      await sidecar.stop();
+      await db.close();
+      await emulator.close();
+    }
+  });
+
+  test("without CHECKS_BILL_FROM, billing starts at the minute the first sidecar started in", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
+    const db = connect(services);
+    await db.addKey("key_f", "fay", "cus_Fay");
+    const now = minuteOf(Date.now());
+    await addAuthzCounts(db.db, [
+      { keyId: "key_f", minuteMs: now - 3 * MINUTE, allowed: 3, denied: 0, allowedUnits: 3 },
+    ]);
+    // Its clock is two minutes ahead: the first minute it bills is two minutes from now.
+    const sidecar = await startChecksSidecar(
+      services,
+      emulator,
+      { CHECKS_BILL_FROM: "" },
+      () => Date.now() + 2 * MINUTE,
+    );
+    try {
+      await sidecar.flush();
+      const [cursor] = await db.query("select bill_from from checks_cursor");
+      expect(cursor.bill_from.getTime()).toBe(minuteOf(Date.now() + 2 * MINUTE));
+      expect(await db.usage()).toEqual([]);
+    } finally {
+      await sidecar.stop();
+      await db.close();
+      await emulator.close();
+    }
+  });
+
   test("the source is checked at start", () => {
     const base = { DATABASE_URL: "postgres://localhost/x" };
     expect(loadConfig(base).BILLING_SOURCE).toBe("access_log");

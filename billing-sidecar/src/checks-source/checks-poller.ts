@@ -32,6 +32,7 @@ const MAX_PAGES_PER_PASS = 20;
 export class ChecksPoller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private billFromWarned = false;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -90,6 +91,7 @@ export class ChecksPoller {
     return this.db.transaction().execute(async (trx) => {
       const cursor = await lockCursor(trx, billFrom);
       if (!cursor) return "busy";
+      this.warnIfBillFromDiffers(cursor.billFrom);
       const settledAt = new Date(now - this.settings.settleMs);
       const taken = await takeSettledCounts(trx, {
         updatedFrom: new Date(cursor.scannedTo.getTime() - SCAN_MARGIN_MS),
@@ -97,13 +99,24 @@ export class ChecksPoller {
         settledAt,
         limit: this.settings.batchRows,
       });
-      // Every row a later pass could still need was written in a minute not yet settled, so after
-      // that minute began; a full page leaves the cursor where it is, for the next page.
+      // Every row a later pass could still need is not written yet, or was written in a minute not
+      // yet settled, so after that minute began; a full page leaves the cursor where it is.
       if (taken.rows < this.settings.batchRows) {
         const scannedTo = await advanceCursor(trx, new Date(settledAt.getTime() - MINUTE_MS));
         this.metrics.cursorLag.set(Math.max(0, (Date.now() - scannedTo.getTime()) / 1000));
       }
       return taken;
     });
+  }
+
+  /** CHECKS_BILL_FROM is read when the cursor is created; a later, different value changes nothing. */
+  private warnIfBillFromDiffers(stored: Date): void {
+    const configured = this.settings.billFrom;
+    if (!configured || this.billFromWarned || configured.getTime() === stored.getTime()) return;
+    this.billFromWarned = true;
+    this.logger.warn(
+      { configured: configured.toISOString(), bill_from: stored.toISOString() },
+      "CHECKS_BILL_FROM differs from the checks cursor's bill_from, which was set when it was created: the cursor's is used",
+    );
   }
 }
