@@ -1,5 +1,7 @@
 import http2 from "node:http2";
+import net from "node:net";
 import { createRedisClient } from "@gateway/common";
+import { encodeRepeatedHeaders, frames as F } from "@gateway/h2-grpc";
 import {
   AUTHORIZATION_CHECK_PATH,
   type CheckRequest,
@@ -566,6 +568,65 @@ describe.each(GRPC_SERVERS)("hostile input over %s", (grpcServer) => {
       expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
       expect(outcomes["decoded and denied"]).toBeGreaterThan(10);
       console.log(`hostile-check: ${tried} generated or crafted inputs tried`, JSON.stringify(outcomes));
+    });
+  });
+
+  describe("rapid reset (CVE-2023-44487)", () => {
+    test("2,000 Checks each reset as it is sent: the connection is ended, and over h2 next to no checks run", async ({
+      api,
+    }) => {
+      const real = await api.createKey({ rate_limit_per_minute: 1_000_000, rate_limit_per_day: 1_000_000 });
+      const before = counterTotal(await api.metricsText(), "authz_checks_total");
+      const block = encodeRepeatedHeaders([
+        [":method", "POST"],
+        [":scheme", "http"],
+        [":path", AUTHORIZATION_CHECK_PATH],
+        [":authority", "x"],
+        ["content-type", "application/grpc"],
+        ["te", "trailers"],
+      ]).first;
+      const message = Buffer.from(
+        checkMethod().requestSerialize(envoyCheckRequest({ headers: bearer(real.key) })),
+      );
+      const body = Buffer.concat([grpcPrefix(message.length), message]);
+      const attack: Buffer[] = [F.PREFACE, F.settingsFrame([])];
+      for (let id = 1; id < 4_000; id += 2)
+        attack.push(
+          F.frame(F.HEADERS, F.END_HEADERS, id, block),
+          F.frame(F.DATA, F.END_STREAM, id, body),
+          F.rstStream(id, F.CANCEL),
+        );
+      const socket = net.connect(api.grpcPort, "127.0.0.1");
+      socket.on("error", () => {});
+      const goaway = new Promise<number | undefined>((resolve) => {
+        let buffered = Buffer.alloc(0);
+        socket.on("data", (chunk: Buffer) => {
+          buffered = Buffer.concat([buffered, chunk]);
+          while (buffered.length >= 9) {
+            const length = buffered.readUIntBE(0, 3);
+            if (buffered.length < 9 + length) break;
+            if (buffered[3] === F.GOAWAY) resolve(buffered.readUInt32BE(9 + 4));
+            buffered = buffered.subarray(9 + length);
+          }
+        });
+        socket.on("close", () => resolve(undefined));
+      });
+      socket.write(Buffer.concat(attack));
+      const code = await goaway;
+      socket.destroy();
+      const ran = counterTotal(await api.metricsText(), "authz_checks_total") - before;
+      console.log(`rapid reset over ${grpcServer}: GOAWAY ${code}, ${ran} of 2000 checks ran`);
+      if (grpcServer === "h2") {
+        expect(code).toBe(F.ENHANCE_YOUR_CALM);
+        // Only a request whose reset fell into the next read of the socket can have started.
+        expect(ran).toBeLessThan(100);
+      } else {
+        // node's nghttp2 ends the connection once its burst of 1,000 resets is spent; the checks of
+        // the streams it let through have run by then.
+        expect(code).toBeDefined();
+        expect(ran).toBeLessThan(2_000);
+      }
+      await expectHealthy(api, real);
     });
   });
 });
