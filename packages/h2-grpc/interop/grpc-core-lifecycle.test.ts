@@ -1,0 +1,116 @@
+// gRPC's C core (Debian's python3-grpcio) against api-key-service when things go wrong: a deadline
+// shorter than a stalled dependency, and the service shutting down under calls in flight.
+
+import { setTimeout } from "node:timers/promises";
+import { beforeAll } from "vitest";
+import { frames as F } from "../src/index.js";
+import { startFrameTap, type TappedFrame } from "./frame-tap.js";
+import {
+  CHECK_PATH,
+  checkWithKey,
+  decodeCheckResponse,
+  decodeHealthStatus,
+  encodeHealthRequest,
+  HEALTH_PATH,
+} from "./messages.js";
+import { answerOf, type CallOutcome, runPython, target } from "./python-grpc.js";
+import { stallablePostgres } from "./stallable-postgres.js";
+import { requirePythonGrpc } from "./tools.js";
+import { bearer, describe, envoyCheckRequest, expect, startApi, test } from "./workspace.js";
+
+beforeAll(requirePythonGrpc);
+
+describe("gRPC C core (python3-grpcio): deadlines and shutdown", () => {
+  test("a deadline shorter than a stalled key lookup: DEADLINE_EXCEEDED at the client, the connection and the service go on", async ({
+    services,
+  }) => {
+    const { proxy, databaseUrl } = await stallablePostgres(services);
+    const api = await startApi(services, { DATABASE_URL: databaseUrl });
+    try {
+      const key = await api.createKey();
+      // Accepted and never answered: the key's first lookup waits on Postgres until the check path
+      // gives up on it (the lookup pool's 500 ms connection timeout).
+      proxy.setMode("blackhole");
+      const [late, health] = await runPython<CallOutcome[]>({
+        target: target(api.grpcPort),
+        scenario: "calls",
+        calls: [
+          { path: CHECK_PATH, request: checkWithKey(key.key), timeout: 0.3 },
+          { path: HEALTH_PATH, request: encodeHealthRequest("") },
+        ],
+      });
+      expect(late?.code).toBe("DEADLINE_EXCEEDED");
+      expect(decodeHealthStatus(answerOf(health as CallOutcome))).toBe("SERVING");
+      proxy.setMode("forward");
+      await expect
+        .poll(
+          async () => (await api.check(envoyCheckRequest({ headers: bearer(key.key) }), 2_000)).status?.code,
+          { timeout: 10_000 },
+        )
+        .toBe(0);
+    } finally {
+      await api.stop();
+      await proxy.close();
+    }
+  });
+
+  test("shutdown with calls in flight: one GOAWAY, the calls in flight answered, new calls refused, the service stops", async ({
+    services,
+  }) => {
+    const { proxy, databaseUrl } = await stallablePostgres(services);
+    const api = await startApi(services, { DATABASE_URL: databaseUrl });
+    const tap = await startFrameTap(api.grpcPort);
+    let stopping: Promise<void> | undefined;
+    try {
+      const key = await api.createKey();
+      // The calls wait on the key's first lookup, as in the test above.
+      proxy.setMode("blackhole");
+      const inFlight = 20;
+      const result = await runPython<{ in_flight: CallOutcome[]; after: CallOutcome[] }>(
+        {
+          target: target(tap.port),
+          scenario: "shutdown",
+          count: inFlight,
+          after: 3,
+          call: { path: CHECK_PATH, request: checkWithKey(key.key), timeout: 10 },
+        },
+        {
+          onEvent: async (_event, resume) => {
+            // Every call has reached the server and waits on the key lookup, then the service stops.
+            await tap.seen("client", F.HEADERS, inFlight);
+            await setTimeout(50);
+            stopping = api.stop();
+            await tap.seen("server", F.GOAWAY);
+            resume();
+          },
+        },
+      );
+      const goaways = tap.frames.filter((f) => f.from === "server" && f.type === F.GOAWAY);
+      expect(goaways).toHaveLength(1);
+      expect(goaways[0]?.code).toBe(F.NO_ERROR);
+      const callStreams = tap.frames
+        .filter((f) => f.from === "client" && f.type === F.HEADERS)
+        .map((f) => f.streamId);
+      // The GOAWAY let every call already sent finish…
+      expect(goaways[0]?.lastStreamId).toBe(Math.max(...callStreams));
+      // …and they did: each got its whole answer, after the GOAWAY (Postgres was stalled, so the
+      // key service was unavailable), and none was reset.
+      const answers = result.in_flight.map((o) => decodeCheckResponse(answerOf(o)));
+      expect(answers.map((a) => a.denied_response?.status?.code)).toEqual(
+        Array(inFlight).fill("ServiceUnavailable"),
+      );
+      const goawayAt = tap.frames.indexOf(goaways[0] as TappedFrame);
+      const firstAnswerAt = tap.frames.findIndex((f) => f.from === "server" && f.type === F.HEADERS);
+      expect(firstAnswerAt).toBeGreaterThan(goawayAt);
+      expect(tap.count("server", F.RST_STREAM)).toBe(0);
+      // New calls found no server to take them.
+      expect(result.after.map((o) => o.code)).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
+      proxy.setMode("forward");
+      await stopping;
+    } finally {
+      if (!stopping) await api.stop();
+      await tap.close();
+      await proxy.close();
+    }
+  });
+});
