@@ -183,6 +183,18 @@ const asFieldValue = (value: string) =>
     .join("")
     .replace(/[^\t\x20-\x7e\x80-\xff]/g, "");
 
+/**
+ * Whether a value would reach the check as the real key after all: once what cannot be sent is
+ * dropped (a mangling made of control characters) and HTTP trims the value's edges.
+ */
+function deliversKey(value: string, realKey: string): boolean {
+  return (
+    asFieldValue(value)
+      .trim()
+      .replace(/^bearer\s+/i, "") === realKey
+  );
+}
+
 /** Credentials that are not the real key: random, shaped like a key, or the real key mangled. */
 function notTheKey(realKey: string): fc.Arbitrary<string> {
   const base62 = fc.constantFrom(...BASE62);
@@ -229,7 +241,9 @@ function requestOf(realKey: string, wellFormed: boolean): fc.Arbitrary<HostileRe
   const name = wellFormed ? knownHeaderName : fc.oneof(knownHeaderName, text);
   const credential = fc.tuple(
     fc.constantFrom("Authorization", "X-Api-Key", "x-api-key"),
-    wellFormed ? notTheKey(realKey).map(asFieldValue) : notTheKey(realKey),
+    (wellFormed ? notTheKey(realKey).map(asFieldValue) : notTheKey(realKey)).filter(
+      (value) => !deliversKey(value, realKey),
+    ),
   );
   return fc.record({
     method: wellFormed ? commonMethod : fc.oneof(commonMethod, text),
@@ -284,7 +298,8 @@ describe("forward-auth under hostile input", () => {
         expect(status < 200 || status >= 300, text).toBe(true);
         if (status >= 500) {
           expect(status, text).toBe(500);
-          expect(text).toContain('"code":"misconfigured"');
+          // A HEAD answer has no body to say so.
+          if (request.method !== "HEAD") expect(text).toContain('"code":"misconfigured"');
           expect(request.headers.some(([n]) => n.toLowerCase() === "x-request-cost")).toBe(true);
         }
         expect(text).not.toContain(key.key);
