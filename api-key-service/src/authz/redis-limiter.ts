@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { parseRedisUrl } from "@gateway/common";
+import { IoredisScriptNodes } from "./ioredis-script-nodes.js";
 import { ClusterNodes } from "./redis-cluster-nodes.js";
 import { keySlot } from "./redis-cluster-slot.js";
 import {
   RedisUnavailable,
   type Reply,
   type ReplyCallback,
+  type ScriptChannel,
   ScriptConnection,
   type ScriptNodes,
   SingleNode,
@@ -63,6 +65,11 @@ const QUOTA_TTL_SLACK_MS = 86_400_000;
 export interface RedisLimiterOptions {
   /** REDIS_URL: one Redis, or a Redis Cluster's seed nodes (redis+cluster://). */
   url: string;
+  /**
+   * REDIS_LIMITER_CLIENT: "own" (default), the hand-written connection (ScriptConnection, or one per
+   * primary on a cluster); "ioredis", the library-backed fallback (IoredisScriptNodes).
+   */
+  client?: "own" | "ioredis";
   /** Prepended to the limiter's Redis keys (REDIS_KEY_PREFIX). */
   keyPrefix: string;
   /** A check Redis has not answered within this long fails with RedisTimeout. */
@@ -89,7 +96,7 @@ interface Pending {
 }
 
 interface Batch {
-  connection: ScriptConnection;
+  connection: ScriptChannel;
   sentAt: number;
   /** Replies still owed; the batch leaves the watch list when it reaches 0. */
   left: number;
@@ -132,7 +139,7 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly quotaResp = new WeakMap<QuotaRequest, { userId: string; key: string; tail: string }>();
   /** Rebuilds under way, by user and period: concurrent checks wait for one. */
   private readonly rebuilding = new Map<string, Promise<void>>();
-  private queues = new Map<ScriptConnection, Queue>();
+  private queues = new Map<ScriptChannel, Queue>();
   private flushScheduled = false;
   /** Sent batches awaiting replies, oldest first. */
   private readonly inFlight = new Set<Batch>();
@@ -147,9 +154,9 @@ export class RedisRateLimiter implements RateLimiter {
       connectTimeoutMs: 2_000,
       onError: options.onError,
     };
-    this.connection = parseRedisUrl(options.url).cluster
-      ? new ClusterNodes(connection)
-      : new SingleNode(new ScriptConnection(connection));
+    if (options.client === "ioredis") this.connection = new IoredisScriptNodes(connection);
+    else if (parseRedisUrl(options.url).cluster) this.connection = new ClusterNodes(connection);
+    else this.connection = new SingleNode(new ScriptConnection(connection));
     this.keyPrefix = `${options.keyPrefix}rl:{`;
     this.timeoutMs = options.timeoutMs;
     this.quotaBaseline = options.quotaBaseline;
@@ -321,7 +328,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private sendCommand(
-    connection: ScriptConnection,
+    connection: ScriptChannel,
     resp: string,
     redirected: boolean,
     asking: boolean,
@@ -359,7 +366,7 @@ export class RedisRateLimiter implements RateLimiter {
    * other error, and for a redirect from a single Redis (REDIS_URL names a cluster node: an error
    * that says so is thrown instead).
    */
-  private redirection(err: Error): { ask: boolean; slot: number; connection: ScriptConnection } | undefined {
+  private redirection(err: Error): { ask: boolean; slot: number; connection: ScriptChannel } | undefined {
     const match = /^(MOVED|ASK) (\d+) (\S+)$/.exec(err.message);
     if (!match) return undefined;
     const [, kind, slotText, address] = match as unknown as [string, string, string, string];
@@ -379,7 +386,7 @@ export class RedisRateLimiter implements RateLimiter {
     for (const [connection, queue] of queues) this.send(connection, queue.pending, queue.resp, false);
   }
 
-  private send(connection: ScriptConnection, pending: Pending[], resp: string, asking: boolean): void {
+  private send(connection: ScriptChannel, pending: Pending[], resp: string, asking: boolean): void {
     const batch: Batch = {
       connection,
       sentAt: performance.now(),

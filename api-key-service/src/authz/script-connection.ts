@@ -33,7 +33,7 @@ export class RedisUnavailable extends Error {}
  * script-execution closure per check made the client the largest allocator on the check path, and
  * those objects outlived young-generation collections (see docs/PERFORMANCE.md).
  */
-export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> {
+export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> implements ScriptChannel {
   readonly sha: string;
   private socket: net.Socket | undefined;
   private parser: Parser | undefined;
@@ -191,6 +191,15 @@ export function encodeCommand(args: readonly string[]): string {
   return out;
 }
 
+/** Where script calls are written: a ScriptConnection, or a library client standing in for one. */
+export interface ScriptChannel {
+  readonly isReady: boolean;
+  /** Writes `resp` (one or more commands) and calls back once per command, in order. */
+  send(resp: string, callbacks: ReplyCallback[]): void;
+  /** Drops the connection (it owes replies for too long, or lost the script); it reconnects. */
+  reset(reason: string): void;
+}
+
 /**
  * The connections a script call can go to: one Redis, or the primaries of a Redis Cluster, each
  * serving the hash slots CLUSTER SLOTS gives it.
@@ -204,9 +213,9 @@ export interface ScriptNodes {
   close(): void;
   once(event: "ready", listener: () => void): unknown;
   /** The connection serving `slot` (one Redis: its only one); undefined while none is known. */
-  nodeFor(slot: number): ScriptConnection | undefined;
+  nodeFor(slot: number): ScriptChannel | undefined;
   /** A redirect's target (ASK), connected if it was not; undefined for an address it cannot use. */
-  nodeAt(address: string): ScriptConnection | undefined;
+  nodeAt(address: string): ScriptChannel | undefined;
   /** A MOVED reply: `slot` is served by `address` now; the whole map is read again soon. */
   moved(slot: number, address: string): void;
   /** A call failed for want of a node: look at the cluster again soon. */

@@ -81,6 +81,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       "",
       "--appendonly",
       "no",
+      // A primary otherwise waits 5 s for more replicas before it starts the first sync.
+      "--repl-diskless-sync-delay",
+      "0",
     ]);
     const answers = () =>
       cli(port, "ping").then(
