@@ -242,7 +242,7 @@ describe("X-Request-Cost", () => {
       expect(JSON.parse(check.denied_response?.body ?? "{}").error.code).toBe("misconfigured");
     }
     expect((await ask(api, key.key)).headers["x-ratelimit-remaining"]).toBe("9");
-    expect(api.logs.join("\n")).toContain("route misconfigured");
+    expect(api.logs.join("\n")).toContain("route misconfigured: context_extensions.cost (X-Request-Cost");
   });
 });
 

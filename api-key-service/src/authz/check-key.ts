@@ -223,7 +223,7 @@ export class KeyChecker {
       this.costLogged.set(shown, now);
       this.deps.logger.error(
         { cost: shown },
-        `route misconfigured: context_extensions.cost must be a whole number from 1 to ${MAX_COST}; requests on it are refused with 500`,
+        `route misconfigured: context_extensions.cost (X-Request-Cost on the forward-auth endpoint) must be a whole number from 1 to ${MAX_COST}; requests on it are refused with 500`,
       );
     }
     return deny("MISCONFIGURED", "the gateway route is misconfigured");
