@@ -1,8 +1,10 @@
 import { describe, expect, test } from "@gateway/testing";
 import { KeyFormat } from "../../../api-key-service/src/keys/key-format.js";
+import { ADMIN_TOKEN } from "../../../api-key-service/test/fixtures.js";
 import { freePort, type GatewayKind, startGateway } from "./gateway.js";
 import { rawGet } from "./raw-request.js";
 import { withGatewayStack } from "./stack.js";
+import { runTestApi } from "./test-api.js";
 
 /**
  * The refusal's body code as each gateway hands it on: Caddy passes the check's own body, nginx
@@ -55,6 +57,14 @@ export function describeGateway(kind: GatewayKind): void {
           expect(res.headers.get("x-ratelimit-remaining")).toMatch(/^\d+$/);
           expect(res.headers.get("ratelimit")).toContain('"minute"');
         }
+        // The check reads no body: the upstream gets the client's, whole.
+        const posted = await send("/echo", {
+          method: "POST",
+          headers: { ...bearer(key.key), "content-type": "application/json" },
+          body: JSON.stringify({ order: 42, items: ["a", "b"] }),
+        });
+        expect(posted.status).toBe(200);
+        expect(((await posted.json()) as any).body).toEqual({ order: 42, items: ["a", "b"] });
       });
     });
 
@@ -147,6 +157,49 @@ export function describeGateway(kind: GatewayKind): void {
         expect(costly.headers.get("x-ratelimit-remaining")).toBe("79");
         expect(backendPaths()).toEqual(["/hello", "/echo"]);
       });
+    });
+
+    test("test-api.sh passes through it, and usage is billed once per allowed request from the checks", {
+      timeout: 60_000,
+    }, async ({ services }) => {
+      const billing = { billing: true, apiEnv: { AUTHZ_FLUSH_INTERVAL: "1s" } };
+      await withGatewayStack(
+        services,
+        kind,
+        async ({ api, gateway, send, backendPaths, sidecar }) => {
+          const run = await runTestApi({
+            API_URL: api.baseUrl,
+            GATEWAY_URL: gateway.url,
+            ADMIN_TOKEN,
+            USAGE_TIMEOUT: "30",
+          });
+          expect(run.code, run.output).toBe(0);
+          expect(run.output).toContain("14 passed, 0 failed");
+
+          // Three allowed requests, one of them on the route that costs 20, and two refused ones.
+          const key = await api.createKey({ user_id: "user_billed" });
+          const served = backendPaths().length;
+          for (const path of ["/hello", "/hello", "/render", "/admin"])
+            await send(path, { headers: bearer(key.key) });
+          await send("/hello", { headers: bearer(WRONG_KEY) });
+          expect(backendPaths().slice(served)).toEqual(["/hello", "/hello", "/echo"]);
+
+          const usage = async () => {
+            const res = await api.request("GET", `/api/usage?key_id=${key.id}&granularity=minute`);
+            const rows = res.body.data as { requests: number; billable_units: number }[];
+            return {
+              requests: rows.reduce((n, r) => n + r.requests, 0),
+              units: rows.reduce((n, r) => n + r.billable_units, 0),
+            };
+          };
+          await expect.poll(usage, { timeout: 20_000, interval: 250 }).toEqual({ requests: 3, units: 22 });
+          // Later passes (the poller's every second, and this one) take nothing twice.
+          await new Promise((r) => setTimeout(r, 2_500));
+          await sidecar?.flush();
+          expect(await usage()).toEqual({ requests: 3, units: 22 });
+        },
+        billing,
+      );
     });
 
     test("fails closed: with the forward-auth endpoint unreachable nothing reaches the backend", async () => {
