@@ -107,7 +107,24 @@ export function AuditPage({ params }: { params: URLSearchParams }) {
   );
 }
 
+/** `field: from → to` for a change; for a record's snapshot (created), its set fields without timestamps. */
 const changesText = (changes: Record<string, unknown>) =>
   Object.entries(changes)
-    .map(([field, value]) => `${field}: ${JSON.stringify(value)}`)
+    .flatMap(([field, value]) => {
+      if (value !== null && typeof value === "object" && "to" in value) {
+        const { from, to } = value as { from?: unknown; to: unknown };
+        return [`${field}: ${JSON.stringify(from ?? null)} → ${JSON.stringify(to)}`];
+      }
+      const empty =
+        value === null || (Array.isArray(value) && value.length === 0) || JSON.stringify(value) === "{}";
+      if (
+        empty ||
+        field === "id" ||
+        field === "created_by" ||
+        (field.endsWith("_at") && !field.startsWith("previous"))
+      ) {
+        return [];
+      }
+      return [`${field}: ${JSON.stringify(value)}`];
+    })
     .join("; ") || "—";
