@@ -1,6 +1,7 @@
 import { describe, expect, test } from "@gateway/testing";
 import { KeyFormat } from "../../../api-key-service/src/keys/key-format.js";
 import { ADMIN_TOKEN } from "../../../api-key-service/test/fixtures.js";
+import { createBackend } from "../../../backend-service/src/main.js";
 import { freePort, type GatewayKind, startGateway } from "./gateway.js";
 import { rawGet } from "./raw-request.js";
 import { withGatewayStack } from "./stack.js";
@@ -204,7 +205,6 @@ export function describeGateway(kind: GatewayKind): void {
 
     test("fails closed: with the forward-auth endpoint unreachable nothing reaches the backend", async () => {
       const backendHits: string[] = [];
-      const { createBackend } = await import("../../../backend-service/src/main.js");
       const backend = createBackend(
         { PORT: 0, HOST: "127.0.0.1" },
         {
