@@ -1,5 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { INTERNAL_TOKEN_HEADER, type InternalTokenCheck, type Logger } from "@gateway/common";
+import {
+  INTERNAL_TOKEN_HEADER,
+  type InternalTokenCheck,
+  type Logger,
+  UNAUTHENTICATED_MESSAGE,
+} from "@gateway/common";
 import type { KeyChecker } from "../authz/check-key.js";
 import type { Decision } from "../authz/decision.js";
 import type { AuthzMetrics } from "../authz/metrics.js";
@@ -54,12 +59,7 @@ export function createForwardAuthServer(options: ForwardAuthOptions): Server {
       internalToken.enabled &&
       !internalToken.allows(TOKEN_SERVICE_PATH, req.headersDistinct[INTERNAL_TOKEN_HEADER] ?? [])
     ) {
-      writeError(
-        res,
-        403,
-        "gateway_token_required",
-        "this port serves the gateway only: send its x-gateway-token",
-      );
+      writeError(res, 403, "gateway_token_required", UNAUTHENTICATED_MESSAGE);
       return;
     }
     const started = process.hrtime.bigint();
