@@ -35,8 +35,13 @@ export function lengthPrefixed(message: Buffer): Buffer {
   return out;
 }
 
-/** `:status: 200` and the content type: every gRPC answer starts with this block. */
+/**
+ * `:status: 200` and the content type: every gRPC answer starts with this block. It opens with an
+ * HPACK dynamic table size update to 0 (RFC 7541 4.2, 6.3): we use no dynamic table, and a client that
+ * lowered SETTINGS_HEADER_TABLE_SIZE below 4,096 must see one (nghttp2 refuses the block otherwise).
+ */
 export const RESPONSE_HEADERS = Buffer.concat([
+  Buffer.from([0x20]),
   encodeIndexedField(":status", "200"),
   encodeLiteralField("content-type", "application/grpc"),
 ]);
