@@ -203,6 +203,23 @@ export function describeGateway(kind: GatewayKind): void {
       );
     });
 
+    test("a gateway started without the endpoint's INTERNAL_TOKEN lets nothing through", async ({
+      services,
+    }) => {
+      await withGatewayStack(
+        services,
+        kind,
+        async ({ api, send, backendPaths }) => {
+          const key = await api.createKey();
+          const res = await send("/hello", { headers: bearer(key.key) });
+          expect(res.status).toBe(403);
+          expect((await refusal(res)).code).toBe(kind === "nginx" ? "forbidden" : "gateway_token_required");
+          expect(backendPaths()).toEqual([]);
+        },
+        { gatewayToken: false },
+      );
+    });
+
     test("fails closed: with the forward-auth endpoint unreachable nothing reaches the backend", async () => {
       const backendHits: string[] = [];
       const backend = createBackend(

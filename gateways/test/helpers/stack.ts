@@ -24,6 +24,8 @@ export interface StackOptions {
   apiEnv?: Record<string, string>;
   /** Also billing-sidecar, billing from the checks (BILLING_SOURCE=checks). */
   billing?: boolean;
+  /** false: the gateway is started without INTERNAL_TOKEN, which the endpoint still requires. */
+  gatewayToken?: boolean;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function withGatewayStack(
     gateway = await startGateway(kind, {
       forwardAuthAddr: new URL(api.forwardAuthUrl).host,
       backendAddr: `127.0.0.1:${port}`,
-      internalToken: INTERNAL_TOKEN,
+      ...(options.gatewayToken === false ? {} : { internalToken: INTERNAL_TOKEN }),
     });
     const url = gateway.url;
     await body({
