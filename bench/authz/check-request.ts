@@ -59,6 +59,17 @@ export function encodeCheckRequest(request: CheckRequest): Buffer {
   return frame;
 }
 
+/** An allowing CheckResponse{status{code:0}}, serialized by the same definition and gRPC length-prefixed. */
+export function encodeAllowedResponse(): Buffer {
+  const message = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.responseSerialize({
+    status: { code: 0 },
+  });
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  return frame;
+}
+
 // Bodies travel to the generator as one file of length-prefixed frames, so the generator spends no
 // CPU on protobuf encoding and h2load can be handed a single frame as its request body.
 export function writeBodies(path: string, frames: readonly Buffer[]): void {

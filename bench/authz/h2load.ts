@@ -1,6 +1,7 @@
 /**
- * nghttp2's h2load as a second, independent load generator for the hot-key runs: C, cheap, and not
- * written by us, so agreement with generator.ts is evidence that neither distorts the figures. It
+ * nghttp2's h2load as a second, independent load generator for the hot-key runs and the one
+ * generator of the tail runs against the floor (tail.ts): C, cheap, and not written by us, so
+ * agreement with generator.ts is evidence that neither distorts the figures. It
  * sends one fixed body, so it cannot walk the keys, and it sees HTTP status only (not grpc-status);
  * the service's own authz_checks_total shows what it decided.
  */
@@ -21,41 +22,54 @@ function which(command: string): string | undefined {
   }
 }
 
+const DEBIAN_PACKAGE = { h2load: "nghttp2-client", nghttpd: "nghttp2-server" } as const;
+
 /**
- * The h2load binary, installing Debian's nghttp2-client when it is missing and we may (root with
- * apt-get); otherwise undefined and the reason, and the cross-check is skipped.
+ * An nghttp2 tool (h2load, the load generator; nghttpd, the floor server), installing its Debian
+ * package when it is missing and we may (root with apt-get); otherwise undefined and the reason,
+ * and the runs that need it are skipped.
  */
-export function ensureH2load(log: (message: string) => void): { path?: string; note: string } {
-  const found = which("h2load");
-  if (found) return { path: found, note: `h2load found at ${found}` };
+export function ensureNghttp2Tool(
+  tool: keyof typeof DEBIAN_PACKAGE,
+  log: (message: string) => void,
+): { path?: string; note: string } {
+  const pkg = DEBIAN_PACKAGE[tool];
+  const found = which(tool);
+  if (found) return { path: found, note: `${tool} found at ${found}` };
   if (process.getuid?.() !== 0 || !which("apt-get")) {
-    return {
-      note: "h2load is not installed (Debian package nghttp2-client) and cannot be installed from here",
-    };
+    return { note: `${tool} is not installed (Debian package ${pkg}) and cannot be installed from here` };
   }
-  log("h2load is missing: installing the Debian package nghttp2-client with apt-get…");
+  log(`${tool} is missing: installing the Debian package ${pkg} with apt-get…`);
   try {
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "nghttp2-client"], {
+    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", pkg], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
       timeout: 180_000,
     });
   } catch (err) {
-    return { note: `installing nghttp2-client failed: ${err instanceof Error ? err.message : String(err)}` };
+    return { note: `installing ${pkg} failed: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const installed = which("h2load");
+  const installed = which(tool);
   return installed
-    ? { path: installed, note: "h2load installed by this run (apt-get install nghttp2-client)" }
-    : { note: "nghttp2-client installed but h2load still not found" };
+    ? { path: installed, note: `${tool} installed by this run (apt-get install ${pkg})` }
+    : { note: `${pkg} installed but ${tool} still not found` };
 }
 
-export function h2loadVersion(path: string): string {
+/** h2load, as the hot-key cross-checks and the tail runs use it. */
+export function ensureH2load(log: (message: string) => void): { path?: string; note: string } {
+  return ensureNghttp2Tool("h2load", log);
+}
+
+/** The first line of `<tool> --version`. */
+export function toolVersion(path: string): string {
   try {
     return execFileSync(path, ["--version"], { encoding: "utf8" }).split("\n")[0]?.trim() ?? "unknown";
   } catch {
     return "unknown";
   }
 }
+
+export const h2loadVersion = toolVersion;
 
 export interface H2loadRun {
   path: string;

@@ -1,4 +1,4 @@
-import { BUSY_WARNING, type LatencySummary } from "@gateway/harness";
+import { BUSY_WARNING, DocSection, type LatencySummary } from "@gateway/harness";
 import { FORWARD_AUTH_SECTION } from "../forward-auth/report.js";
 import { VERIFY_SECTION } from "../verify/report.js";
 import { totalStatements } from "./pg-counter.js";
@@ -12,6 +12,7 @@ import {
   type RunRecord,
   type RunSpec,
 } from "./results.js";
+import { TAIL_SECTION } from "./tail-report.js";
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (us: number) => (us / 1000).toFixed(2);
@@ -266,65 +267,11 @@ grpc-js's, so the service can pass the ceiling and a ratio above 1 is possible.
 The billing sidecar's figures (access-log ingest into Postgres, Stripe delivery) are in
 [PERFORMANCE-BILLING.md](PERFORMANCE-BILLING.md), written by \`pnpm bench:billing\`.`;
 
-/** What profiling found about where a check's time goes; true of the code, whatever the run measured. */
-const WHERE_THE_TIME_GOES = `## Where a check's time goes
-
-From CPU profiles of the service under this benchmark's load (\`node --cpu-prof\`, steady state only):
-
-- **grpc-js and Node's HTTP/2 streams were the largest cost and the tail.** Per call they create a
-  native stream, a Duplex, external header strings and several listeners; these outlive
-  young-generation collections, so full collections with 35-80 ms pauses came every few seconds, and
-  the grpc-js no-op server alone cost ~115 µs a call on this machine. The service now serves gRPC
-  with \`packages/h2-grpc\`: a request is one small object, a unary answer one buffer. Its own no-op
-  costs ~6 µs a call closed-loop and ~20-40 µs paced, with a stable heap and sub-millisecond
-  scavenges (measured with this benchmark's generator; the no-op rows below are still grpc-js).
-- **The service's own work** is now most of a check: the Redis call, the request protobuf, the key
-  hash, cache, metrics and usage counting. What was done to shrink it: the limiter has a Redis
-  connection of its own that writes the EVALSHA calls of one event-loop turn as one pre-built write
-  and reads the replies with redis-parser (ioredis's pipeline, command and script objects per check
-  had been the largest allocation outliving young collections: promoted bytes per check fell from
-  ~3.9 KB to ~0.2 KB, and service CPU per paced check by about a third); allowed answers are encoded
-  from per-key parts kept beside the key record, with the rate-limit headers written straight into
-  the answer's bytes; requests are decoded without proto-loader's second conversion pass; cache
-  misses are looked up in batches; usage counts are flushed as one JSON parameter per 500 rows
-  (pg's per-element array escaping stalled the loop 20-47 ms on a 10,000-key flush).
-- **Garbage collection was the tail, and is now a small part of it.** A 1,000,000-entry LRU of
-  last-used writes had preallocated 16 MB of heap arrays (and 12 MB of typed arrays) that every full
-  collection walked; with ioredis's per-check objects promoted on top, a full collection came every
-  3-5 s under the paced run, with 6-14 ms pauses plus incremental steps of up to ~15 ms, and the
-  checks queued behind one made the p99 of a window (20-80 ms). With a pruned Map in its place and
-  the limiter's own connection, the live heap fell from ~64 to ~47 MB and full collections came
-  every ~30 s (6-9 ms pauses) instead; scavenges average 0.9 ms (9 of 291 over 2 ms in a 20 s
-  window). p99 at ~18,400 checks/s paced was
-  9.8-15.5 ms over three 20 s windows (5.3-7.7 ms over three 10 s windows at 18,000/s, which rarely
-  hold a full collection), and 2.7-2.8 ms at 3,000 checks/s. This benchmark's own paced run moves a
-  lot between runs of the same code: 10.2, 22.9, 14.6 and 31.0 ms (and one invalid run) in five runs
-  on 2026-12-04 since the limiter change.
-- **What is left of the tail is mostly a kernel thread taking one of the two cores.** This machine's
-  kernel runs DAMON, a memory-access monitor (the Machine section says when it is on): its \`kdamond\`
-  thread samples physical memory every 500 ms. With \`perf sched record\` and \`perf sched timehist\`
-  during the paced run (12,400 checks/s, 2026-12-04): every ~525 ms kdamond runs for 15-20 ms of CPU,
-  in slices of 1-7 ms, on one of the two cores; in those moments Redis and the service wait up to
-  4-5 ms for a CPU they are ready to use (0.05-0.06 ms on average otherwise), and the service's event
-  loop then works 3-9 ms at a stretch through the backlog (its usual turn is ~0.4 ms). A stall
-  detector inside the service (a 1 ms interval timer) sees its 8-30 ms stalls recur at the same
-  ~540 ms period, with no garbage collection and no page faults at those moments. At half the
-  closed-loop maximum the service, Redis and the generator need about one core between them, so while
-  kdamond holds the other they are at or over capacity for ~20 ms twice a second, about 4 % of the
-  time: enough to set the p99. Lower rates suffer less but are not spared (p99 10.7-12.1 ms at 6,000
-  checks/s, 13.6-21.4 ms at 9,000/s, 14-52 ms at 12,400/s over 20 s windows on that machine; 2.7 ms
-  at 3,000/s on an earlier one). The link is from timing, not from a run without DAMON: the monitor
-  belongs to the machine and was left on. The service's own \`authz_check_duration_seconds\` (decode to
-  answer, the Redis round trip included) puts 5-6 % of checks over 5 ms at 12,400/s.
-- **Redis work per check.** The rate-limit script costs an admitted check HMGET and two HINCRBYs per
-  window once its key is warm, and writes nothing for a refused one; a key spread over 10,000 keys
-  at this rate still opens a new minute bucket and expires an old one on most checks (7.8 commands
-  per spread check, from 10.0 before). Redis CPU per check did not move measurably with it (0.33
-  cores at 12,400 checks/s).
-- **Paced load costs more per check than closed-loop load**: with checks arriving one at a time, each
-  needs its own socket reads and writes, where at full load one read or write serves many. Half the
-  closed-loop maximum is therefore well over half of what the service can sustain paced, which is why
-  the paced run's tail is long.`;
+/**
+ * What profiling found about where a check's time goes: written by hand in docs/PERFORMANCE.md
+ * between these markers, dated there, and carried over by every rewrite of the file.
+ */
+export const FINDINGS_SECTION = new DocSection("bench:authz:findings");
 
 export function renderReport(report: BenchReport): string {
   const { machine, options, runs } = report;
@@ -348,7 +295,8 @@ export function renderReport(report: BenchReport): string {
       "",
     );
   }
-  push(WHERE_THE_TIME_GOES, "");
+  const findings = FINDINGS_SECTION.kept(options.output);
+  if (findings) push(findings, "");
 
   push(
     "## Runs",
@@ -634,9 +582,11 @@ export function renderReport(report: BenchReport): string {
       `${options.connections} connections, ${int(options.keys)} keys; seeding took ${fixed(report.seedS, 1)} s.`,
     "",
   );
-  // `pnpm bench:verify` owns a delimited section of the same file: keep it as it stands.
-  const verifySection = VERIFY_SECTION.kept(options.output);
-  if (verifySection) push(verifySection, "");
+  // `--only tail` and `pnpm bench:verify` own delimited sections of the same file: keep them as they stand.
+  for (const section of [TAIL_SECTION, VERIFY_SECTION]) {
+    const kept = section.kept(options.output);
+    if (kept) push(kept, "");
+  }
   // So does `pnpm bench:forward-auth`.
   const forwardAuthSection = FORWARD_AUTH_SECTION.kept(options.output);
   if (forwardAuthSection) push(forwardAuthSection, "");

@@ -1,6 +1,6 @@
 /**
  * `pnpm bench:authz`: benchmarks the ext_authz Check RPC of api-key-service against a no-op ceiling
- * and rewrites docs/PERFORMANCE.md. See report.ts for what is measured and how.
+ * and a floor, and rewrites docs/PERFORMANCE.md. See report.ts and tail.ts for what is measured and how.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,10 +15,11 @@ import {
   describeMachine,
   KDAMOND,
   log,
+  readFlags,
   runAsProcess,
   sleep,
 } from "@gateway/harness";
-import pg from "pg";
+import { postgresVersion } from "../billing/postgres.js";
 import { checkRequestFor, encodeCheckRequest, writeBodies } from "./check-request.js";
 import {
   committedTransactions,
@@ -28,7 +29,8 @@ import {
   putUsersOnQuotaPlan,
   seedKeys,
 } from "./database.js";
-import { ensureH2load, h2loadVersion } from "./h2load.js";
+import { startFloor } from "./floor.js";
+import { ensureH2load, ensureNghttp2Tool, toolVersion } from "./h2load.js";
 import { startNoopServer, type Target } from "./launch.js";
 import { type Context, measureQuietly, probeTarget, redisSample } from "./measure.js";
 import { readOptions } from "./options.js";
@@ -36,7 +38,9 @@ import { PgStatementCounter, totalStatements } from "./pg-counter.js";
 import { RedisInfo } from "./redis-stats.js";
 import { isComparisonOnly, renderReport, runLabel, targetSummary } from "./report.js";
 import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
-import { startService } from "./service.js";
+import { type ServiceTarget, startService } from "./service.js";
+import { measureTail, type TailContext } from "./tail.js";
+import { renderTailSection, TAIL_SECTION, tailVerdicts } from "./tail-report.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const KEY_PREFIX = "gw";
@@ -48,16 +52,18 @@ const QUIET_WAIT_BUDGET_S = 45;
 /** At most this many runs measured again because other work disturbed their window. */
 const NOISY_RETRIES = 2;
 
-async function postgresVersion(url: string): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ server_version: string }>("SHOW server_version");
-    return rows[0]?.server_version ?? "unknown";
-  } finally {
-    await client.end();
-  }
-}
+const HELP = `pnpm bench:authz [--only tail]
+
+Benchmarks the ext_authz Check of api-key-service against the local Postgres and Redis and rewrites
+docs/PERFORMANCE.md (BENCH_OUTPUT). Settings: BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONCURRENCY,
+BENCH_CONNECTIONS, BENCH_KEYS, BENCH_PG_URL, BENCH_REDIS_URL, BENCH_H2LOAD=0 (no h2load runs),
+BENCH_SERVICE_NODE_ARGS.
+
+  --only tail   only the tail against the floor (h2load paced at 1,000, 5,000 and 12,000/s and
+                closed loop against the service, the no-op servers and nghttpd), about two
+                minutes; rewrites that section of the file alone`;
+
+const flags = readFlags(HELP, { only: ["tail"] });
 
 async function main(cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
@@ -154,12 +160,21 @@ async function main(cleanup: Cleanup): Promise<number> {
   await probeTarget("the no-op server", noop.grpcPort, frames);
   log(`  pid ${noop.pid}, grpc ${noop.grpcPort}`);
 
-  const runs: RunRecord[] = [];
-  const targetOf = (spec: RunSpec): Target => (spec.target === "service" ? service : noop);
   const ensureAlive = () => {
     if (!isRunning(service.pid))
       throw new Error(`api-key-service exited during the runs:\n${service.recentOutput()}`);
   };
+  const tail = await prepareTail(cleanup, service, noop, dir, frames[0] as Buffer);
+  if (flags.only === "tail") {
+    if (!tail)
+      throw new Error("the tail runs need h2load and nghttpd (Debian nghttp2-client, nghttp2-server)");
+    const ok = await runTailSection(tail, machine, startedAt, options.output);
+    ensureAlive();
+    return ok ? 0 : 1;
+  }
+
+  const runs: RunRecord[] = [];
+  const targetOf = (spec: RunSpec): Target => (spec.target === "service" ? service : noop);
   // Service then ceiling for each load, so slow drift on a shared machine hits both alike. Spread
   // first and paced last keeps their passes over the keys far apart (see prewarmKeys).
   for (const keys of ["spread", "hot"] as const) {
@@ -212,6 +227,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     }
   }
 
+  const tailRuns = tail ? await measureTail(tail.ctx, tail.targets) : undefined;
+  ensureAlive();
+
   const redisSamples: RedisSample[] = [];
   for (const keys of ["hot", "spread"] as const)
     redisSamples.push(await redisSample(ctx, service, keys, redisUrl));
@@ -234,13 +252,15 @@ async function main(cleanup: Cleanup): Promise<number> {
     runs,
     redisSamples,
     pgTotals,
-    h2load: { note: h2load.note, version: h2load.path ? h2loadVersion(h2load.path) : undefined },
+    h2load: { note: h2load.note, version: h2load.path ? toolVersion(h2load.path) : undefined },
     serviceSettings: service.settings,
     quietWait: { waitedS: QUIET_WAIT_BUDGET_S - ctx.quietBudget.remainingS, budgetS: QUIET_WAIT_BUDGET_S },
     retries: { used: NOISY_RETRIES - ctx.retries, budget: NOISY_RETRIES },
     kdamondCpuS: cpuSecondsBetween(kdamondBefore, cpuSecondsByPid(KDAMOND)),
   };
   writeFileSync(options.output, renderReport(report));
+  if (tail && tailRuns) writeTail(tail, tailRuns, machine, startedAt, options.output);
+  else log("no tail runs (h2load or nghttpd missing): the tail section of the file is left as it was");
   log(`\nwrote ${options.output}`);
   const summary = targetSummary(report);
   log(["", "| target | goal | measured | result |", ...summary.rows].join("\n"));
@@ -266,6 +286,73 @@ function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+interface Tail {
+  ctx: TailContext;
+  targets: Parameters<typeof measureTail>[1];
+  versions: { h2load: string; nghttpd: string };
+}
+
+/** Our own no-op H2GrpcServer and the nghttpd floor beside the service and the grpc-js no-op. */
+async function prepareTail(
+  cleanup: Cleanup,
+  service: ServiceTarget,
+  grpcJsNoop: Target,
+  workDir: string,
+  body: Buffer,
+): Promise<Tail | undefined> {
+  const h2load = ensureH2load(log);
+  const nghttpd = ensureNghttp2Tool("nghttpd", log);
+  if (!h2load.path || !nghttpd.path) {
+    log(`tail runs skipped: ${h2load.path ? nghttpd.note : h2load.note}`);
+    return undefined;
+  }
+  log("starting the no-op H2GrpcServer and the nghttpd floor…");
+  const h2Noop = await startNoopServer(ROOT, "h2");
+  cleanup.add("stop the no-op H2GrpcServer", () => h2Noop.stop());
+  await probeTarget("the no-op H2GrpcServer", h2Noop.grpcPort, [body]);
+  const floor = await startFloor(nghttpd.path, workDir);
+  cleanup.add("stop nghttpd", () => floor.stop());
+  await probeTarget("the nghttpd floor", floor.grpcPort, [body]);
+  log(
+    `  h2 no-op pid ${h2Noop.pid}, grpc ${h2Noop.grpcPort}; nghttpd pid ${floor.pid}, port ${floor.grpcPort}`,
+  );
+  return {
+    ctx: { h2loadPath: h2load.path, workDir, body, quietBudget: { remainingS: QUIET_WAIT_BUDGET_S }, log },
+    targets: { service, "h2 no-op": h2Noop, "grpc-js no-op": grpcJsNoop, floor },
+    versions: { h2load: toolVersion(h2load.path), nghttpd: toolVersion(nghttpd.path) },
+  };
+}
+
+async function runTailSection(
+  tail: Tail,
+  machine: BenchReport["machine"],
+  startedAt: Date,
+  output: string,
+): Promise<boolean> {
+  const runs = await measureTail(tail.ctx, tail.targets);
+  return writeTail(tail, runs, machine, startedAt, output);
+}
+
+/** Writes the tail section and prints its verdicts; false when a run had failures. */
+function writeTail(
+  tail: Tail,
+  runs: Awaited<ReturnType<typeof measureTail>>,
+  machine: BenchReport["machine"],
+  startedAt: Date,
+  output: string,
+): boolean {
+  TAIL_SECTION.write(output, renderTailSection({ startedAt, machine, ...tail.versions, runs }));
+  log(`\nwrote the tail section of ${output}`);
+  for (const v of tailVerdicts(runs)) {
+    const over = (us: number | undefined) => (us === undefined ? "–" : `${(us / 1000).toFixed(2)} ms`);
+    log(
+      `  ${v.rate}/s: service − floor p99 ${over(v.p99Over)} (≤ 1), p99.9 ${over(v.p999Over)} (≤ 5): ` +
+        `${v.pass === undefined ? "no figure" : v.pass ? "pass" : "FAIL"}`,
+    );
+  }
+  return runs.every((r) => r.checks > 0 && r.failures.http + r.failures.transport === 0);
 }
 
 await runAsProcess("bench:authz", main, log);

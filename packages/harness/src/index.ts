@@ -23,7 +23,7 @@ export {
   tsxCommand,
 } from "./process.js";
 export { type PortServer, type ReportingOptions, startPortServer, startReporting } from "./reporting.js";
-export { integerSetting, loopbackUrl } from "./settings.js";
+export { integerSetting, loopbackUrl, readFlags } from "./settings.js";
 export {
   CLOCK_TICKS_PER_S,
   cpuSeconds,

@@ -19,3 +19,39 @@ export function loopbackUrl(name: string, fallback: string): string {
   }
   return url.toString();
 }
+
+/**
+ * A program's command line: `--help` prints `help` and exits; `--<flag> <value>` (or `=value`) for
+ * each flag in `choices`, its value one of those listed. Anything else is refused, naming it, and
+ * the program exits 2 before it has started or changed anything.
+ */
+export function readFlags<F extends string>(
+  help: string,
+  choices: Record<F, readonly string[]>,
+  argv: readonly string[] = process.argv.slice(2),
+): Partial<Record<F, string>> {
+  const flags: Partial<Record<F, string>> = {};
+  const refuse = (message: string): never => {
+    process.stderr.write(`${message}\n\n${help.trim()}\n`);
+    process.exit(2);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`${help.trim()}\n`);
+      process.exit(0);
+    }
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const name = match?.[1] as F | undefined;
+    if (!name || !Object.hasOwn(choices, name)) refuse(`unknown argument "${arg}"`);
+    const flag = name as F;
+    const value = match?.[2] ?? argv[++i];
+    if (value === undefined || !choices[flag].includes(value)) {
+      refuse(
+        `--${flag} takes one of: ${choices[flag].join(", ")} (got ${value === undefined ? "nothing" : `"${value}"`})`,
+      );
+    }
+    flags[flag] = value;
+  }
+  return flags;
+}
