@@ -62,6 +62,33 @@ describe("gRPC C core (python3-grpcio) against api-key-service", () => {
     expect(outcomes[2]?.code).toBe("NOT_FOUND");
   });
 
+  test("what the server does not take gets a clear status, and the connection goes on", async ({ api }) => {
+    const key = await api.createKey();
+    const tap = await startFrameTap(api.grpcPort);
+    try {
+      const [gzip, bigMetadata, after] = await runPython<CallOutcome[]>({
+        target: target(tap.port),
+        scenario: "calls",
+        calls: [
+          { path: CHECK_PATH, request: checkWithKey(key.key), gzip: true },
+          // Past the 16 KiB header list the server announces (SETTINGS_MAX_HEADER_LIST_SIZE).
+          { path: CHECK_PATH, request: checkWithKey(key.key), metadata: [["x-large", "m".repeat(20_000)]] },
+          { path: CHECK_PATH, request: checkWithKey(key.key) },
+        ],
+      });
+      expect(gzip).toMatchObject({
+        code: "UNIMPLEMENTED",
+        details: expect.stringContaining("identity only"),
+      });
+      expect(bigMetadata).toMatchObject({ code: "RESOURCE_EXHAUSTED", details: "request headers too large" });
+      expect(decodeCheckResponse(answerOf(after as CallOutcome)).status?.code).toBe(0);
+      expect(tap.connections()).toBe(1);
+      expect(tap.count("server", F.GOAWAY)).toBe(0);
+    } finally {
+      await tap.close();
+    }
+  });
+
   // gRPC's C core asks for a ping every 100 ms but, without data to send, sends about one a second.
   test("keepalive pings over 3.5 s without a call: each one answered, the one connection kept", async ({
     api,

@@ -51,6 +51,7 @@ def invoke(channel, spec):
             base64.b64decode(spec["request"]),
             timeout=spec.get("timeout", 5),
             metadata=[tuple(m) for m in spec.get("metadata", [])],
+            compression=grpc.Compression.Gzip if spec.get("gzip") else None,
         )
         return outcome(response=response, call=call)
     except grpc.RpcError as error:
