@@ -1,6 +1,8 @@
 // The management API, same origin. The credential lives in sessionStorage only: closing the tab forgets it.
 
 const TOKEN_KEY = "gateway-console-token";
+/** Dispatched on window when the API refuses the signed-in credential. */
+export const SIGNED_OUT = "gateway-console-signed-out";
 
 export const session = {
   token: (): string | null => sessionStorage.getItem(TOKEN_KEY),
@@ -53,6 +55,11 @@ export async function call<T>(
   }
   const text = await res.text();
   const body = text ? safeJson(text) : null;
+  if (res.status === 401 && options.token === undefined) {
+    // The signed-in credential was revoked or expired meanwhile: the console signs out.
+    session.clear();
+    dispatchEvent(new Event(SIGNED_OUT));
+  }
   if (!res.ok) {
     const problem = (body ?? {}) as { detail?: string; errors?: { field: string; message: string }[] };
     throw new ApiError(res.status, problem.detail ?? `HTTP ${res.status}`, problem.errors ?? []);

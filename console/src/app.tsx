@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { Access } from "./access.js";
-import { session } from "./api.js";
+import { ApiError, SIGNED_OUT, session } from "./api.js";
 import { AuditPage } from "./pages/audit.js";
 import { KeysPage } from "./pages/keys.js";
 import { OverviewPage } from "./pages/overview.js";
@@ -44,6 +44,15 @@ export function App() {
       },
     );
   }, [signed.state]);
+
+  useEffect(() => {
+    const ended = () => {
+      setError(new ApiError(401, "The credential is no longer valid (revoked or expired): sign in again."));
+      setSigned({ state: "out" });
+    };
+    addEventListener(SIGNED_OUT, ended);
+    return () => removeEventListener(SIGNED_OUT, ended);
+  }, []);
 
   const visible = signed.state === "in" ? PAGES.filter((p) => signed.scopes.has(p.scope)) : [];
   const active = visible.find((p) => p.page === place.page) ?? visible[0];

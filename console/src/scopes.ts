@@ -16,15 +16,21 @@ export type Scope =
   | "plans:write"
   | "webhooks:read"
   | "webhooks:write"
-  | "admin";
+  | "admin"
+  // Not an API scope: users:write held by a credential not bound to one user, which may also change a
+  // user's plan (a user-bound one may set only the Stripe customer).
+  | "users:plan";
 
-const PROBES: Record<Scope, { method: string; path: string; body?: unknown }> = {
-  "keys:read": { method: "GET", path: "/api/keys?limit=1" },
+/** A user id no one is likely to have: a user-bound credential answers 404 for it, others an empty read. */
+const STRANGER = "scope-probe.unbound";
+
+const PROBES: Record<Exclude<Scope, "users:plan">, { method: string; path: string; body?: unknown }> = {
+  "keys:read": { method: "GET", path: `/api/keys?limit=1&user_id=${STRANGER}` },
   "keys:write": { method: "POST", path: "/api/keys", body: {} },
   "users:read": { method: "GET", path: "/api/users?limit=1" },
   "users:write": { method: "PUT", path: "/api/users/scope-probe", body: {} },
-  "usage:read": { method: "GET", path: "/api/usage" },
-  "audit:read": { method: "GET", path: "/api/audit?limit=1" },
+  "usage:read": { method: "GET", path: `/api/usage?user_id=${STRANGER}` },
+  "audit:read": { method: "GET", path: `/api/audit?limit=1&user_id=${STRANGER}` },
   "plans:read": { method: "GET", path: "/api/plans?limit=1" },
   "plans:write": { method: "POST", path: "/api/plans", body: {} },
   "webhooks:read": { method: "GET", path: "/api/webhooks?limit=1" },
@@ -34,14 +40,18 @@ const PROBES: Record<Scope, { method: string; path: string; body?: unknown }> = 
 
 /** The scopes `token` holds; rejects with the API's 401 (or 429) when it is not a valid credential. */
 export async function probeScopes(token: string): Promise<Set<Scope>> {
-  const entries = Object.entries(PROBES) as [Scope, (typeof PROBES)[Scope]][];
+  const entries = Object.entries(PROBES) as [Scope, (typeof PROBES)["admin"]][];
+  let bound = false;
   const probe = async ([scope, { method, path, body }]: (typeof entries)[number]) => {
     try {
       await call(method, path, { token, body });
       return [scope, true] as const;
     } catch (error) {
-      // 400: the empty body was refused after the scope was granted; 404: a user-bound credential.
-      if (error instanceof ApiError && (error.status === 400 || error.status === 404)) {
+      // 400: the empty body was refused after the scope was granted.
+      if (error instanceof ApiError && error.status === 400) return [scope, true] as const;
+      // 404: the scope was granted, and the credential acts for one user only (not the stranger).
+      if (error instanceof ApiError && error.status === 404) {
+        bound = true;
         return [scope, true] as const;
       }
       if (error instanceof ApiError && error.status === 403) return [scope, false] as const;
@@ -51,7 +61,13 @@ export async function probeScopes(token: string): Promise<Set<Scope>> {
   // One request first: a wrong credential is refused once, not once per scope (failures are rate limited).
   const [first, ...rest] = entries;
   const outcomes = [await probe(first as (typeof entries)[number]), ...(await Promise.all(rest.map(probe)))];
-  const held = new Set(outcomes.filter(([, ok]) => ok).map(([scope]) => scope));
-  if (held.has("admin")) return new Set(Object.keys(PROBES) as Scope[]);
+  const held = new Set<Scope>(outcomes.filter(([, ok]) => ok).map(([scope]) => scope));
+  if (held.has("admin")) return new Set([...(Object.keys(PROBES) as Scope[]), "users:plan"]);
+  if (bound) {
+    // Plans are shared by every user: the API refuses their changes to a user-bound credential.
+    held.delete("plans:write");
+  } else if (held.has("users:write")) {
+    held.add("users:plan");
+  }
   return held;
 }

@@ -244,4 +244,72 @@ describe("the console", () => {
       await context.close();
     }
   });
+
+  test("a key bound to one user may not change plans: no plan button, field or write on Plans", async ({
+    api,
+  }) => {
+    await api.createKey({ user_id: "acme", name: "Acme key" });
+    expect((await api.request("POST", "/api/plans", { body: { id: "free", name: "Free" } })).status).toBe(
+      201,
+    );
+    const portal = await api.createManagementKey({
+      name: "acme portal",
+      user_id: "acme",
+      scopes: ["keys:read", "keys:write", "users:read", "users:write", "plans:read", "plans:write"],
+    });
+    const { page, context } = await openConsole(browser, api);
+    try {
+      await signIn(page, portal.key);
+      await nav(page).getByRole("link", { name: "Plans" }).click();
+      await page.getByRole("row", { name: /Free/ }).waitFor();
+      expect(await page.getByRole("main").getByRole("button").count()).toBe(0);
+
+      await nav(page).getByRole("link", { name: "Users" }).click();
+      await page.getByRole("button", { name: "Change customer of acme" }).click();
+      const dialog = page.getByRole("dialog", { name: "User acme" });
+      expect(await dialog.getByLabel("Plan").count()).toBe(0);
+      await dialog.getByLabel("Stripe customer").fill("cus_AcmePortal");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect
+        .poll(() => page.getByRole("row", { name: /acme/ }).textContent())
+        .toContain("cus_AcmePortal");
+
+      // Its own keys it may still manage.
+      await nav(page).getByRole("link", { name: "Keys" }).click();
+      await page.getByRole("button", { name: "Revoke Acme key" }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a credential revoked while signed in ends the session at its next request", async ({ api }) => {
+    await api.createKey({ user_id: "acme", name: "Acme key" });
+    const support = await api.createManagementKey({ name: "support", scopes: ["keys:read", "users:read"] });
+    const { page, context } = await openConsole(browser, api);
+    try {
+      await signIn(page, support.key);
+      await nav(page).getByRole("link", { name: "Keys" }).waitFor();
+      expect((await api.request("DELETE", `/api/management-keys/${support.id}`)).status).toBe(200);
+      await expect
+        .poll(
+          async () => {
+            await nav(page)
+              .getByRole("link", { name: "Users" })
+              .click({ timeout: 500 })
+              .catch(() => {});
+            await nav(page)
+              .getByRole("link", { name: "Keys" })
+              .click({ timeout: 500 })
+              .catch(() => {});
+            return page.getByLabel("Management key or admin token").count();
+          },
+          { timeout: 5_000 },
+        )
+        .toBe(1);
+      expect(await page.getByRole("alert").first().textContent()).toContain("no longer valid");
+      expect(await page.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -63,9 +63,9 @@ describe("console pages", () => {
     const usageUrls: string[] = [];
     const { page, context, refused } = await openConsole(browser, api);
     page.on("request", (req) => {
-      // The sign-in's scope probe asks for /api/usage without a user; the overview names one.
+      // The overview's requests name a period; the sign-in's scope probe does not.
       const url = new URL(req.url());
-      if (url.pathname === "/api/usage" && url.searchParams.has("user_id")) usageUrls.push(req.url());
+      if (url.pathname === "/api/usage" && url.searchParams.has("from")) usageUrls.push(req.url());
     });
     try {
       await signIn(page, ADMIN_TOKEN);

@@ -88,9 +88,9 @@ export function UsersPage(_: { params: URLSearchParams }) {
                       <button
                         type="button"
                         onClick={() => setEditing(user)}
-                        aria-label={`Change plan or customer of ${user.user_id}`}
+                        aria-label={`${can("users:plan") ? "Change plan or customer" : "Change customer"} of ${user.user_id}`}
                       >
-                        Change plan
+                        {can("users:plan") ? "Change plan" : "Change customer"}
                       </button>
                     </td>
                   )}
@@ -151,7 +151,7 @@ function EditUserDialog({
   const can = useCan();
   const [plans] = useLoad(
     () =>
-      can("plans:read")
+      can("plans:read") && can("users:plan")
         ? call<Page<Plan>>("GET", "/api/plans", { query: { limit: 100 } })
         : Promise.resolve(null),
     [],
@@ -161,7 +161,7 @@ function EditUserDialog({
     const customer = text(form, "stripe_customer_id");
     // Only what changed: an unchanged customer is not checked against Stripe again.
     const body = {
-      ...((plan || null) !== user.plan_id ? { plan_id: plan || null } : {}),
+      ...(can("users:plan") && (plan || null) !== user.plan_id ? { plan_id: plan || null } : {}),
       ...((customer || null) !== user.stripe_customer_id ? { stripe_customer_id: customer || null } : {}),
     };
     if (Object.keys(body).length > 0) {
@@ -181,20 +181,22 @@ function EditUserDialog({
   return (
     <Dialog title={`User ${user.user_id}`} onClose={onClose}>
       <form onSubmit={onSubmit}>
-        <Field id="user-plan" label="Plan">
-          {planOptions.length > 0 ? (
-            <select id="user-plan" name="plan_id">
-              <option value="">No plan</option>
-              {planOptions.map((p) => (
-                <option key={p.id} value={p.id} selected={p.id === user.plan_id}>
-                  {p.name} ({p.id})
-                </option>
-              ))}
-            </select>
-          ) : (
-            <input id="user-plan" name="plan_id" defaultValue={user.plan_id ?? ""} />
-          )}
-        </Field>
+        {can("users:plan") && (
+          <Field id="user-plan" label="Plan">
+            {planOptions.length > 0 ? (
+              <select id="user-plan" name="plan_id">
+                <option value="">No plan</option>
+                {planOptions.map((p) => (
+                  <option key={p.id} value={p.id} selected={p.id === user.plan_id}>
+                    {p.name} ({p.id})
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <input id="user-plan" name="plan_id" defaultValue={user.plan_id ?? ""} />
+            )}
+          </Field>
+        )}
         <Field
           id="user-customer"
           label="Stripe customer"
