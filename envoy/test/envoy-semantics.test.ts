@@ -117,6 +117,15 @@ describe("routes", () => {
     expect(perRouteAuthz(costly[0]).check_settings.context_extensions.cost).toBe("20");
   });
 
+  test("scoped and costly routes match in any case, as the backend reads paths, so /ADMIN gets the scope", () => {
+    const specific = routes.filter((r) => {
+      const extensions = perRouteAuthz(r)?.check_settings?.context_extensions;
+      return extensions?.required_scopes !== undefined || extensions?.cost !== undefined;
+    });
+    expect(specific.length).toBeGreaterThan(0);
+    for (const route of specific) expect(route.match.case_sensitive).toBe(false);
+  });
+
   test("everything else goes to the backend through ext_authz, after the specific routes", () => {
     const last = routes.at(-1);
     expect(last.match).toEqual({ prefix: "/" });
