@@ -1,8 +1,11 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
-import { envoyCheckRequest } from "../../api-key-service/test/envoy.js";
+import { bearer, envoyCheckRequest } from "../../api-key-service/test/envoy.js";
 import { ADMIN_TOKEN, describe, expect, startApi, test } from "../../api-key-service/test/fixtures.js";
 import { WebhookReceiver } from "../../api-key-service/test/webhook-receiver.js";
+import { envoyAlsStream, httpEntry } from "../../billing-sidecar/test/envoy-als.js";
+import { startSidecar } from "../../billing-sidecar/test/fixtures.js";
+import { startStripeEmulator } from "../../packages/testing/src/index.js";
 import { launchChromium, nav, openConsole, signIn } from "./browser.js";
 import { ensureBuilt } from "./build.js";
 import { seedUsage } from "./seed.js";
@@ -209,6 +212,75 @@ describe("console pages", () => {
       await api.stop();
       await ok.close();
       await failing.close();
+    }
+  });
+
+  test("Overview: Stripe sent beside recorded, after a real sidecar rolled up the access log and sent it", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: "api_requests" }] });
+    const api = await startApi(services, { AUTHZ_FLUSH_INTERVAL: "100ms" });
+    const sidecar = await startSidecar(services, {
+      STRIPE_API_KEY: emulator.apiKey,
+      STRIPE_API_BASE: emulator.url,
+    });
+    const stream = envoyAlsStream(sidecar.alsPort);
+    try {
+      await api.request("PUT", "/api/users/acme", { body: { stripe_customer_id: "cus_Acme" } });
+      const key = await api.createKey({ user_id: "acme" });
+      // Five checks allowed, four delivered by the lossy access log: a gap of one. Three minutes ago,
+      // so their Stripe window has closed.
+      const startSeconds = Math.floor(Date.now() / 60_000) * 60 - 180;
+      for (let i = 0; i < 5; i++) {
+        const check = await api.check(envoyCheckRequest({ headers: bearer(key.key) }));
+        expect(check.status?.code).toBe(0);
+        const fields = check.dynamic_metadata?.fields ?? {};
+        if (i === 4) continue;
+        stream.send([
+          httpEntry({
+            keyId: fields.api_key_id?.stringValue ?? undefined,
+            userId: fields.user_id?.stringValue ?? undefined,
+            customer: fields.stripe_customer_id?.stringValue ?? undefined,
+            code: 200,
+            startSeconds,
+          }),
+        ]);
+      }
+      await expect
+        .poll(
+          async () =>
+            (await sidecar.query("select coalesce(sum(requests), 0)::int as n from usage_minutes"))[0].n,
+        )
+        .toBe(4);
+      await expect
+        .poll(
+          async () => (await api.query("select coalesce(sum(allowed), 0)::int as n from authz_counts"))[0].n,
+        )
+        .toBe(5);
+      await sidecar.sendToStripe();
+      await sidecar.sendToStripe();
+      expect(emulator.totals()).toEqual([expect.objectContaining({ customer: "cus_Acme", value: 4 })]);
+
+      const { page, context } = await openConsole(browser, api);
+      try {
+        await signIn(page, ADMIN_TOKEN);
+        await page.getByLabel(/^User id/).fill("acme");
+        await page.getByRole("button", { name: "Show" }).click();
+        await page.getByText("User acme").waitFor();
+        const totals = page.getByRole("definition");
+        expect(await totals.allTextContents()).toEqual(["5", "0", "4", "4", "1"]);
+        const day = new Date(startSeconds * 1000).toISOString().slice(0, 10);
+        const row = page.getByRole("table", { name: /Stripe/ }).getByRole("row", { name: day });
+        expect(await row.getByRole("cell").allTextContents()).toEqual(["4", "4", "0", "0", "cus_Acme"]);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      stream.cancel();
+      stream.close();
+      await sidecar.close();
+      await api.stop();
+      await emulator.close();
     }
   });
 });
