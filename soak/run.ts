@@ -7,15 +7,14 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { RedisInfo } from "@gateway/bench/authz";
-import { BenchPostgres, lagAt, postgresVersion, startGenerator } from "@gateway/bench/billing";
+import { connectAndDescribe } from "@gateway/bench/authz";
+import { BenchPostgres, lagAt, startGenerator } from "@gateway/bench/billing";
 import {
-  BUSY_WARNING,
   type Cleanup,
-  describeMachine,
   GiveUp,
   log,
   memoryOf,
+  readFlags,
   runAsProcess,
   scrapeMetrics,
   sleep,
@@ -35,6 +34,16 @@ import { machineBusyCores, Sampler, summarizeMemory } from "./sampler.js";
 import { startStack } from "./setup.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
+
+readFlags(
+  `pnpm soak
+
+A long run of every kind of traffic at once (paced Checks, REST key changes, access-log entries into
+billing-sidecar with the Stripe emulator), watching latency per minute, errors, memory and billing;
+writes docs/SOAK.md (SOAK_OUTPUT). Settings: SOAK_DURATION_S, SOAK_WARMUP_S, SOAK_CHECK_RATE,
+SOAK_KEYS, SOAK_CHANGE_RATE, SOAK_ALS_RATE, SOAK_ALS_STREAMS, BENCH_PG_URL, BENCH_REDIS_URL.`,
+  {},
+);
 /** Between the access log starting and the first Check window: time to spawn that window's generator. */
 const LEAD_S = 6;
 
@@ -52,15 +61,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const wallStart = performance.now();
   const options = readSoakOptions(ROOT);
   log(`soak: ${options.warmupS} s warm-up + ${options.durationS} s measured → ${options.output}`);
-  const redisUrl = new URL(options.redisUrl);
-  const redis = await RedisInfo.connect(redisUrl.hostname, Number(redisUrl.port || 6379));
-  cleanup.add("close the Redis stats connection", () => redis.close());
-  const machine = await describeMachine(await postgresVersion(options.pgUrl), await redis.version());
-  if (machine.busyBefore > BUSY_WARNING) {
-    log(
-      `warning: other processes were using ${machine.busyBefore.toFixed(2)} of ${machine.cpus} cores; expect noisy latency`,
-    );
-  }
+  const { redis, machine } = await connectAndDescribe(cleanup, options);
 
   const stack = await startStack(ROOT, options, redis, cleanup);
   const { service, sidecar, emulator, db } = stack;

@@ -3,23 +3,17 @@
  * keys, api-key-service, the Stripe emulator and billing-sidecar. Each step registers its undo.
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import {
   checkRequestFor,
-  createBenchDatabase,
   describeProbe,
-  dropBenchDatabase,
   encodeCheckRequest,
   isAllowed,
-  migrateBenchDatabase,
   probeCheck,
   type RedisInfo,
   type ServiceTarget,
-  seedKeys,
-  startService,
+  seedBenchDatabase,
+  startBenchService,
   writeBodies,
 } from "@gateway/bench/authz";
 import { BenchPostgres, type SidecarProcess, startSidecar } from "@gateway/bench/billing";
@@ -48,28 +42,16 @@ export async function startStack(
   redis: RedisInfo,
   cleanup: Cleanup,
 ): Promise<Stack> {
-  log(`creating a database with ${options.keys.toLocaleString("en-US")} keys…`);
-  const seedStart = performance.now();
-  const database = await createBenchDatabase(options.pgUrl);
-  cleanup.add(`drop database ${database.name}`, () => dropBenchDatabase(options.pgUrl, database.name));
-  await migrateBenchDatabase(database.url);
-  const keys = await seedKeys(database.url, options.keys, KEY_PREFIX);
+  const database = await seedBenchDatabase(cleanup, options.pgUrl, options.keys, KEY_PREFIX);
+  const { keys, seedS } = database;
   const frames = keys.map((key, i) => encodeCheckRequest(checkRequestFor(key, i)));
-  const dir = mkdtempSync(join(tmpdir(), "soak-"));
-  cleanup.add("remove the request bodies", () => rmSync(dir, { recursive: true, force: true }));
-  const bodiesFile = join(dir, "bodies.bin");
+  const bodiesFile = join(cleanup.tempDir("soak-"), "bodies.bin");
   writeBodies(bodiesFile, frames);
-  const seedS = (performance.now() - seedStart) / 1000;
-  log(`  ${database.name}: seeded in ${seedS.toFixed(1)} s`);
-
-  log("starting api-key-service…");
-  const service = await startService(repoRoot, {
+  const service = await startBenchService(cleanup, redis, repoRoot, {
     databaseUrl: database.url,
     redisUrl: options.redisUrl,
     keyPrefix: KEY_PREFIX,
   });
-  cleanup.add("delete the run's Redis keys", () => redis.deleteKeys(service.redisKeyPrefix));
-  cleanup.add("stop api-key-service", () => service.stop());
   const probe = await probeCheck(service.grpcPort, frames[0] as Buffer);
   if (!isAllowed(probe)) throw new Error(`a seeded key was not allowed: ${describeProbe(probe)}`);
   log(`  pid ${service.pid}, http ${service.httpPort}, grpc ${service.grpcPort}`);

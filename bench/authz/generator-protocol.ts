@@ -66,3 +66,7 @@ export type GeneratorEvent =
   | { event: "window-end" }
   | { event: "result"; result: GeneratorResult }
   | { event: "fatal"; message: string };
+
+export function noFailures(): Failures {
+  return { http: 0, grpc: 0, denied: 0, transport: 0, skipped: 0, decodeMismatch: 0, examples: [] };
+}

@@ -10,7 +10,13 @@ import { performance } from "node:perf_hooks";
 import { Histogram } from "@gateway/harness";
 import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
 import { checkResponseCode, decodeCheckResponse, readBodies } from "./check-request.js";
-import type { Failures, GeneratorConfig, GeneratorEvent, GeneratorResult } from "./generator-protocol.js";
+import {
+  type Failures,
+  type GeneratorConfig,
+  type GeneratorEvent,
+  type GeneratorResult,
+  noFailures,
+} from "./generator-protocol.js";
 import { Call, checkHeaderBlocks, H2Connection, RequestTemplate } from "./h2-wire.js";
 
 const DRAIN_TIMEOUT_MS = 5_000;
@@ -51,15 +57,6 @@ setTimeout(
   startDelayMs + (config.warmupS + config.durationS) * 1000 + DRAIN_TIMEOUT_MS + 20_000,
 ).unref();
 
-const noFailures = (): Failures => ({
-  http: 0,
-  grpc: 0,
-  denied: 0,
-  transport: 0,
-  skipped: 0,
-  decodeMismatch: 0,
-  examples: [],
-});
 const inWindow = noFailures();
 const outsideWindow = noFailures();
 function noteFailure(kind: Exclude<keyof Failures, "examples">, detail: string): void {

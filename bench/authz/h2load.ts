@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Histogram, startProcess } from "@gateway/harness";
 import { AUTHORIZATION_CHECK_PATH } from "@gateway/proto";
-import type { Failures, GeneratorResult } from "./generator-protocol.js";
+import { type GeneratorResult, noFailures } from "./generator-protocol.js";
 import type { GeneratorHooks } from "./launch.js";
 
 function which(command: string): string | undefined {
@@ -84,16 +84,6 @@ export interface H2loadRun {
   /** Paced runs: requests per second over all connections (h2load's --rps is per connection). */
   rate?: number;
 }
-
-const noFailures = (): Failures => ({
-  http: 0,
-  grpc: 0,
-  denied: 0,
-  transport: 0,
-  skipped: 0,
-  decodeMismatch: 0,
-  examples: [],
-});
 
 /**
  * Runs h2load once, closed loop or paced (`rate`), and reads its per-request log into the

@@ -10,3 +10,4 @@ export { runGenerator } from "./launch.js";
 export { describeProbe, isAllowed, type ProbeResult, probeCheck } from "./probe.js";
 export { RedisInfo } from "./redis-stats.js";
 export { type ServiceTarget, startService } from "./service.js";
+export { connectAndDescribe, seedBenchDatabase, startBenchService } from "./setup.js";

@@ -3,42 +3,31 @@
  * and a floor, and rewrites docs/PERFORMANCE.md. See report.ts and tail.ts for what is measured and how.
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
-  BUSY_WARNING,
   type Cleanup,
   cpuSecondsBetween,
   cpuSecondsByPid,
-  describeMachine,
   KDAMOND,
   log,
   readFlags,
   runAsProcess,
   sleep,
 } from "@gateway/harness";
-import { postgresVersion } from "../billing/postgres.js";
 import { checkRequestFor, encodeCheckRequest, writeBodies } from "./check-request.js";
-import {
-  committedTransactions,
-  createBenchDatabase,
-  dropBenchDatabase,
-  migrateBenchDatabase,
-  putUsersOnQuotaPlan,
-  seedKeys,
-} from "./database.js";
+import { committedTransactions, putUsersOnQuotaPlan, seedKeys } from "./database.js";
 import { startFloor } from "./floor.js";
 import { ensureH2load, ensureNghttp2Tool, toolVersion } from "./h2load.js";
 import { startNoopServer, type Target } from "./launch.js";
 import { type Context, measureQuietly, probeTarget, redisSample } from "./measure.js";
 import { readOptions } from "./options.js";
 import { PgStatementCounter, totalStatements } from "./pg-counter.js";
-import { RedisInfo } from "./redis-stats.js";
 import { isComparisonOnly, renderReport, runLabel, targetSummary } from "./report.js";
 import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
-import { type ServiceTarget, startService } from "./service.js";
+import type { ServiceTarget } from "./service.js";
+import { connectAndDescribe, seedBenchDatabase, startBenchService } from "./setup.js";
 import { measureTail, type TailContext } from "./tail.js";
 import { renderTailSection, TAIL_SECTION, tailVerdicts } from "./tail-report.js";
 
@@ -74,29 +63,13 @@ async function main(cleanup: Cleanup): Promise<number> {
   const pgUrl = new URL(options.pgUrl);
   log(`ext_authz Check benchmark → ${options.output}`);
 
-  const redis = await RedisInfo.connect(redisUrl.hostname, Number(redisUrl.port || 6379));
-  cleanup.add("close the Redis stats connection", () => redis.close());
-  const machine = await describeMachine(await postgresVersion(options.pgUrl), await redis.version());
-  if (machine.busyBefore > BUSY_WARNING) {
-    log(
-      `warning: other processes were using ${machine.busyBefore.toFixed(2)} of ${machine.cpus} cores before the start; ` +
-        "expect noisy figures (the report says so too)",
-    );
-  }
-
-  log(`creating and seeding a bench database with ${options.keys} keys…`);
-  const seedStart = performance.now();
-  const database = await createBenchDatabase(options.pgUrl);
-  cleanup.add(`drop database ${database.name}`, () => dropBenchDatabase(options.pgUrl, database.name));
-  await migrateBenchDatabase(database.url);
-  const keys = await seedKeys(database.url, options.keys, KEY_PREFIX);
+  const { redis, machine } = await connectAndDescribe(cleanup, options);
+  const database = await seedBenchDatabase(cleanup, options.pgUrl, options.keys, KEY_PREFIX);
+  const { keys, seedS } = database;
   const frames = keys.map((key, i) => encodeCheckRequest(checkRequestFor(key, i)));
-  const seedS = (performance.now() - seedStart) / 1000;
-  const dir = mkdtempSync(join(tmpdir(), "bench-authz-"));
-  cleanup.add("remove the request bodies", () => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanup.tempDir("bench-authz-");
   const bodiesFile = join(dir, "bodies.bin");
   writeBodies(bodiesFile, frames);
-  log(`  ${database.name}: ${keys.length} keys in ${seedS.toFixed(1)} s`);
   // As many keys again, of users on a plan with a monthly quota, sent on a route of cost 3.
   const quotaKeys = await seedKeys(database.url, options.keys, KEY_PREFIX, QUOTA_USER_PREFIX);
   await putUsersOnQuotaPlan(database.url, QUOTA_USER_PREFIX);
@@ -125,20 +98,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     keyCacheTtlS: 0,
   };
 
-  log("starting api-key-service…");
   const serviceUrl = new URL(database.url);
   serviceUrl.host = `127.0.0.1:${relayPort}`;
-  const service = await startService(ROOT, {
+  const service = await startBenchService(cleanup, redis, ROOT, {
     databaseUrl: serviceUrl.toString(),
     redisUrl: options.redisUrl,
     keyPrefix: KEY_PREFIX,
   });
-  // Undone newest first: the service stops before its keys are deleted, so it cannot write more.
-  cleanup.add("delete the run's Redis keys", async () => {
-    const n = await redis.deleteKeys(service.redisKeyPrefix);
-    log(`deleted ${n} Redis keys under ${service.redisKeyPrefix}`);
-  });
-  cleanup.add("stop api-key-service", () => service.stop());
   log(`  pid ${service.pid}, http ${service.httpPort}, grpc ${service.grpcPort}`);
   ctx.keyCacheTtlS = service.settings.keyCacheTtlS;
   try {

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { BUSY_WARNING, type Cleanup, describeMachine, log, runAsProcess } from "@gateway/harness";
+import { BUSY_WARNING, type Cleanup, describeMachine, log, readFlags, runAsProcess } from "@gateway/harness";
 import { startStripeEmulator } from "@gateway/testing/stripe-emulator";
 import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase } from "../authz/database.js";
 import { runStep } from "./ingest.js";
@@ -27,6 +27,16 @@ import type { SidecarProcess } from "./sidecar.js";
 import { runStripe } from "./stripe-phase.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
+
+readFlags(
+  `pnpm bench:billing
+
+billing-sidecar's access-log ingest into Postgres and its Stripe delivery (against the Stripe
+emulator); writes docs/PERFORMANCE-BILLING.md (BENCH_BILLING_OUTPUT). Settings: BENCH_BILLING_*
+(DURATION_S, WARMUP_S, STREAMS, KEYS, CUSTOMERS, TEMPLATES, BATCH_BYTES, STRIPE_CUSTOMERS,
+STRIPE_MINUTES, STRIPE_LATENCY_MS, CPU_PROF), BENCH_PG_URL.`,
+  {},
+);
 /** At most this long, over the whole benchmark, waiting for a shared machine to quiet down. */
 const QUIET_WAIT_BUDGET_S = 45;
 /** Steps measured again, over the whole benchmark, after failing in a window other work disturbed. */

@@ -6,11 +6,8 @@
 
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { BUSY_WARNING, type Cleanup, describeMachine, log, runAsProcess } from "@gateway/harness";
-import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase, seedKeys } from "../authz/database.js";
-import { RedisInfo } from "../authz/redis-stats.js";
-import { startService } from "../authz/service.js";
-import { postgresVersion } from "../billing/postgres.js";
+import { type Cleanup, log, readFlags, runAsProcess } from "@gateway/harness";
+import { connectAndDescribe, seedBenchDatabase, startBenchService } from "../authz/setup.js";
 import { startFloorServer } from "./launch.js";
 import { measureTarget } from "./measure.js";
 import { readVerifyOptions } from "./options.js";
@@ -26,6 +23,16 @@ import {
 } from "./report.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
+
+readFlags(
+  `pnpm bench:verify
+
+The verify API's closed-loop throughput and its latency at a paced rate, beside a bare node:http
+floor; rewrites its section of docs/PERFORMANCE.md (BENCH_OUTPUT). Settings: BENCH_VERIFY_KEYS,
+BENCH_VERIFY_CONNECTIONS, BENCH_VERIFY_WARMUP_S, BENCH_VERIFY_CLOSED_S, BENCH_VERIFY_PACED_S,
+BENCH_VERIFY_RATE, BENCH_PG_URL, BENCH_REDIS_URL.`,
+  {},
+);
 const KEY_PREFIX = "gw";
 const VERIFY_PATH = "/v1/keys/verify";
 /** At most this long, over the whole benchmark, waiting for a shared machine to quiet down. */
@@ -35,40 +42,17 @@ async function main(cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
   const t0 = performance.now();
   const options = readVerifyOptions(ROOT);
-  const redisUrl = new URL(options.redisUrl);
+  const _redisUrl = new URL(options.redisUrl);
   log(`verify API benchmark → ${options.output}`);
 
-  const redis = await RedisInfo.connect(redisUrl.hostname, Number(redisUrl.port || 6379));
-  cleanup.add("close the Redis connection", () => redis.close());
-  const machine = await describeMachine(await postgresVersion(options.pgUrl), await redis.version());
-  if (machine.busyBefore > BUSY_WARNING) {
-    log(
-      `warning: other processes were using ${machine.busyBefore.toFixed(2)} of ${machine.cpus} cores before the start; ` +
-        "expect noisy figures",
-    );
-  }
-
-  log(`creating and seeding a bench database with ${options.keys} keys…`);
-  const seedStart = performance.now();
-  const database = await createBenchDatabase(options.pgUrl);
-  cleanup.add(`drop database ${database.name}`, () => dropBenchDatabase(options.pgUrl, database.name));
-  await migrateBenchDatabase(database.url);
-  const keys = await seedKeys(database.url, options.keys, KEY_PREFIX);
-  const seedS = (performance.now() - seedStart) / 1000;
-  log(`  ${database.name}: ${keys.length} keys in ${seedS.toFixed(1)} s`);
-
-  log("starting api-key-service…");
-  const service = await startService(ROOT, {
+  const { redis, machine } = await connectAndDescribe(cleanup, options);
+  const database = await seedBenchDatabase(cleanup, options.pgUrl, options.keys, KEY_PREFIX);
+  const { keys, seedS } = database;
+  const service = await startBenchService(cleanup, redis, ROOT, {
     databaseUrl: database.url,
     redisUrl: options.redisUrl,
     keyPrefix: KEY_PREFIX,
   });
-  // Undone newest first: the service stops before its keys are deleted, so it cannot write more.
-  cleanup.add("delete the run's Redis keys", async () => {
-    const n = await redis.deleteKeys(service.redisKeyPrefix);
-    log(`deleted ${n} Redis keys under ${service.redisKeyPrefix}`);
-  });
-  cleanup.add("stop api-key-service", () => service.stop());
   const logLinesAtStart = service.logLines.length;
   const serviceUrl = `http://127.0.0.1:${service.httpPort}${VERIFY_PATH}`;
   const authorization = `Bearer ${service.adminToken}`;
