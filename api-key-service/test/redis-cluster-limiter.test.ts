@@ -279,15 +279,46 @@ describe.each(["own", "ioredis"] as const)(
       if (kind === "own") expect(after.minute.used).toBe(1);
     });
 
-    // Last: it changes which node is a primary.
+    // These two change which node of the replicated pair is the primary.
+    test("a planned failover (CLUSTER FAILOVER on the replica) fails no check", async () => {
+      const { limiter, prefix } = await limiterOn(cluster.url);
+      const [primary, replica] = await replicatedPair();
+      const user = userInSlot(prefix, 0);
+      const limits = { perMinute: 10_000, perDay: 100_000 };
+      const check = () => limiter.check({ id: "key", userId: user }, limits, T0);
+      let checks = 0;
+      const failures: string[] = [];
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          await check().then(
+            () => checks++,
+            (err: Error) => failures.push(err.message),
+          );
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await replicated(primary, replica);
+        expect(await cluster.cli(replica.port, "cluster", "failover")).toBe("OK");
+        await expect
+          .poll(async () => (await cluster.ownerOf(0, replica.port)).port, { timeout: 10_000 })
+          .toBe(replica.port);
+        const before = checks;
+        await expect.poll(() => checks, { timeout: 5_000 }).toBeGreaterThan(before + 20); // on the new primary
+      } finally {
+        running = false;
+        await loop;
+      }
+      expect(failures).toEqual([]);
+      expect((await check()).minute.used).toBe(checks + 1);
+    });
+
     test("a primary killed: its checks fail at once while the replica takes over, then count on", async () => {
       const { limiter, prefix } = await limiterOn(cluster.url);
-      const primary = cluster.primaries[0];
-      const replica = cluster.replica;
-      if (!primary || !replica) throw new Error("the cluster has no replica");
-      const [first] = (await cluster.cli(primary.port, "cluster", "slots")).split("\n");
-      const user = userInSlot(prefix, Number(first));
-      expect((await cluster.ownerOf(slotOf(prefix, user))).port).toBe(primary.port);
+      const [primary, replica] = await replicatedPair();
+      const user = userInSlot(prefix, 0);
       const elsewhere = await userOnAnotherNode(prefix, primary);
       const check = (userId: string) =>
         limiter.check({ id: "key", userId }, { perMinute: 100, perDay: 1_000 }, T0, {
@@ -328,6 +359,16 @@ describe.each(["own", "ioredis"] as const)(
   },
 );
 
+/** The first primary and its replica, as they are now: [primary, replica] (slot 0 is theirs). */
+async function replicatedPair(): Promise<[RedisClusterNode, RedisClusterNode]> {
+  const [first] = cluster.primaries;
+  const { replica } = cluster;
+  if (!first || !replica) throw new Error("the cluster has no replica");
+  const owner = await cluster.ownerOf(0);
+  if (owner !== first && owner !== replica) throw new Error("slot 0 is not the replicated pair's");
+  return owner === first ? [first, replica] : [replica, first];
+}
+
 /** A user whose keys are not on `node`. */
 async function userOnAnotherNode(prefix: string, node: RedisClusterNode): Promise<string> {
   for (let i = 0; ; i++) {
@@ -341,7 +382,9 @@ async function replicated(primary: RedisClusterNode, replica: RedisClusterNode):
   const offset = (info: string, field: string) => Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1);
   const target = offset(await cluster.cli(primary.port, "info", "replication"), "master_repl_offset");
   const deadline = Date.now() + 5_000;
-  while (offset(await cluster.cli(replica.port, "info", "replication"), "slave_repl_offset") < target) {
+  const behind = (info: string) =>
+    !info.includes("master_link_status:up") || offset(info, "slave_repl_offset") < target;
+  while (behind(await cluster.cli(replica.port, "info", "replication"))) {
     if (Date.now() > deadline) throw new Error("the replica did not catch up");
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

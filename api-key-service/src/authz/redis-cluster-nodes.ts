@@ -176,7 +176,7 @@ export class ClusterNodes extends EventEmitter<{ ready: [] }> implements ScriptN
     this.slots = slots;
     for (const [address, connection] of this.connections) {
       if (primaries.has(connection)) continue;
-      connection.close();
+      connection.retire(2_000);
       this.connections.delete(address);
     }
     if (this.isReady) this.emit("ready");

@@ -427,9 +427,39 @@ export class RedisRateLimiter implements RateLimiter {
       one.reject(wrongUrl);
       return;
     }
-    if (!to) one.reject(err);
-    else if (to.ask) this.send(to.connection, [{ ...one, redirected: true }], one.resp, true);
-    else this.queueFor({ ...one, redirected: true });
+    if (!to) {
+      // The cluster lost a node's slots: the map may have changed (a failover), read it again.
+      if (err.message.startsWith("CLUSTERDOWN")) this.connection.suspect();
+      one.reject(err);
+      return;
+    }
+    const again = { ...one, redirected: true };
+    const resend = to.ask
+      ? () => this.send(to.connection, [again], one.resp, true)
+      : () => this.queueFor(again);
+    if (to.connection.isReady) resend();
+    else this.whenReady(to.connection, again, resend);
+  }
+
+  /**
+   * Sends a redirected check once the node it was sent to is connected: a node this replica had no
+   * connection to yet (a replica just promoted, a primary just added) is connected on the redirect.
+   * Fails with RedisTimeout if that takes longer than the check may.
+   */
+  private whenReady(connection: ScriptChannel, one: Pending, send: () => void): void {
+    let waiting = true;
+    const timer = setTimeout(() => {
+      waiting = false;
+      one.reject(
+        new RedisTimeout(`the Redis node a redirect named was not connected within ${this.timeoutMs} ms`),
+      );
+    }, this.timeoutMs);
+    connection.once("ready", () => {
+      if (!waiting) return;
+      waiting = false;
+      clearTimeout(timer);
+      send();
+    });
   }
 
   private afterMissingQuota(one: Pending): void {

@@ -121,6 +121,20 @@ export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> impl
     this.socket?.destroy();
   }
 
+  /**
+   * Closes once every reply owed has come, or after `graceMs`: a cluster node that no longer serves
+   * slots still answers what it was sent (a MOVED the check follows), rather than fail it.
+   */
+  retire(graceMs: number): void {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    if (this.head === this.callbacks.length) {
+      this.socket?.destroy();
+      return;
+    }
+    setTimeout(() => this.socket?.destroy(), graceMs).unref();
+  }
+
   private handshake(): void {
     const { username, password, db } = this.target;
     const commands: string[][] = [];
@@ -161,6 +175,7 @@ export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> impl
       this.head = 0;
     }
     callback(err, reply);
+    if (this.closed && this.head === this.callbacks.length) this.socket?.destroy(); // retired, all answered
   }
 
   private lost(socket: net.Socket): void {
@@ -198,6 +213,7 @@ export interface ScriptChannel {
   send(resp: string, callbacks: ReplyCallback[]): void;
   /** Drops the connection (it owes replies for too long, or lost the script); it reconnects. */
   reset(reason: string): void;
+  once(event: "ready", listener: () => void): unknown;
 }
 
 /**
