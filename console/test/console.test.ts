@@ -312,4 +312,51 @@ describe("the console", () => {
       await context.close();
     }
   });
+
+  test("works by keyboard alone: sign in, reach a page, open a dialog and move through it, Escape closes it and focus returns", async ({
+    api,
+  }) => {
+    const { page, context } = await openConsole(browser, api);
+    const focused = () =>
+      page.evaluate(() => {
+        const el = (globalThis as any).document.activeElement;
+        return `${el?.tagName.toLowerCase()} ${el?.getAttribute("aria-label") ?? el?.textContent?.trim() ?? ""}`;
+      });
+    const tabTo = async (target: string) => {
+      for (let i = 0; i < 30 && (await focused()) !== target; i++) await page.keyboard.press("Tab");
+      expect(await focused()).toBe(target);
+    };
+    try {
+      await page.getByLabel("Management key or admin token").focus();
+      await page.keyboard.type(ADMIN_TOKEN);
+      await page.keyboard.press("Enter");
+      await nav(page).waitFor();
+      await tabTo("a Keys");
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { level: 1, name: "Keys" }).waitFor();
+      await tabTo("button Create key");
+      await page.keyboard.press("Enter");
+      const dialog = page.getByRole("dialog", { name: "Create a key" });
+      await dialog.waitFor();
+      // Focus moved into the dialog, and Tab never reaches the page behind it (it is inert while the
+      // dialog is open; past the last control the browser's own UI takes focus, shown as <body>).
+      const inside = () =>
+        dialog.evaluate((d) => {
+          const active = (globalThis as any).document.activeElement;
+          return d.contains(active) ? "dialog" : active?.tagName.toLowerCase();
+        });
+      expect(await inside()).toBe("dialog");
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        await page.keyboard.press("Tab");
+        seen.add(await inside());
+      }
+      expect([...seen].filter((where) => where !== "dialog" && where !== "body")).toEqual([]);
+      await page.keyboard.press("Escape");
+      await expect.poll(() => dialog.count()).toBe(0);
+      expect(await focused()).toBe("button Create key");
+    } finally {
+      await context.close();
+    }
+  });
 });
