@@ -5,10 +5,11 @@ stubs are needed. The job comes as one JSON line on stdin; events and the result
 JSON lines ({"event": ...} and finally {"result": ...}).
 
 Scenarios:
-  calls       the calls one after another on one channel (each `repeat` times, default once)
+  calls       the calls one after another on one channel (each `repeat` times, default once,
+              each after `pause` seconds)
   concurrent  `count` copies of one call started at once (futures), all awaited
-  keepalive   one call, `seconds` of quiet with keepalive pings, one more call; the channel's
-              connectivity states over that time
+  keepalive   one call, `seconds` of quiet (with keepalive pings if the options ask for them), one
+              more call; the channel's connectivity states over that time
   shutdown    `count` calls started, then {"event": "in_flight"}; after a line on stdin, `after`
               new calls; the first calls' outcomes and the new ones'
   cancel      `count` calls started, then {"event": "in_flight"}; after a line on stdin, all of
@@ -45,6 +46,7 @@ def outcome(response=None, error=None, call=None):
 
 
 def invoke(channel, spec):
+    time.sleep(spec.get("pause", 0))
     method = channel.unary_unary(spec["path"])
     try:
         response, call = method.with_call(

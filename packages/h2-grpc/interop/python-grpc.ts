@@ -23,6 +23,8 @@ export interface CallSpec {
   metadata?: [string, string][];
   /** Make this call so many times in a row (scenario "calls"). */
   repeat?: number;
+  /** Seconds to wait before making it (scenario "calls"). */
+  pause?: number;
   /** Send the message gzip-compressed. */
   gzip?: boolean;
   /** A server-streaming call (scenario "cancel"). */
