@@ -73,6 +73,19 @@ describe("the console", () => {
         rate_limit_per_minute: 120,
       });
       expect(await row.textContent()).toContain(`${record.start}…`);
+      // Times in the viewer's zone (this browser: Paris), UTC on hover.
+      const created = row.locator("time").last();
+      expect(await created.getAttribute("datetime")).toBe(record.created_at);
+      expect(await created.getAttribute("title")).toBe(
+        `${record.created_at.slice(0, 19).replace("T", " ")} UTC`,
+      );
+      expect(await created.textContent()).toBe(
+        new Intl.DateTimeFormat("en-GB", {
+          dateStyle: "medium",
+          timeStyle: "short",
+          timeZone: "Europe/Paris",
+        }).format(new Date(record.created_at)),
+      );
 
       await row.getByRole("button", { name: "Rotate Production backend" }).click();
       const rotate = page.getByRole("dialog", { name: "Rotate Production backend" });
@@ -355,6 +368,53 @@ describe("the console", () => {
       await page.keyboard.press("Escape");
       await expect.poll(() => dialog.count()).toBe(0);
       expect(await focused()).toBe("button Create key");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("Audit log: filter by action, actor, key and user; a malformed filter is explained, not a blank page", async ({
+    api,
+  }) => {
+    const ops = await api.createManagementKey({ name: "ops bot", scopes: ["keys:write", "keys:read"] });
+    const opsKey = await api.createKey({ user_id: "acme", name: "made by ops" });
+    const byOps = await api.request("POST", "/api/keys", {
+      token: ops.key,
+      body: { user_id: "globex", name: "ops key" },
+    });
+    expect(byOps.status).toBe(201);
+    await api.request("DELETE", `/api/keys/${opsKey.id}`);
+    const { page, context } = await openConsole(browser, api);
+    const rows = () => page.getByRole("region", { name: "Audit events" }).locator("tbody tr");
+    const actions = () => rows().getByRole("rowheader").allTextContents();
+    const filter = async (fields: Record<string, string>, action = "") => {
+      for (const label of ["Actor", "Key id", "User id"])
+        await page.getByLabel(label).fill(fields[label] ?? "");
+      await page.getByLabel("Action").selectOption(action);
+      await page.getByRole("button", { name: "Filter" }).click();
+    };
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Audit log" }).click();
+      await expect
+        .poll(actions)
+        .toEqual(["key.revoked", "key.created", "key.created", "management_key.created"]);
+
+      await filter({}, "key.revoked");
+      await expect.poll(actions).toEqual(["key.revoked"]);
+      await filter({ Actor: ops.id });
+      await expect.poll(actions).toEqual(["key.created"]);
+      expect(await rows().first().textContent()).toContain(`ops bot (${ops.id})`);
+      await filter({ "Key id": opsKey.id });
+      await expect.poll(actions).toEqual(["key.revoked", "key.created"]);
+      await filter({ "User id": "globex" });
+      await expect.poll(actions).toEqual(["key.created"]);
+      await filter({ "User id": "nobody" });
+      await page.getByText("No event matches these filters.").waitFor();
+
+      await filter({ Actor: "someone" });
+      await expect.poll(() => page.getByRole("alert").textContent()).toContain("actor_id");
+      await page.getByRole("button", { name: "Try again" }).waitFor();
     } finally {
       await context.close();
     }
