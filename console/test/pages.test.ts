@@ -207,6 +207,16 @@ describe("console pages", () => {
       const attempts = Number(await row.getByRole("cell").nth(1).textContent());
       expect(attempts).toBeGreaterThanOrEqual(2);
       expect(await row.getByRole("cell").nth(2).textContent()).toContain("503");
+
+      await page.getByRole("button", { name: `Delete webhook to ${failing.url()}` }).click();
+      await page
+        .getByRole("dialog", { name: "Delete webhook" })
+        .getByRole("button", { name: "Delete webhook" })
+        .click();
+      await expect.poll(() => page.getByRole("row", { name: failing.url() }).count()).toBe(0);
+      expect(
+        (await api.request("GET", "/api/webhooks")).body.data.map((h: { url: string }) => h.url),
+      ).toEqual([ok.url()]);
     } finally {
       await context.close();
       await api.stop();

@@ -16,11 +16,10 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
   const can = useCan();
   const [creating, setCreating] = useState(false);
   const [selected, setSelected] = useState<Webhook | null>(null);
+  const [deleting, setDeleting] = useState<Webhook | null>(null);
   const { loaded, more, reload } = usePaged<Webhook>("/api/webhooks", { limit: 50 });
-  const remove = async (hook: Webhook) => {
-    if (!confirm(`Delete the webhook to ${hook.url}? Nothing more is sent to it.`)) return;
-    await call("DELETE", `/api/webhooks/${hook.id}`);
-    if (selected?.id === hook.id) setSelected(null);
+  const deleted = () => {
+    if (selected?.id === deleting?.id) setSelected(null);
     reload();
   };
   return (
@@ -71,7 +70,7 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
                       <button
                         type="button"
                         class="danger"
-                        onClick={() => remove(hook)}
+                        onClick={() => setDeleting(hook)}
                         aria-label={`Delete webhook to ${hook.url}`}
                       >
                         Delete
@@ -87,6 +86,7 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
       <MoreButton more={more} />
       {selected && <Deliveries key={selected.id} hook={selected} />}
       {creating && <RegisterDialog onClose={() => setCreating(false)} onDone={reload} />}
+      {deleting && <DeleteDialog hook={deleting} onClose={() => setDeleting(null)} onDone={deleted} />}
     </section>
   );
 }
@@ -201,6 +201,27 @@ function RegisterDialog({ onClose, onDone }: { onClose: () => void; onDone: () =
         {alert}
         <button type="submit" disabled={busy}>
           Register
+        </button>
+      </form>
+    </Dialog>
+  );
+}
+
+function DeleteDialog({ hook, onClose, onDone }: { hook: Webhook; onClose: () => void; onDone: () => void }) {
+  const { busy, onSubmit, alert } = useSubmit(async () => {
+    await call("DELETE", `/api/webhooks/${hook.id}`);
+    onDone();
+    onClose();
+  });
+  return (
+    <Dialog title="Delete webhook" onClose={onClose}>
+      <form onSubmit={onSubmit}>
+        <p>
+          Nothing more is sent to <code>{hook.url}</code>, and its pending deliveries are dropped.
+        </p>
+        {alert}
+        <button type="submit" class="danger" disabled={busy}>
+          Delete webhook
         </button>
       </form>
     </Dialog>
