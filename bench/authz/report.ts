@@ -264,6 +264,9 @@ grpc-js allow. The service itself no longer runs on grpc-js: it answers gRPC wit
 HTTP/2 read and written on the socket (see below), whose own cost per call is a small fraction of
 grpc-js's, so the service can pass the ceiling and a ratio above 1 is possible.
 
+The last sections compare the check's tail with a floor: nghttpd, an HTTP/2 server in C answering a fixed
+CheckResponse, and our own no-op \`H2GrpcServer\`, all paced by h2load at the same rates in the same run.
+
 The billing sidecar's figures (access-log ingest into Postgres, Stripe delivery) are in
 [PERFORMANCE-BILLING.md](PERFORMANCE-BILLING.md), written by \`pnpm bench:billing\`.`;
 
@@ -566,7 +569,8 @@ export function renderReport(report: BenchReport): string {
     "",
     "```sh",
     "pnpm install",
-    "pnpm bench:authz          # about 4 to 5 minutes; rewrites docs/PERFORMANCE.md",
+    "pnpm bench:authz              # about 7 to 8 minutes; rewrites docs/PERFORMANCE.md",
+    "pnpm bench:authz --only tail  # about 2.5 minutes; rewrites the tail section only",
     "```",
     "",
     "It needs Postgres on 127.0.0.1:5432 (user `postgres`, a database `test` to connect to, rights to create " +
@@ -575,7 +579,8 @@ export function renderReport(report: BenchReport): string {
       "`BENCH_CONNECTIONS` (4), `BENCH_KEYS` (10000), `BENCH_PG_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT` " +
       "(`docs/PERFORMANCE.md`), `BENCH_H2LOAD=0` (skip the h2load cross-check), `BENCH_SERVICE_NODE_ARGS` " +
       "(extra Node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`). When `h2load` is missing and the " +
-      "benchmark runs as root, it installs Debian's `nghttp2-client` with apt-get and says so. Close other " +
+      "benchmark runs as root, it installs Debian's `nghttp2-client` with apt-get and says so; likewise " +
+      "`nghttpd` (`nghttp2-server`) for the floor of the tail section. Close other " +
       'CPU-heavy work first: on a small machine it shows up in every figure (see "other CPU" above).',
     "",
     `This run used: ${options.durationS} s measured, ${options.warmupS} s warm-up, ${options.concurrency} in flight, ` +
