@@ -293,4 +293,58 @@ describe("console pages", () => {
       await emulator.close();
     }
   });
+
+  test("Plans: create, edit and delete a plan; deleting one that users are on is refused with the reason", async ({
+    api,
+  }) => {
+    await api.createKey({ user_id: "acme" });
+    const { page, context } = await openConsole(browser, api);
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Plans" }).click();
+      await page.getByText("No plan yet").waitFor();
+      await page.getByRole("button", { name: "Create plan" }).click();
+      const create = page.getByRole("dialog", { name: "Create a plan" });
+      await create.getByLabel("Id").fill("team");
+      await create.getByLabel("Name").fill("Team");
+      await create.getByLabel("Monthly quota (units)").fill("50000");
+      await create.getByLabel("Past the quota").selectOption("bill");
+      await create.getByLabel("Alert at (% of the quota)").fill("50 90");
+      await create.getByRole("button", { name: "Create plan" }).click();
+      const row = page.getByRole("row", { name: /Team/ });
+      await expect.poll(() => row.textContent()).toContain("50,000");
+      expect((await api.request("GET", "/api/plans/team")).body).toMatchObject({
+        name: "Team",
+        monthly_quota: 50000,
+        overage: "bill",
+        alert_thresholds: [0.5, 0.9],
+        rate_limit_per_minute: null,
+      });
+
+      await row.getByRole("button", { name: "Edit plan team" }).click();
+      const edit = page.getByRole("dialog", { name: "Edit plan team" });
+      await edit.getByLabel("Requests per minute").fill("900");
+      await edit.getByRole("button", { name: "Save" }).click();
+      await expect.poll(() => row.textContent()).toContain("900 / default");
+
+      await api.request("PUT", "/api/users/acme", { body: { plan_id: "team" } });
+      await row.getByRole("button", { name: "Delete plan team" }).click();
+      const remove = page.getByRole("dialog", { name: "Delete plan team" });
+      await remove.getByRole("button", { name: "Delete plan" }).click();
+      await expect.poll(() => remove.getByRole("alert").textContent()).toMatch(/users/i);
+      expect((await api.request("GET", "/api/plans/team")).status).toBe(200);
+      await remove.getByRole("button", { name: "Close" }).click();
+
+      await api.request("PUT", "/api/users/acme", { body: { plan_id: null } });
+      await row.getByRole("button", { name: "Delete plan team" }).click();
+      await page
+        .getByRole("dialog", { name: "Delete plan team" })
+        .getByRole("button", { name: "Delete plan" })
+        .click();
+      await page.getByText("No plan yet").waitFor();
+      expect((await api.request("GET", "/api/plans/team")).status).toBe(404);
+    } finally {
+      await context.close();
+    }
+  });
 });
