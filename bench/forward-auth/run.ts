@@ -8,20 +8,16 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
-  BUSY_WARNING,
   type Cleanup,
   counterDeltaByLabel,
-  describeMachine,
   freePort,
   log,
+  readFlags,
   runAsProcess,
   scrapeMetrics,
 } from "@gateway/harness";
-import { createBenchDatabase, dropBenchDatabase, migrateBenchDatabase, seedKeys } from "../authz/database.js";
 import { ensureNghttp2Tool, toolVersion } from "../authz/h2load.js";
-import { RedisInfo } from "../authz/redis-stats.js";
-import { startService } from "../authz/service.js";
-import { postgresVersion } from "../billing/postgres.js";
+import { connectAndDescribe, seedBenchDatabase, startBenchService } from "../authz/setup.js";
 import { startBackend } from "./backend.js";
 import { type LoadRun, runLoad } from "./load.js";
 import { startNginx } from "./nginx.js";
@@ -36,6 +32,16 @@ import {
   sustained,
 } from "./report.js";
 
+readFlags(
+  `pnpm bench:forward-auth
+
+The forward-auth endpoint's decisions/s (closed loop) and its latency paced at 1,000 and 5,000/s,
+beside nginx answering return 200; and the rate through nginx to backend-service with and without
+auth_request; rewrites its section of docs/PERFORMANCE.md (BENCH_OUTPUT). Needs nginx and h2load.
+Settings: BENCH_FORWARD_AUTH_CONNECTIONS, BENCH_FORWARD_AUTH_WARMUP_S, BENCH_FORWARD_AUTH_CLOSED_S,
+BENCH_FORWARD_AUTH_PACED_S, BENCH_PG_URL, BENCH_REDIS_URL.`,
+  {},
+);
 const ROOT = resolve(import.meta.dirname, "../..");
 const KEY_PREFIX = "gw";
 /** At most this long, over the whole benchmark, waiting for a shared machine to quiet down. */
@@ -49,35 +55,17 @@ async function main(cleanup: Cleanup): Promise<number> {
   const h2load = ensureNghttp2Tool("h2load", log);
   if (!h2load.path) throw new Error(h2load.note);
 
-  const redisUrl = new URL(options.redisUrl);
-  const redis = await RedisInfo.connect(redisUrl.hostname, Number(redisUrl.port || 6379));
-  cleanup.add("close the Redis connection", () => redis.close());
-  const machine = await describeMachine(await postgresVersion(options.pgUrl), await redis.version());
-  if (machine.busyBefore > BUSY_WARNING) {
-    log(
-      `warning: other processes were using ${machine.busyBefore.toFixed(2)} of ${machine.cpus} cores before the start; ` +
-        "expect noisy figures",
-    );
-  }
-
-  const database = await createBenchDatabase(options.pgUrl);
-  cleanup.add(`drop database ${database.name}`, () => dropBenchDatabase(options.pgUrl, database.name));
-  await migrateBenchDatabase(database.url);
-  const [key] = await seedKeys(database.url, 10, KEY_PREFIX);
+  const { redis, machine } = await connectAndDescribe(cleanup, options);
+  const database = await seedBenchDatabase(cleanup, options.pgUrl, 10, KEY_PREFIX);
+  const [key] = database.keys;
   if (!key) throw new Error("no key seeded");
-
-  log("starting api-key-service, backend-service and nginx…");
-  const service = await startService(ROOT, {
+  const service = await startBenchService(cleanup, redis, ROOT, {
     databaseUrl: database.url,
     redisUrl: options.redisUrl,
     keyPrefix: KEY_PREFIX,
   });
-  cleanup.add("delete the run's Redis keys", async () => {
-    const n = await redis.deleteKeys(service.redisKeyPrefix);
-    log(`deleted ${n} Redis keys under ${service.redisKeyPrefix}`);
-  });
-  cleanup.add("stop api-key-service", () => service.stop());
   const logLinesAtStart = service.logLines.length;
+  log("starting backend-service and nginx…");
   const backend = await startBackend(cleanup, ROOT);
   const ports = {
     floor: await freePort(),
