@@ -3,6 +3,15 @@ import { performance } from "node:perf_hooks";
 import { parseRedisUrl } from "@gateway/common";
 import { IoredisScriptNodes } from "./ioredis-script-nodes.js";
 import { ClusterNodes } from "./redis-cluster-nodes.js";
+import {
+  ASKING,
+  noop,
+  type Redirect,
+  RedisTimeout,
+  redirection,
+  sendCommand,
+  whenReady,
+} from "./redis-cluster-redirects.js";
 import { keySlot } from "./redis-cluster-slot.js";
 import {
   RedisUnavailable,
@@ -50,8 +59,6 @@ const QUOTA_MISSING = -1;
 const ARG_ONE = "$1\r\n1\r\n";
 const ARG_ZERO = "$1\r\n0\r\n";
 const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
-/** Sent before a command that follows an ASK redirect, on the node it names. */
-const ASKING = "*1\r\n$6\r\nASKING\r\n";
 
 /**
  * Units a user had admitted in a billing period, from what the service flushed to Postgres: what a
@@ -104,7 +111,7 @@ interface Batch {
   pending: Pending[];
 }
 
-export class RedisTimeout extends Error {}
+export { RedisTimeout };
 
 /** Checks waiting for the end of the event loop's turn, for one node. */
 interface Queue {
@@ -288,7 +295,7 @@ export class RedisRateLimiter implements RateLimiter {
           const command =
             `*6\r\n$3\r\nSET\r\n${bulk(key)}` +
             `${bulk(String(used + 1))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
-          return this.command(command, keySlot(key)).then(() => undefined);
+          return sendCommand(this.connection, command, keySlot(key), this.timeoutMs).then(() => undefined);
         })
         .finally(() => this.rebuilding.delete(id));
       this.rebuilding.set(id, pending);
@@ -302,81 +309,14 @@ export class RedisRateLimiter implements RateLimiter {
    */
   async quotaUsed(userId: string, quota: QuotaRequest, nowMs: number): Promise<number> {
     const key = this.quotaKey(userId, quota.periodStart);
-    const get = () => this.command(`*2\r\n$3\r\nGET\r\n${bulk(key)}`, keySlot(key));
+    const get = () =>
+      sendCommand(this.connection, `*2\r\n$3\r\nGET\r\n${bulk(key)}`, keySlot(key), this.timeoutMs);
     let reply = await get();
     if (reply === null) {
       await this.rebuild(userId, quota, nowMs);
       reply = await get();
     }
     return Math.max(0, Number(reply ?? 1) - 1);
-  }
-
-  /**
-   * One command outside the check batches, with the same timeout, sent to the node serving `slot`
-   * (and once more to the node a MOVED or ASK reply names).
-   */
-  private command(resp: string, slot: number, redirected = false): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const connection = this.connection.nodeFor(slot);
-      if (!connection) {
-        this.connection.suspect();
-        reject(new RedisUnavailable("no Redis Cluster node is known for this key yet"));
-        return;
-      }
-      this.sendCommand(connection, resp, redirected, false, resolve, reject);
-    });
-  }
-
-  private sendCommand(
-    connection: ScriptChannel,
-    resp: string,
-    redirected: boolean,
-    asking: boolean,
-    resolve: (reply: Reply) => void,
-    reject: (err: unknown) => void,
-  ): void {
-    const timer = setTimeout(
-      () => reject(new RedisTimeout(`Redis did not answer within ${this.timeoutMs} ms`)),
-      this.timeoutMs,
-    );
-    const callback: ReplyCallback = (err, reply) => {
-      clearTimeout(timer);
-      let to: ReturnType<RedisRateLimiter["redirection"]>;
-      try {
-        to = err && !redirected ? this.redirection(err) : undefined;
-      } catch (wrongUrl) {
-        reject(wrongUrl);
-        return;
-      }
-      if (to?.ask) {
-        this.sendCommand(to.connection, resp, true, true, resolve, reject);
-      } else if (to) {
-        this.command(resp, to.slot, true).then(resolve, reject);
-      } else if (err) {
-        if (err instanceof RedisUnavailable) this.connection.suspect();
-        reject(err);
-      } else resolve(reply);
-    };
-    if (asking) connection.send(ASKING + resp, [noop, callback]);
-    else connection.send(resp, [callback]);
-  }
-
-  /**
-   * Where a MOVED or ASK reply sends a command; a MOVED also updates the slot map. Undefined for any
-   * other error, and for a redirect from a single Redis (REDIS_URL names a cluster node: an error
-   * that says so is thrown instead).
-   */
-  private redirection(err: Error): { ask: boolean; slot: number; connection: ScriptChannel } | undefined {
-    const match = /^(MOVED|ASK) (\d+) (\S+)$/.exec(err.message);
-    if (!match) return undefined;
-    const [, kind, slotText, address] = match as unknown as [string, string, string, string];
-    if (!this.connection.cluster) {
-      throw new Error(`Redis answered ${kind}: REDIS_URL names a Redis Cluster node; use redis+cluster://`);
-    }
-    const slot = Number(slotText);
-    if (kind === "MOVED") this.connection.moved(slot, address);
-    const connection = kind === "MOVED" ? this.connection.nodeFor(slot) : this.connection.nodeAt(address);
-    return connection ? { ask: kind === "ASK", slot, connection } : undefined;
   }
 
   private flush(): void {
@@ -420,9 +360,9 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** A check Redis answered with an error: sent once more after a redirect, else failed. */
   private failed(one: Pending, err: Error): void {
-    let to: ReturnType<RedisRateLimiter["redirection"]>;
+    let to: Redirect | undefined;
     try {
-      to = one.redirected ? undefined : this.redirection(err);
+      to = one.redirected ? undefined : redirection(this.connection, err);
     } catch (wrongUrl) {
       one.reject(wrongUrl);
       return;
@@ -437,29 +377,7 @@ export class RedisRateLimiter implements RateLimiter {
     const resend = to.ask
       ? () => this.send(to.connection, [again], one.resp, true)
       : () => this.queueFor(again);
-    if (to.connection.isReady) resend();
-    else this.whenReady(to.connection, again, resend);
-  }
-
-  /**
-   * Sends a redirected check once the node it was sent to is connected: a node this replica had no
-   * connection to yet (a replica just promoted, a primary just added) is connected on the redirect.
-   * Fails with RedisTimeout if that takes longer than the check may.
-   */
-  private whenReady(connection: ScriptChannel, one: Pending, send: () => void): void {
-    let waiting = true;
-    const timer = setTimeout(() => {
-      waiting = false;
-      one.reject(
-        new RedisTimeout(`the Redis node a redirect named was not connected within ${this.timeoutMs} ms`),
-      );
-    }, this.timeoutMs);
-    connection.once("ready", () => {
-      if (!waiting) return;
-      waiting = false;
-      clearTimeout(timer);
-      send();
-    });
+    whenReady(to.connection, this.timeoutMs, resend, one.reject);
   }
 
   private afterMissingQuota(one: Pending): void {
@@ -503,8 +421,6 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 }
-
-function noop(): void {}
 
 function isScriptReply(reply: Reply): reply is ScriptReply {
   return Array.isArray(reply) && reply.length === 8 && reply.every((n) => typeof n === "number");
