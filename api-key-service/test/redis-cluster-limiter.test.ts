@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type AddressInfo, createServer } from "node:net";
 import { type RedisCluster, type RedisClusterNode, startRedisCluster, test } from "@gateway/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -149,6 +150,26 @@ describe.each(["own", "ioredis"] as const)(
           );
         }
       });
+
+    test("finds the cluster from any seed that answers: past a dead one, or through a replica", async () => {
+      const replica = cluster.replica;
+      if (!replica) throw new Error("the cluster has no replica");
+      const dead = await freePortNumber();
+      for (const seeds of [
+        `127.0.0.1:${dead},127.0.0.1:${cluster.primaries[1]?.port}`,
+        `127.0.0.1:${replica.port}`,
+      ]) {
+        const { limiter } = await limiterOn(`redis+cluster://${seeds}`);
+        const users = Array.from({ length: 12 }, (_, i) => `seeded_${i}`);
+        const results = await Promise.all(
+          users.map((u) => limiter.check({ id: "key", userId: u }, LIMITS, T0)),
+        );
+        expect(
+          results.map((r) => r.minute.used),
+          seeds,
+        ).toEqual(users.map(() => 1));
+      }
+    });
 
     test("checks of many users on every primary are limited and counted exactly as on one Redis", async ({
       services,
@@ -358,6 +379,18 @@ describe.each(["own", "ioredis"] as const)(
     });
   },
 );
+
+/** A port nothing listens on. */
+function freePortNumber(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** The first primary and its replica, as they are now: [primary, replica] (slot 0 is theirs). */
 async function replicatedPair(): Promise<[RedisClusterNode, RedisClusterNode]> {
