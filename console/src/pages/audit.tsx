@@ -86,7 +86,7 @@ export function AuditPage({ params }: { params: URLSearchParams }) {
             <tbody>
               {loaded.data.map((event) => (
                 <tr key={event.id}>
-                  <td>
+                  <td class="when">
                     <Time iso={event.occurred_at} />
                   </td>
                   <th scope="row">{event.action}</th>

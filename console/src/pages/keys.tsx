@@ -141,6 +141,13 @@ function KeyRow({
       </td>
       <td>
         <span class={`badge ${record.status}`}>{record.status}</span>
+        {record.status !== "revoked" &&
+          record.previous_key_expires_at &&
+          Date.parse(record.previous_key_expires_at) > Date.now() && (
+            <span class="hint block">
+              old secret until <Time iso={record.previous_key_expires_at} />
+            </span>
+          )}
       </td>
       <td>{record.scopes.length ? record.scopes.join(", ") : "—"}</td>
       <td>

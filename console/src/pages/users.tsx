@@ -69,6 +69,11 @@ export function UsersPage(_: { params: URLSearchParams }) {
                       user.user_id
                     )}
                     {user.suspended_at && <span class="badge revoked">suspended</span>}
+                    {can("usage:read") && (
+                      <span class="hint block">
+                        <Link to={href("overview", { user_id: user.user_id })}>usage</Link>
+                      </span>
+                    )}
                   </th>
                   <td class="plan">{user.plan_id ?? "none"}</td>
                   <td>{user.stripe_customer_id ? <code>{user.stripe_customer_id}</code> : "none"}</td>
