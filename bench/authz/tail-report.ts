@@ -100,7 +100,8 @@ export function renderTailSection(report: TailReport): string {
       `rate the service's p99 ≤ the floor's + ${P99_MARGIN_MS} ms and p99.9 ≤ the floor's + ${P999_MARGIN_MS} ms; ` +
       `throughput ≥ ${FLOOR_RATIO_TARGET} of the floor's.`,
     "",
-    `Measured ${report.startedAt.toISOString().replace(/\.\d+Z$/, "Z")} at commit \`${machine.commit}\` on ` +
+    `Measured ${report.startedAt.toISOString().replace(/\.\d+Z$/, "Z")} at commit \`${machine.commit}\` ` +
+      "(the working tree may have held uncommitted changes) on " +
       `${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${report.h2load}, ${report.nghttpd}. ` +
       "These figures move between runs on a shared two-core machine; compare rows of the same run.",
     "",
