@@ -59,6 +59,8 @@ const schema = z.object({
   KEY_CACHE_TTL: duration("5m"),
   NEGATIVE_CACHE_TTL: duration("5s"),
   REDIS_TIMEOUT: duration("100ms"),
+  /** The limiter's Redis client: its own connection, or ioredis as the fallback (docs/AUTHZ.md). */
+  REDIS_LIMITER_CLIENT: z.enum(["own", "ioredis"], { message: "must be own or ioredis" }).default("own"),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
   /** Refuse (403 billing_required) keys whose account has no Stripe customer to bill. */
