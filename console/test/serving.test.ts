@@ -1,11 +1,27 @@
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import type { Server } from "node:http";
+import http, { type Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { beforeAll } from "vitest";
 import { CONSOLE_CSP, mountConsole } from "../../api-key-service/src/http/console.js";
 import { describe, expect, test } from "../../api-key-service/test/fixtures.js";
 import { distDir, ensureBuilt } from "./build.js";
+
+/** A GET with the path sent exactly as written (fetch would resolve the dots). */
+function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: hostname, port, path }, (res) => {
+        let body = "";
+        res.on("data", (chunk) => {
+          body += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
+}
 
 type App = Parameters<typeof mountConsole>[0];
 
@@ -47,6 +63,16 @@ describe("api-key-service serves the console", () => {
     const missing = await fetch(`${api.baseUrl}/console/assets/index-gone.js`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get("content-type")).toMatch(/problem\+json/);
+    // Nothing outside the built files: paths that climb out are refused or answered with the app.
+    for (const path of [
+      "/console/assets/..%2f..%2f..%2fpackage.json",
+      "/console/assets/%2e%2e/%2e%2e/vite.config.ts",
+      "/console/..%2f..%2fapi-key-service%2fpackage.json",
+    ]) {
+      const res = await rawGet(api.baseUrl, path);
+      expect(res.body, path).not.toMatch(/"name":|defineConfig/);
+      expect(res.status, path).toBeLessThan(500);
+    }
     // The API around it is unchanged.
     expect((await api.request("GET", "/api/keys", { token: null })).status).toBe(401);
   });
