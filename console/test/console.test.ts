@@ -419,4 +419,42 @@ describe("the console", () => {
       await context.close();
     }
   });
+
+  test("Users: filter the loaded users, load more, and find one by its exact id beyond the loaded page", async ({
+    api,
+  }) => {
+    await api.query(
+      "insert into users (user_id, stripe_customer_id) select 'user-' || lpad(n::text, 3, '0'), null from generate_series(1, 60) n",
+    );
+    await api.request("PUT", "/api/users/user-007", { body: { stripe_customer_id: "cus_Seven" } });
+    const { page, context } = await openConsole(browser, api);
+    const users = () => page.getByRole("region", { name: "Users" }).locator("tbody tr");
+    try {
+      await signIn(page, ADMIN_TOKEN);
+      await nav(page).getByRole("link", { name: "Users" }).click();
+      await expect.poll(() => users().count()).toBe(50);
+      const search = page.getByLabel("User, plan or Stripe customer");
+      await search.fill("cus_seven");
+      await expect
+        .poll(() => users().getByRole("rowheader").allTextContents())
+        .toEqual([expect.stringMatching(/^user-007/)]);
+
+      await search.fill("user-058");
+      await page.getByText("No loaded user matches.").waitFor();
+      await page.getByRole("button", { name: "Find user" }).click();
+      await expect
+        .poll(() => users().getByRole("rowheader").allTextContents())
+        .toEqual([expect.stringMatching(/^user-058/)]);
+      await search.fill("user-999");
+      await page.getByRole("button", { name: "Find user" }).click();
+      await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/not found/i);
+
+      await search.fill("");
+      await page.getByRole("button", { name: "Load more" }).click();
+      await expect.poll(() => users().count()).toBe(60);
+      expect(await page.getByRole("button", { name: "Load more" }).count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -17,8 +17,11 @@ export function UsersPage(_: { params: URLSearchParams }) {
   const [search, setSearch] = useState("");
   const [editing, setEditing] = useState<UserSummary | null>(null);
   const { loaded, more, reload } = usePaged<UserSummary>("/api/users", { limit: 50 });
+  const [lookedUp, setLookedUp] = useState<{ id: string; user: UserSummary | null; error?: unknown } | null>(
+    null,
+  );
   const needle = search.trim().toLowerCase();
-  const rows =
+  const filtered =
     loaded.state === "ready"
       ? loaded.data.filter(
           (u) =>
@@ -28,18 +31,42 @@ export function UsersPage(_: { params: URLSearchParams }) {
             (u.plan_id ?? "").includes(needle),
         )
       : [];
+  // The list is read a page at a time; an exact user id not among the loaded ones is asked for.
+  const extra =
+    lookedUp?.user && lookedUp.id === search.trim() && !filtered.some((u) => u.user_id === lookedUp.id);
+  const rows = extra && lookedUp?.user ? [...filtered, lookedUp.user] : filtered;
+  const lookUp = async (event: Event) => {
+    event.preventDefault();
+    const id = search.trim();
+    if (!id || filtered.some((u) => u.user_id === id)) return;
+    try {
+      setLookedUp({ id, user: await call<UserSummary>("GET", `/api/users/${encodeURIComponent(id)}`) });
+    } catch (error) {
+      setLookedUp({ id, user: null, error });
+    }
+  };
 
   return (
     <section aria-labelledby="users-title">
       <div class="page-head">
         <h1 id="users-title">Users</h1>
       </div>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Search users">
+      <form class="filters" onSubmit={lookUp} aria-label="Search users">
         <label>
           User, plan or Stripe customer
-          <input type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+          <input
+            type="search"
+            value={search}
+            onInput={(e) => setSearch(e.currentTarget.value)}
+            aria-describedby="users-search-hint"
+          />
         </label>
+        <button type="submit">Find user</button>
+        <span class="hint" id="users-search-hint">
+          Filters the users loaded below; Find user looks up an exact user id.
+        </span>
       </form>
+      {lookedUp && !lookedUp.user && lookedUp.id === search.trim() && <ErrorNote error={lookedUp.error} />}
       {loaded.state === "loading" && <Loading what="users" />}
       {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
       {loaded.state === "ready" && rows.length === 0 && (
