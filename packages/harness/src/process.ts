@@ -98,13 +98,18 @@ export function startProcess(options: StartOptions): ManagedProcess {
   }
   let spawnError: string | undefined;
   const exited = new Promise<Exit>((resolve) => {
-    child.once("error", (err: NodeJS.ErrnoException) => {
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) {
+        // A running child's error (a signal that could not be sent): worth quoting, not an exit.
+        keep(`${name}: ${err.message}`);
+        return;
+      }
       spawnError =
         err.code === "ENOENT"
           ? `${command} not found${options.missing ? `: ${options.missing}` : ""}`
           : `cannot run ${command}: ${err.message}`;
       keep(spawnError);
-      if (child.pid === undefined) resolve({ code: null, signal: null });
+      resolve({ code: null, signal: null });
     });
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
