@@ -13,6 +13,8 @@ export interface TappedFrame {
   code?: number;
   /** GOAWAY: the last stream id the sender will process. */
   lastStreamId?: number;
+  /** PING: its 8 bytes, hex. */
+  opaque?: string;
 }
 
 export interface FrameTap {
@@ -24,6 +26,12 @@ export interface FrameTap {
   count(from: TappedFrame["from"], type: number, flags?: number): number;
   /** Resolves once `atLeast` frames from `from` of `type` have passed; rejects after `timeoutMs`. */
   seen(from: TappedFrame["from"], type: number, atLeast?: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Sends the server a PING of the tap's own on `connection`, between two of the client's frames, and
+   * resolves once its ACK has passed: the server has read every frame the client sent before
+   * (RFC 9113 frames are processed in order). The ACK goes on to the client, which ignores it.
+   */
+  sync(connection?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,6 +44,7 @@ export async function startFrameTap(targetPort: number): Promise<FrameTap> {
   const seen: TappedFrame[] = [];
   const waiters = new Set<() => void>();
   const sockets = new Set<Socket>();
+  const links: { upstream: Socket; clientAtFrameStart: () => boolean }[] = [];
   let accepted = 0;
   const server = createServer((client) => {
     const connection = accepted++;
@@ -53,12 +62,13 @@ export async function startFrameTap(targetPort: number): Promise<FrameTap> {
     };
     const fromClient = frameReader("client", connection, PREFACE_LENGTH, seen, passed);
     const fromServer = frameReader("server", connection, 0, seen, passed);
+    links[connection] = { upstream, clientAtFrameStart: fromClient.atFrameStart };
     client.on("data", (chunk: Buffer) => {
-      fromClient(chunk);
+      fromClient.push(chunk);
       upstream.write(chunk);
     });
     upstream.on("data", (chunk: Buffer) => {
-      fromServer(chunk);
+      fromServer.push(chunk);
       client.write(chunk);
     });
   });
@@ -66,26 +76,46 @@ export async function startFrameTap(targetPort: number): Promise<FrameTap> {
   const address = server.address();
   const count = (from: TappedFrame["from"], type: number, flags = 0) =>
     seen.filter((f) => f.from === from && f.type === type && (f.flags & flags) === flags).length;
+  /** Resolves once `done()` is true, checked as each frame passes; rejects after `timeoutMs`. */
+  const until = (what: string, done: () => boolean, timeoutMs = 5_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`the frame tap did not see ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  let syncs = 0;
   return {
     port: typeof address === "object" && address ? address.port : 0,
     frames: seen,
     connections: () => accepted,
     count,
     seen: (from, type, atLeast = 1, timeoutMs = 5_000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          if (count(from, type) < atLeast) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`${count(from, type)} frames of type ${type} from the ${from}, not ${atLeast}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+      until(
+        `${atLeast} frames of type ${type} from the ${from}`,
+        () => count(from, type) >= atLeast,
+        timeoutMs,
+      ),
+    sync: async (connection = 0) => {
+      const link = links[connection];
+      if (!link) throw new Error(`the frame tap has no connection ${connection}`);
+      // Between two client frames: until then, wait for the rest of the one under way.
+      await until("the end of the client's frame", link.clientAtFrameStart);
+      const opaque = Buffer.from(`sync${String(syncs++).padStart(4, "0")}`, "latin1");
+      link.upstream.write(F.frame(F.PING, 0, 0, opaque));
+      const hex = opaque.toString("hex");
+      await until("the server's ACK of the tap's PING", () =>
+        seen.some((f) => f.from === "server" && f.type === F.PING && f.opaque === hex),
+      );
+    },
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -106,7 +136,9 @@ function frameReader(
 ) {
   let pending: Buffer = Buffer.alloc(0);
   let toSkip = skip;
-  return (chunk: Buffer) => {
+  /** Whether the bytes so far end at a frame boundary (the preface included). */
+  const atFrameStart = () => pending.length === 0 && toSkip === 0;
+  const push = (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     if (toSkip > 0) {
       const skipped = Math.min(toSkip, pending.length);
@@ -126,6 +158,7 @@ function frameReader(
         streamId: pending.readUInt32BE(5) & 0x7fffffff,
       };
       if (type === F.RST_STREAM && length >= 4) frame.code = payload.readUInt32BE(0);
+      if (type === F.PING) frame.opaque = payload.toString("hex");
       if (type === F.GOAWAY && length >= 8) {
         frame.lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
         frame.code = payload.readUInt32BE(4);
@@ -135,4 +168,5 @@ function frameReader(
     }
     passed();
   };
+  return { push, atFrameStart };
 }

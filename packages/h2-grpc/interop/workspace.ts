@@ -7,6 +7,7 @@ export {
   counterTotal,
   describe,
   expect,
+  GRPC_SERVERS,
   startApi,
   test,
 } from "../../../api-key-service/test/fixtures.js";
