@@ -105,6 +105,12 @@ describe("pnpm stack without an envoy binary", () => {
     try {
       await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
       expect(stack.output()).toMatch(new RegExp(`gateway +caddy +${gateway} \\(gateways/caddy/Caddyfile`));
+      // The console's address is printed, and it is served (built by the stack when missing).
+      const consoleUrl = `http://127.0.0.1:${env.API_HTTP_PORT}/console`;
+      expect(stack.output()).toMatch(new RegExp(`console +${consoleUrl} `));
+      const page = await fetch(`${consoleUrl}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<div id="app"');
 
       const created = await fetch(`http://127.0.0.1:${env.API_HTTP_PORT}/api/keys`, {
         method: "POST",

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { ensureBuilt as ensureConsoleBuilt } from "../console/ensure-built.js";
 
 const env = process.env;
 const DATABASE_URL = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/gateway";
@@ -201,6 +202,8 @@ process.once("SIGTERM", () => void stop(0));
 
 try {
   await ensureDatabase(DATABASE_URL);
+  // The console is served from its build: a fresh checkout has none (a few seconds with vite).
+  await ensureConsoleBuilt();
   const common = { DATABASE_URL, HOST: "127.0.0.1" };
   const gateway = chooseGateway();
   start("api", "api-key-service/src/run.ts", {
@@ -234,6 +237,7 @@ try {
   console.log(`
 The stack is up (Ctrl-C stops it):
   management API  http://127.0.0.1:${ports.api}     (ADMIN_TOKEN=${ADMIN_TOKEN})
+  console         http://127.0.0.1:${ports.api}/console   (sign in with the admin token)
   ext_authz gRPC  127.0.0.1:${ports.grpc}    (x-gateway-token: ${INTERNAL_TOKEN})
   forward-auth    http://127.0.0.1:${ports.forwardAuth}/v1/forward-auth
   access log gRPC 127.0.0.1:${ports.als}, sidecar http://127.0.0.1:${ports.sidecar}

@@ -3,8 +3,8 @@ import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import { ADMIN_TOKEN, describe, expect, startApi, test } from "../../api-key-service/test/fixtures.js";
+import { ensureBuilt } from "../ensure-built.js";
 import { launchChromium, nav, openConsole, seriousViolations, signIn } from "./browser.js";
-import { ensureBuilt } from "./build.js";
 import { SHOWCASE_NOW, seedShowcase } from "./seed.js";
 
 // The README shows these; this run writes them, from the same seeded data each time.

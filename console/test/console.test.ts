@@ -2,8 +2,8 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import { bearer, envoyCheckRequest } from "../../api-key-service/test/envoy.js";
 import { ADMIN_TOKEN, describe, expect, test } from "../../api-key-service/test/fixtures.js";
+import { ensureBuilt } from "../ensure-built.js";
 import { launchChromium, nav, openConsole, signIn } from "./browser.js";
-import { ensureBuilt } from "./build.js";
 
 let browser: Browser;
 beforeAll(async () => {

@@ -6,8 +6,8 @@ import { WebhookReceiver } from "../../api-key-service/test/webhook-receiver.js"
 import { envoyAlsStream, httpEntry } from "../../billing-sidecar/test/envoy-als.js";
 import { startSidecar } from "../../billing-sidecar/test/fixtures.js";
 import { startStripeEmulator } from "../../packages/testing/src/index.js";
+import { ensureBuilt } from "../ensure-built.js";
 import { launchChromium, nav, openConsole, signIn } from "./browser.js";
-import { ensureBuilt } from "./build.js";
 import { seedUsage } from "./seed.js";
 
 let browser: Browser;

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { beforeAll } from "vitest";
 import { CONSOLE_CSP, mountConsole } from "../../api-key-service/src/http/console.js";
 import { describe, expect, test } from "../../api-key-service/test/fixtures.js";
-import { distDir, ensureBuilt } from "./build.js";
+import { distDir, ensureBuilt } from "../ensure-built.js";
 
 /** A GET with the path sent exactly as written (fetch would resolve the dots). */
 function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, test } from "vitest";
-import { distDir, ensureBuilt } from "./build.js";
+import { distDir, ensureBuilt } from "../ensure-built.js";
 
 beforeAll(() => ensureBuilt(), 120_000);
 

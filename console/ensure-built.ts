@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL(".", import.meta.url));
 export const distDir = `${root}dist`;
 const lock = `${root}.build-lock`;
 
@@ -23,7 +23,10 @@ const builtAt = (): number => {
 const stale = () =>
   builtAt() < Math.max(newest(`${root}src`), newest(`${root}index.html`), newest(`${root}vite.config.ts`));
 
-/** Builds console/dist with vite when a source is newer than it; one test file at a time builds. */
+/**
+ * Builds console/dist with vite when a source is newer than it (pnpm stack and the console tests);
+ * one process at a time builds, the others wait for it.
+ */
 export async function ensureBuilt(): Promise<void> {
   if (!stale()) return;
   for (let waited = 0; ; waited += 200) {
