@@ -52,8 +52,9 @@ TOKEN=${INTERNAL_TOKEN:-}
 
 # The values go into the config as they are: anything but a plain port, address or token is refused
 # rather than allowed to add directives.
-[[ "$PORT" =~ ^[0-9]{1,5}$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] ||
+if ! [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
   die "GATEWAY_PORT must be a port number (1-65535), not \"$PORT\""
+fi
 address='^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$'
 [[ "$AUTH" =~ $address ]] || die "FORWARD_AUTH_ADDR must be host:port, not \"$AUTH\""
 [[ "$BACKEND" =~ $address ]] || die "BACKEND_ADDR must be host:port, not \"$BACKEND\""

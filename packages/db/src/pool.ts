@@ -6,7 +6,10 @@ export interface DbOptions {
   url: string;
   /** Pool size. Small by default: the hot paths read caches, not Postgres. */
   max?: number;
-  /** Called for errors on idle clients, which would otherwise crash the process. */
+  /**
+   * Called for connection errors (a reset, Postgres restarting), idle or in use, which would otherwise
+   * crash the process; the query in flight fails on its own.
+   */
   onError?: (err: Error) => void;
   statementTimeoutMs?: number;
   /** How long to wait for a connection; short on paths that must answer quickly. */
@@ -24,7 +27,12 @@ export function createPool(options: DbOptions): pg.Pool {
     statement_timeout: options.statementTimeoutMs ?? 10_000,
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
-  pool.on("error", (err) => options.onError?.(err));
+  // pg emits a connection error (a reset, Postgres restarting) on the client, in use or idle, besides
+  // failing the query in flight; pg-pool listens only while the client is idle, and an error event
+  // with no listener crashes the process. So every client gets one listener for its whole life, and
+  // the pool's own re-emit of idle errors, reported there already, is only absorbed.
+  pool.on("connect", (client) => client.on("error", (err) => options.onError?.(err)));
+  pool.on("error", () => {});
   return pool;
 }
 
