@@ -228,7 +228,7 @@ describe("variables", () => {
   });
 
   test.each(NODE_SERVICES)("compose passes %s every variable it reads, but the ports it keeps", (service) => {
-    const KEPT_AT_DEFAULT = ["HOST", "HTTP_PORT", "GRPC_PORT", "ALS_PORT", "PORT"];
+    const KEPT_AT_DEFAULT = ["HOST", "HTTP_PORT", "GRPC_PORT", "AUTH_HTTP_PORT", "ALS_PORT", "PORT"];
     const passed = new Set(Object.keys(environmentOf(services[service])));
     const missing = serviceVariables(service).filter((v) => !passed.has(v) && !KEPT_AT_DEFAULT.includes(v));
     expect(missing).toEqual([]);
