@@ -68,6 +68,8 @@ const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** Compressed header block (HEADERS + CONTINUATION), at most: a bound on buffering, not on headers. */
 const MAX_HEADER_BLOCK = 256 * 1024;
 const DEADLINE_CHECK_MS = 50;
+/** A reset this long (and half its grpc-timeout) after the call opened is a client giving up, not abuse. */
+const GIVING_UP_AFTER_MS = 50;
 const CONNECTION_SPECIFIC = new Set([
   "connection",
   "keep-alive",
@@ -624,9 +626,14 @@ export class ServerConnection implements StreamOwner {
     if (payload.length !== 4) throw new ConnectionError(F.FRAME_SIZE_ERROR, "RST_STREAM of the wrong size");
     if (streamId > this.lastPeerStreamId)
       throw new ConnectionError(F.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
-    this.countReset();
     const stream = this.streams.get(streamId);
-    if (stream) this.closeStream(stream, true);
+    // Only a reset that cancels work counts. A stream already closed costs nothing; nor does a client
+    // giving up at its deadline: Envoy's ext_authz cancels at its timeout (200 ms), and a stalled
+    // dependency must not get Envoy's connection closed for too many resets. Resets right after the
+    // request, the attack, still count, whatever grpc-timeout the attacker sends.
+    if (!stream) return;
+    if (!givingUp(stream, Date.now())) this.countReset();
+    this.closeStream(stream, true);
   }
 
   /**
@@ -863,4 +870,11 @@ function headerListSize(headers: HeaderList): number {
   let size = 0;
   for (const [name, value] of headers) size += name.length + value.length + 32;
   return size;
+}
+
+/** The client reset a call after waiting at least half its grpc-timeout (and GIVING_UP_AFTER_MS). */
+function givingUp(stream: H2Stream, now: number): boolean {
+  if (stream.deadline === undefined || stream.timeoutMs === undefined) return false;
+  const waited = now - (stream.deadline - stream.timeoutMs);
+  return waited >= GIVING_UP_AFTER_MS && waited >= stream.timeoutMs / 2;
 }

@@ -200,6 +200,7 @@ export class H2GrpcServer {
         return;
       }
       stream.deadline = Date.now() + ms;
+      stream.timeoutMs = ms;
     }
   }
 

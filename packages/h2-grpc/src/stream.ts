@@ -42,6 +42,8 @@ export class H2Stream implements CallContext {
   prefixChecked = false;
   /** Date.now() by which the call must end (from grpc-timeout); the connection enforces it. */
   deadline: number | undefined;
+  /** The call's grpc-timeout in milliseconds, when it sent one. */
+  timeoutMs: number | undefined;
   /** Whatever the server attached when the stream opened (its route). */
   route: unknown;
   /** Called once if the stream closes before our side ended. */

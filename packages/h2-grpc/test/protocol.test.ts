@@ -120,6 +120,17 @@ const slowBlock = encodeRepeatedHeaders([
   ["content-type", "application/grpc"],
   ["te", "trailers"],
 ]).first;
+/** A call to /t.T/Slow with a grpc-timeout. */
+const slowWithTimeout = (timeout: string) =>
+  encodeRepeatedHeaders([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", "/t.T/Slow"],
+    [":authority", "x"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+    ["grpc-timeout", timeout],
+  ]).first;
 /** A whole request on a stream: HEADERS, then DATA with the message and END_STREAM. */
 const call = (id: number, block = headerBlock) =>
   Buffer.concat([F.frame(F.HEADERS, F.END_HEADERS, id, block), F.frame(F.DATA, F.END_STREAM, id, message)]);
@@ -309,6 +320,34 @@ describe("rapid reset (CVE-2023-44487): work in flight is bounded", () => {
     expect(await c.goawayCode()).toBe(F.ENHANCE_YOUR_CALM);
     expect(c.goawayText()).toMatch(/resets/);
     await c.waitFor("close", c.isClosed);
+  });
+
+  test("a client giving up at its deadline is not an attack: those resets are not counted", async () => {
+    const c = await connect({ maxResetsPerWindow: 50, resetWindowMs: 10_000 });
+    c.open();
+    const ids = Array.from({ length: 60 }, (_, i) => 1 + 2 * i);
+    c.send(...ids.map((id) => call(id, slowWithTimeout("400m"))));
+    await c.waitFor("sixty handlers running", () => c.slow.calls.length === 60);
+    // As Envoy's ext_authz does when its timeout passes with the check still running: its clock
+    // started before ours, so its reset comes before the deadline we keep (which would end the call).
+    await sleep(250);
+    c.send(...ids.map((id) => F.rstStream(id, F.CANCEL)));
+    c.send(call(201));
+    await c.waitFor("the answer on stream 201", () =>
+      c.received.some((f) => f.type === F.DATA && f.streamId === 201),
+    );
+    expect(c.received.some((f) => f.type === F.GOAWAY)).toBe(false);
+    c.slow.release();
+  });
+
+  test("a grpc-timeout does not excuse resets sent right after the request", async () => {
+    const c = await connect({ maxResetsPerWindow: 50, resetWindowMs: 10_000 });
+    c.open();
+    const attack = [];
+    for (let id = 1; id < 120; id += 2)
+      attack.push(call(id, slowWithTimeout("1m")), F.rstStream(id, F.CANCEL));
+    c.send(...attack);
+    expect(await c.goawayCode()).toBe(F.ENHANCE_YOUR_CALM);
   });
 
   test("streams the server refuses count as resets too: zero-length header blocks", async () => {
