@@ -83,6 +83,25 @@ describe("the allowed answer encoded from parts", () => {
     );
   });
 
+  test("stays the serializer's answer when one key record's checks carry different limits and periods", () => {
+    // The RateLimit-Policy entry is kept beside the key record: a quota appearing, its next billing
+    // period or other limits must each be answered with their own policy, never the kept one.
+    fc.assert(
+      fc.property(keyArb, fc.array(limitsArb, { minLength: 2, maxLength: 6 }), (fields, sequence) => {
+        const settings = { credentialHeaders: ["authorization"] };
+        const encoder = new AllowedResponseEncoder(settings);
+        const key = authKey(fields);
+        for (const limits of [...sequence, ...sequence]) {
+          const expected = check.responseSerialize(
+            toCheckResponse({ allowed: true, key, limits, units: 3 }, settings),
+          );
+          expect(encoder.encode(key, limits, 3)).toEqual(expected);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   test("decodes to the key's identity and this check's counts, and follows a replaced key record", () => {
     const settings = { credentialHeaders: ["authorization", "x-api-key"] };
     const encoder = new AllowedResponseEncoder(settings);

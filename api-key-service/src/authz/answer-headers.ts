@@ -43,21 +43,28 @@ const remaining = (w: WindowState) => Math.max(0, w.limit - w.used);
 const resetSeconds = (w: WindowState) => Math.ceil(w.resetMs / 1000);
 
 /**
+ * RateLimit-Policy's value: the limits of both windows, and the plan's quota when it has one. The same
+ * for every check of one key record in one billing period, so an encoder may keep it.
+ */
+export function rateLimitPolicy(limits: LimitResult): string {
+  const policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
+  const quota = limits.quota;
+  if (!quota) return policy;
+  return `${policy}, "month";q=${quota.limit};w=${Math.round((quota.periodEnd - quota.periodStart) / 1000)}`;
+}
+
+/**
  * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for both windows, plus the common
  * X-RateLimit-* trio for the window closest to running out, and the plan's quota when it has one.
- * Reset values are seconds from now.
+ * Reset values are seconds from now. `policy` is rateLimitPolicy(limits), when the caller kept it.
  */
-export function rateLimitFields(limits: LimitResult): HeaderField[] {
+export function rateLimitFields(limits: LimitResult, policy = rateLimitPolicy(limits)): HeaderField[] {
   const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
   const quota = limits.quota;
-  let policy = `"minute";q=${limits.minute.limit};w=${MINUTE.spanSeconds}, "day";q=${limits.day.limit};w=${DAY.spanSeconds}`;
   let state = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
   const left = quota ? Math.max(0, quota.limit - quota.used) : 0;
   const reset = quota ? Math.max(0, Math.ceil(quota.resetMs / 1000)) : 0;
-  if (quota) {
-    policy += `, "month";q=${quota.limit};w=${Math.round((quota.periodEnd - quota.periodStart) / 1000)}`;
-    state += `, "month";r=${left};t=${reset}`;
-  }
+  if (quota) state += `, "month";r=${left};t=${reset}`;
   const fields: HeaderField[] = [
     ["ratelimit-policy", policy],
     ["ratelimit", state],

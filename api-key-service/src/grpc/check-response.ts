@@ -6,6 +6,7 @@ import {
   type HeaderField,
   identityFields,
   rateLimitFields,
+  rateLimitPolicy,
 } from "../authz/answer-headers.js";
 import type { AuthKey, Decision } from "../authz/decision.js";
 import type { LimitResult } from "../authz/sliding-window.js";
@@ -111,20 +112,47 @@ function writeVarint(buf: Buffer, at: number, value: number): number {
   return offset;
 }
 
-interface HeaderSizes {
-  key: number;
-  value: number;
-  /** HeaderValue's body. */
-  header: number;
-  /** HeaderValueOption's body. */
-  option: number;
+/** HeaderValueOption's body for a header whose key and value take `key` and `value` bytes. */
+function optionSize(key: number, value: number): number {
+  const header = 1 + varintSize(key) + key + 1 + varintSize(value) + value;
+  return 1 + varintSize(header) + header + APPEND_FALSE.length;
 }
 
-function headerSizes(key: string, value: string): HeaderSizes {
-  const k = Buffer.byteLength(key);
-  const v = Buffer.byteLength(value);
-  const header = 1 + varintSize(k) + k + 1 + varintSize(v) + v;
-  return { key: k, value: v, header, option: 1 + varintSize(header) + header + APPEND_FALSE.length };
+/** One response_headers_to_add entry (tag, length, HeaderValueOption) written at `at`; returns the end. */
+function writeOption(
+  out: Buffer,
+  at: number,
+  key: string,
+  keySize: number,
+  value: string,
+  valueSize: number,
+) {
+  const header = 1 + varintSize(keySize) + keySize + 1 + varintSize(valueSize) + valueSize;
+  let to = at;
+  out[to++] = RESPONSE_HEADERS_TO_ADD_TAG;
+  to = writeVarint(out, to, 1 + varintSize(header) + header + APPEND_FALSE.length);
+  out[to++] = FIELD_1;
+  to = writeVarint(out, to, header);
+  out[to++] = FIELD_1;
+  to = writeVarint(out, to, keySize);
+  to += out.write(key, to);
+  out[to++] = FIELD_2;
+  to = writeVarint(out, to, valueSize);
+  to += out.write(value, to);
+  for (const byte of APPEND_FALSE) out[to++] = byte;
+  return to;
+}
+
+/** The RateLimit-Policy entry of one key record and billing period, encoded once. */
+interface KeptPolicy {
+  minute: number;
+  day: number;
+  /** The quota's limit and period, -1 without a quota. */
+  quota: number;
+  start: number;
+  end: number;
+  value: string;
+  bytes: Buffer;
 }
 
 /**
@@ -142,7 +170,9 @@ export class AllowedResponseEncoder {
    * Per key record and cost (routes have a handful of costs). Key records are replaced, never
    * changed, when a key changes; a dropped record takes its parts along.
    */
-  private readonly parts = new WeakMap<AuthKey, Map<number, { ok: Uint8Array; metadata: Uint8Array }>>();
+  private readonly parts = new WeakMap<AuthKey, Map<number, Parts>>();
+  /** Byte sizes of each field's key and value, reused by every call (encode runs to its end at once). */
+  private readonly sizes: number[] = [];
 
   constructor(private readonly settings: ResponseSettings) {}
 
@@ -163,10 +193,20 @@ export class AllowedResponseEncoder {
       };
       byCost.set(units, parts);
     }
-    const fields = rateLimitFields(limits);
-    const sizes = fields.map(([key, value]) => headerSizes(key, value));
-    let rateSize = 0;
-    for (const { option } of sizes) rateSize += 1 + varintSize(option) + option;
+    const policy = this.policyOf(parts, limits);
+    // The policy is the first field; it is written from the bytes kept for the key record.
+    const fields = rateLimitFields(limits, policy.value);
+    const sizes = this.sizes;
+    let rateSize = policy.bytes.length;
+    for (let i = 1; i < fields.length; i++) {
+      const [key, value] = fields[i] as HeaderField;
+      const keySize = Buffer.byteLength(key);
+      const valueSize = Buffer.byteLength(value);
+      sizes[2 * i] = keySize;
+      sizes[2 * i + 1] = valueSize;
+      const option = optionSize(keySize, valueSize);
+      rateSize += 1 + varintSize(option) + option;
+    }
     const okSize = parts.ok.length + rateSize;
     const out = Buffer.allocUnsafe(
       this.status.length + 1 + varintSize(okSize) + okSize + parts.metadata.length,
@@ -179,22 +219,57 @@ export class AllowedResponseEncoder {
     at += parts.ok.length;
     // OkHttpResponse's fields may be concatenated: a repeated field's entries appended after the
     // per-key part decode exactly as if encoded together (a test holds this to the serializer's bytes).
-    for (let i = 0; i < fields.length; i++) {
-      const [key, value] = fields[i] as [string, string];
-      const size = sizes[i] as HeaderSizes;
-      out[at++] = RESPONSE_HEADERS_TO_ADD_TAG;
-      at = writeVarint(out, at, size.option);
-      out[at++] = FIELD_1;
-      at = writeVarint(out, at, size.header);
-      out[at++] = FIELD_1;
-      at = writeVarint(out, at, size.key);
-      at += out.write(key, at);
-      out[at++] = FIELD_2;
-      at = writeVarint(out, at, size.value);
-      at += out.write(value, at);
-      for (const byte of APPEND_FALSE) out[at++] = byte;
+    out.set(policy.bytes, at);
+    at += policy.bytes.length;
+    for (let i = 1; i < fields.length; i++) {
+      const [key, value] = fields[i] as HeaderField;
+      at = writeOption(out, at, key, sizes[2 * i] as number, value, sizes[2 * i + 1] as number);
     }
     out.set(parts.metadata, at);
     return out;
   }
+
+  /**
+   * RateLimit-Policy as one encoded entry, kept beside the key's parts: it changes only with the key
+   * record's limits or its quota's period, which are checked on every call.
+   */
+  private policyOf(parts: Parts, limits: LimitResult): KeptPolicy {
+    const quota = limits.quota;
+    const kept = parts.policy;
+    if (
+      kept &&
+      kept.minute === limits.minute.limit &&
+      kept.day === limits.day.limit &&
+      kept.quota === (quota ? quota.limit : -1) &&
+      kept.start === (quota ? quota.periodStart : -1) &&
+      kept.end === (quota ? quota.periodEnd : -1)
+    ) {
+      return kept;
+    }
+    const value = rateLimitPolicy(limits);
+    const keySize = Buffer.byteLength(POLICY);
+    const valueSize = Buffer.byteLength(value);
+    const option = optionSize(keySize, valueSize);
+    const bytes = Buffer.alloc(1 + varintSize(option) + option);
+    writeOption(bytes, 0, POLICY, keySize, value, valueSize);
+    parts.policy = {
+      minute: limits.minute.limit,
+      day: limits.day.limit,
+      quota: quota ? quota.limit : -1,
+      start: quota ? quota.periodStart : -1,
+      end: quota ? quota.periodEnd : -1,
+      value,
+      bytes,
+    };
+    return parts.policy;
+  }
+}
+
+const POLICY = "ratelimit-policy";
+
+/** What is kept per key record and cost. */
+interface Parts {
+  ok: Uint8Array;
+  metadata: Uint8Array;
+  policy?: KeptPolicy;
 }
