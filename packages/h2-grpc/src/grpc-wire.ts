@@ -36,34 +36,43 @@ export function lengthPrefixed(message: Buffer): Buffer {
 }
 
 /**
- * `:status: 200` and the content type: every gRPC answer starts with this block. It opens with an
- * HPACK dynamic table size update to 0 (RFC 7541 4.2, 6.3): we use no dynamic table, and a client that
- * lowered SETTINGS_HEADER_TABLE_SIZE below 4,096 must see one (nghttp2 refuses the block otherwise).
+ * An HPACK dynamic table size update to 0 (RFC 7541 4.2, 6.3) opens every header block we send: we use
+ * no dynamic table, and a client that lowered SETTINGS_HEADER_TABLE_SIZE below 4,096, before a call or
+ * during one, must see an update at the start of the next block (nghttp2 refuses the block otherwise).
+ * Sending it when nothing changed is allowed; it costs one byte.
  */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
+
+/** `:status: 200` and the content type: every gRPC answer starts with this block. */
 export const RESPONSE_HEADERS = Buffer.concat([
-  Buffer.from([0x20]),
+  TABLE_SIZE_ZERO,
   encodeIndexedField(":status", "200"),
   encodeLiteralField("content-type", "application/grpc"),
 ]);
 
-const OK_TRAILERS = encodeLiteralField("grpc-status", "0");
+const OK_TRAILERS = Buffer.concat([TABLE_SIZE_ZERO, encodeLiteralField("grpc-status", "0")]);
 
-/** The trailers of a call: grpc-status, and grpc-message when there is one. */
-export function trailersBlock(code: number, message = ""): Buffer {
-  if (code === Status.OK && message === "") return OK_TRAILERS;
+/** grpc-status, and grpc-message when there is one. */
+function statusFields(code: number, message: string): Buffer[] {
   const fields = [encodeLiteralField("grpc-status", String(code))];
   if (message !== "") fields.push(encodeLiteralField("grpc-message", percentEncode(message)));
-  return Buffer.concat(fields);
+  return fields;
 }
 
-/** A trailers-only answer: the whole call in one HEADERS frame. */
+/** The trailers of a call: a header block of their own. */
+export function trailersBlock(code: number, message = ""): Buffer {
+  if (code === Status.OK && message === "") return OK_TRAILERS;
+  return Buffer.concat([TABLE_SIZE_ZERO, ...statusFields(code, message)]);
+}
+
+/** A trailers-only answer: the whole call in one HEADERS frame (one block, one size update). */
 export function trailersOnlyBlock(code: number, message: string): Buffer {
-  return Buffer.concat([RESPONSE_HEADERS, trailersBlock(code, message)]);
+  return Buffer.concat([RESPONSE_HEADERS, ...statusFields(code, message)]);
 }
 
 /** A bare HTTP answer for requests that are not gRPC at all (wrong method or content type). */
 export function httpStatusBlock(status: number): Buffer {
-  return encodeLiteralField(":status", String(status));
+  return Buffer.concat([TABLE_SIZE_ZERO, encodeLiteralField(":status", String(status))]);
 }
 
 /** grpc-message is percent-encoded UTF-8: printable ASCII other than `%` stays as it is. */

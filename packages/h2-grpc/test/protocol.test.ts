@@ -152,6 +152,43 @@ describe("HTTP/2 protocol handling", () => {
     expect(c.received.find((f) => f.type === F.DATA)?.payload.equals(message)).toBe(true);
   });
 
+  test("a client without an HPACK dynamic table sees a table size update open every block we send", async () => {
+    const c = await connect();
+    c.open();
+    c.send(F.settingsFrame([[F.SETTINGS_HEADER_TABLE_SIZE, 0]]), call(1));
+    await c.waitFor("trailers on 1", () =>
+      c.received.some((f) => f.type === F.HEADERS && f.streamId === 1 && f.flags & F.END_STREAM),
+    );
+    // A call the server answers trailers-only (no such method), and one that is not gRPC at all.
+    const unknown = encodeRepeatedHeaders([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/t.T/Nope"],
+      [":authority", "x"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ]).first;
+    c.send(F.frame(F.HEADERS, F.END_HEADERS, 3, unknown), F.frame(F.DATA, F.END_STREAM, 3, message));
+    const notGrpc = encodeRepeatedHeaders([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/t.T/Echo"],
+      [":authority", "x"],
+      ["content-type", "text/plain"],
+    ]).first;
+    c.send(F.frame(F.HEADERS, F.END_HEADERS | F.END_STREAM, 5, notGrpc));
+    await c.waitFor("answers on 3 and 5", () =>
+      [3, 5].every((id) =>
+        c.received.some((f) => f.type === F.HEADERS && f.streamId === id && f.flags & F.END_STREAM),
+      ),
+    );
+    const blocks = c.received.filter((f) => f.type === F.HEADERS);
+    // Response headers and trailers on 1, one trailers-only block on 3, the bare 415 on 5.
+    expect(blocks.length).toBe(4);
+    // 001xxxxx with a size of 0: the update, first in each block (RFC 7541 6.3).
+    for (const block of blocks) expect(block.payload[0]).toBe(0x20);
+  });
+
   test("a header block split over CONTINUATION frames, with padding, is read whole", async () => {
     const c = await connect();
     c.open();
