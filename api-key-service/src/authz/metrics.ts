@@ -3,6 +3,12 @@ import { Counter, Histogram, type Registry } from "prom-client";
 /** The ext_authz path's metrics, registered once per service instance. */
 export class AuthzMetrics {
   readonly checks: Counter<"outcome" | "reason">;
+  /**
+   * Allowed checks not yet added to `checks`: the answer to nearly every call is counted as a plain
+   * number and added to authz_checks_total{outcome="allowed"} whenever the metric is read, since
+   * prom-client builds a label hash string on every inc().
+   */
+  private allowedPending = 0;
   readonly duration: Histogram<"outcome">;
   readonly cache: Counter<"result">;
   readonly storeQueries: Counter;
@@ -17,6 +23,7 @@ export class AuthzMetrics {
       help: "ext_authz checks by outcome (allowed, denied) and denial reason",
       labelNames: ["outcome", "reason"],
       registers,
+      collect: () => this.addAllowed(),
     });
     this.duration = new Histogram({
       name: "authz_check_duration_seconds",
@@ -53,5 +60,16 @@ export class AuthzMetrics {
       labelNames: ["service"],
       registers,
     });
+  }
+
+  /** Counts one allowed check (see allowedPending). */
+  countAllowed(): void {
+    this.allowedPending += 1;
+  }
+
+  private addAllowed(): void {
+    if (this.allowedPending === 0) return;
+    this.checks.inc({ outcome: "allowed", reason: "" }, this.allowedPending);
+    this.allowedPending = 0;
   }
 }
