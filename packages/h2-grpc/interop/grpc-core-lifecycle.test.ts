@@ -53,7 +53,7 @@ describe("gRPC C core (python3-grpcio): deadlines and shutdown", () => {
     }
   });
 
-  test("shutdown with calls in flight: one GOAWAY, the calls in flight answered, new calls refused, the service stops", async ({
+  test("shutdown with calls in flight: GOAWAY in two steps, the calls in flight answered, new calls refused, the service stops", async ({
     services,
   }) => {
     const { proxy, databaseUrl } = await stallablePostgres(services);
@@ -84,18 +84,22 @@ describe("gRPC C core (python3-grpcio): deadlines and shutdown", () => {
           },
         },
       );
+      // RFC 9113 6.8: a GOAWAY that refuses nothing (and a PING), then the final one once the PING
+      // comes back, naming the last stream taken.
       const goaways = tap.frames.filter((f) => f.from === "server" && f.type === F.GOAWAY);
-      expect(goaways).toHaveLength(1);
-      const goaway = goaways[0] as TappedFrame;
-      expect(goaway.code).toBe(F.NO_ERROR);
-      const goawayAt = tap.frames.indexOf(goaway);
+      expect(goaways).toHaveLength(2);
+      const [first, goaway] = goaways as [TappedFrame, TappedFrame];
+      expect([first.code, goaway.code]).toEqual([F.NO_ERROR, F.NO_ERROR]);
+      expect(first.lastStreamId).toBe(F.MAX_STREAM_ID);
+      const goawayAt = tap.frames.indexOf(first);
       const callStreams = tap.frames
         .slice(0, goawayAt)
         .filter((f) => f.from === "client" && f.type === F.HEADERS)
         .map((f) => f.streamId);
       // The GOAWAY let every call sent before it finish…
       expect(callStreams).toHaveLength(inFlight);
-      expect(goaway.lastStreamId).toBe(Math.max(...callStreams));
+      // Streams the client opened before it heard are taken too.
+      expect(goaway.lastStreamId).toBeGreaterThanOrEqual(Math.max(...callStreams));
       // …and they did: each got its whole answer, after the GOAWAY (Postgres was stalled, so the
       // key service was unavailable), and none was reset.
       const answers = result.in_flight.map((o) => decodeCheckResponse(answerOf(o)));
@@ -104,14 +108,15 @@ describe("gRPC C core (python3-grpcio): deadlines and shutdown", () => {
       );
       const firstAnswerAt = tap.frames.findIndex((f) => f.from === "server" && f.type === F.HEADERS);
       expect(firstAnswerAt).toBeGreaterThan(goawayAt);
-      // A stream the client opened before it had read the GOAWAY is refused, for it to retry.
+      // Only a stream opened after the final GOAWAY could be refused, for the client to retry.
       const resets = tap.frames.filter((f) => f.from === "server" && f.type === F.RST_STREAM);
       for (const r of resets) {
         expect(r.streamId).toBeGreaterThan(goaway.lastStreamId as number);
         expect(r.code).toBe(F.REFUSED_STREAM);
       }
-      // New calls found no server to take them.
-      expect(result.after.map((o) => o.code)).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
+      // New calls were either still taken, on the wire before the final GOAWAY, and answered, or found
+      // no server to take them: none failed any other way.
+      for (const outcome of result.after) expect(["OK", "UNAVAILABLE"]).toContain(outcome.code);
       proxy.setMode("forward");
       await stopping;
     } finally {

@@ -62,6 +62,9 @@ const MAX_PRIORITY_FRAMES_PER_STREAM = 100;
 const MAX_WINDOW_UPDATES_PER_DATA_FRAME = 10;
 /** The payload of our keepalive PINGs; the client echoes it in its ACK. */
 const KEEPALIVE_PING = Buffer.from("h2grpcka", "latin1");
+/** The PING of a graceful shutdown's first step, and how long its ACK is waited for (Go's http2 too). */
+const DRAIN_PING = Buffer.from("h2grpcgo", "latin1");
+const DRAIN_PING_MS = 1_000;
 
 /** Received bytes we hold for unfinished requests, at most, per connection. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
@@ -95,7 +98,11 @@ export class ServerConnection implements StreamOwner {
   private out: Buffer[] = [];
   private flushScheduled = false;
   private lastPeerStreamId = 0;
-  /** Set once we sent GOAWAY: streams above it are refused. */
+  /** Set once a graceful shutdown began: its first GOAWAY is out, the final one may not be. */
+  private draining = false;
+  /** Until when the final GOAWAY waits for the ACK of the shutdown's PING. */
+  private drainPingDeadline: number | undefined;
+  /** Set once we sent the final GOAWAY: streams above it are refused. */
   private goawayLastId: number | undefined;
   private closed = false;
   private headerBlock: { streamId: number; flags: number; parts: Buffer[]; size: number } | undefined;
@@ -164,8 +171,26 @@ export class ServerConnection implements StreamOwner {
     return this.streams.size + this.orphans;
   }
 
-  /** Graceful shutdown: no new streams; the socket ends once the open ones finish. */
+  /**
+   * Graceful shutdown in two steps (RFC 9113 6.8): a GOAWAY that refuses nothing, and a PING. Streams
+   * the client opened before it heard are still taken; once the PING's ACK is back (they have all
+   * arrived), or after DRAIN_PING_MS, the final GOAWAY names the last stream taken and newer ones are
+   * refused. A one-step GOAWAY would refuse calls already on the wire, and Envoy does not retry a
+   * refused check. The socket ends once the open streams finish.
+   */
   drain(): void {
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    this.queue(F.goaway(F.MAX_STREAM_ID, F.NO_ERROR));
+    this.queue(F.frame(F.PING, 0, 0, DRAIN_PING));
+    this.drainPingDeadline = Date.now() + DRAIN_PING_MS;
+    this.schedule();
+  }
+
+  /** The shutdown's second step: the final GOAWAY. */
+  private finishDrain(): void {
+    this.draining = true;
+    this.drainPingDeadline = undefined;
     if (this.closed || this.goawayLastId !== undefined) return;
     this.goawayLastId = this.lastPeerStreamId;
     this.queue(F.goaway(this.lastPeerStreamId, F.NO_ERROR));
@@ -443,11 +468,12 @@ export class ServerConnection implements StreamOwner {
         if (payload.length !== 8) throw new ConnectionError(F.FRAME_SIZE_ERROR, "PING of the wrong size");
         if (!(flags & F.ACK)) this.control(F.frame(F.PING, F.ACK, 0, payload));
         else if (payload.equals(KEEPALIVE_PING)) this.pingSentAt = undefined;
+        else if (payload.equals(DRAIN_PING)) this.finishDrain();
         return;
       case F.GOAWAY:
         if (streamId !== 0) throw new ConnectionError(F.PROTOCOL_ERROR, "GOAWAY on a stream");
-        // The client is leaving: finish what is open, take nothing new.
-        this.drain();
+        // The client is leaving and opens nothing more: finish what is open, in one step.
+        this.finishDrain();
         return;
       case F.WINDOW_UPDATE:
         this.onWindowUpdate(streamId, payload);
@@ -758,14 +784,17 @@ export class ServerConnection implements StreamOwner {
 
   /** Sets the one timer for the nearest of the preface, idle, keepalive and age deadlines. */
   private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.closed) return;
     const o = this.options;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     if (!this.prefaceSeen) next = this.createdAt + o.prefaceTimeoutMs;
     // While streams are open, idleness is looked at again a whole timeout later.
-    if (o.idleTimeoutMs > 0)
+    if (o.idleTimeoutMs > 0 && !this.draining)
       next = Math.min(next, (this.isIdle() ? this.lastStreamAt : now) + o.idleTimeoutMs);
+    if (this.drainPingDeadline !== undefined) next = Math.min(next, this.drainPingDeadline);
     if (o.keepaliveIntervalMs > 0)
       next = Math.min(
         next,
@@ -800,7 +829,13 @@ export class ServerConnection implements StreamOwner {
       this.graceDeadline = now + o.maxConnectionAgeGraceMs;
       this.drain();
     }
-    if (o.idleTimeoutMs > 0 && this.isIdle() && now >= this.lastStreamAt + o.idleTimeoutMs) {
+    if (this.drainPingDeadline !== undefined && now >= this.drainPingDeadline) this.finishDrain();
+    if (
+      o.idleTimeoutMs > 0 &&
+      !this.draining &&
+      this.isIdle() &&
+      now >= this.lastStreamAt + o.idleTimeoutMs
+    ) {
       this.drain();
       return;
     }

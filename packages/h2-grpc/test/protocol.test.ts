@@ -458,21 +458,46 @@ describe("timeouts", () => {
   test("with a maximum age, the connection gets GOAWAY, its open call finishes, and it closes after the grace", async () => {
     const c = await connect({
       maxConnectionAgeMs: 200,
-      maxConnectionAgeGraceMs: 300,
+      maxConnectionAgeGraceMs: 600,
       keepaliveIntervalMs: 0,
     });
     c.open();
     c.send(call(1, slowBlock));
     expect(await c.goawayCode()).toBe(F.NO_ERROR);
-    const goaway = c.received.find((f) => f.type === F.GOAWAY) as Frame;
-    expect(goaway.payload.readUInt32BE(0)).toBe(1);
+    const goaways = () => c.received.filter((f) => f.type === F.GOAWAY).map((f) => f.payload.readUInt32BE(0));
+    // The first step refuses nothing: a call already on its way is taken.
+    expect(goaways()).toEqual([F.MAX_STREAM_ID]);
+    const ping = c.received.find((f) => f.type === F.PING && !(f.flags & F.ACK)) as Frame;
     c.send(call(3));
-    await c.waitFor("stream 3 refused", () => c.resets().has(3));
-    expect(c.resets().get(3)).toBe(F.REFUSED_STREAM);
+    await c.waitFor("the answer on stream 3", () =>
+      c.received.some((f) => f.type === F.DATA && f.streamId === 3),
+    );
+    // The PING's ACK: everything the client sent before it has arrived; the final GOAWAY names 3.
+    c.send(F.frame(F.PING, F.ACK, 0, ping.payload));
+    await c.waitFor("the final GOAWAY", () => goaways().length === 2);
+    expect(goaways()).toEqual([F.MAX_STREAM_ID, 3]);
+    c.send(call(5));
+    await c.waitFor("stream 5 refused", () => c.resets().has(5));
+    expect(c.resets().get(5)).toBe(F.REFUSED_STREAM);
     c.slow.release();
     await c.waitFor("the answer on stream 1", () =>
       c.received.some((f) => f.type === F.DATA && f.streamId === 1),
     );
+    await c.waitFor("close", c.isClosed);
+  });
+
+  test("a shutdown's final GOAWAY does not wait for a client that never acknowledges the PING", async () => {
+    const c = await connect({
+      maxConnectionAgeMs: 100,
+      maxConnectionAgeGraceMs: 5_000,
+      keepaliveIntervalMs: 0,
+    });
+    c.open();
+    c.send(call(1, slowBlock));
+    await c.waitFor("the final GOAWAY", () => c.received.filter((f) => f.type === F.GOAWAY).length === 2);
+    const last = c.received.filter((f) => f.type === F.GOAWAY).at(-1) as Frame;
+    expect(last.payload.readUInt32BE(0)).toBe(1);
+    c.slow.release();
     await c.waitFor("close", c.isClosed);
   });
 
