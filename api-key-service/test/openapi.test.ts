@@ -40,7 +40,10 @@ const documented = Object.entries(doc.paths as Record<string, object>).flatMap((
 describe("the OpenAPI document", () => {
   test("is OpenAPI 3.1 and documents every registered route, and nothing else", () => {
     expect(doc.openapi).toBe("3.1.0");
-    const registered = registeredRoutes();
+    // The console's pages are the browser app's files, not the API it is built on.
+    const isConsole = (route: string) => /^GET \/console(\/|$)/.test(route);
+    expect(registeredRoutes().filter(isConsole).length).toBeGreaterThan(0);
+    const registered = registeredRoutes().filter((route) => !isConsole(route));
     expect(registered.length).toBeGreaterThanOrEqual(20);
     expect([...documented].sort()).toEqual([...registered].sort());
   });
