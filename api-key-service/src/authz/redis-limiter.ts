@@ -59,6 +59,8 @@ const QUOTA_MISSING = -1;
 const ARG_ONE = "$1\r\n1\r\n";
 const ARG_ZERO = "$1\r\n0\r\n";
 const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+/** Costs 1–100 as RESP bulk strings, built once: a route's cost costs the hot path no string. */
+const COST_ARGS = Array.from({ length: 101 }, (_, cost) => bulk(String(cost)));
 
 /**
  * Units a user had admitted in a billing period, from what the service flushed to Postgres: what a
@@ -244,7 +246,8 @@ export class RedisRateLimiter implements RateLimiter {
     const now = String(one.nowMs);
     const perMinute = String(limits.perMinute);
     const perDay = String(limits.perDay);
-    const cost = options?.cost !== undefined && options.cost !== 1 ? bulk(String(options.cost)) : ARG_ONE;
+    const cost =
+      options?.cost === undefined ? ARG_ONE : (COST_ARGS[options.cost] ?? bulk(String(options.cost)));
     const consume = options?.consume === false ? ARG_ZERO : ARG_ONE;
     const quota = options?.quota;
     const quotaArgs = quota ? this.quotaArgs(key.userId, quota) : undefined;
