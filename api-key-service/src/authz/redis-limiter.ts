@@ -115,6 +115,14 @@ interface Batch {
 
 export { RedisTimeout };
 
+/** A key's window keys as RESP bulk strings and their hash slot, with the `id` and `userId` they were built from. */
+interface WindowArgs {
+  id: string;
+  userId: string;
+  resp: string;
+  slot: number;
+}
+
 /** Checks waiting for the end of the event loop's turn, for one node. */
 interface Queue {
   pending: Pending[];
@@ -146,6 +154,7 @@ export class RedisRateLimiter implements RateLimiter {
   readonly connection: ScriptNodes;
   private readonly quotaBaseline: QuotaBaseline;
   private readonly quotaResp = new WeakMap<QuotaRequest, { userId: string; key: string; tail: string }>();
+  private readonly windowResp = new WeakMap<LimitKey, WindowArgs>();
   /** Rebuilds under way, by user and period: concurrent checks wait for one. */
   private readonly rebuilding = new Map<string, Promise<void>>();
   private queues = new Map<ScriptChannel, Queue>();
@@ -231,6 +240,27 @@ export class RedisRateLimiter implements RateLimiter {
     return args;
   }
 
+  /**
+   * A key's two window keys as RESP arguments, and their hash slot, built once per key record (the
+   * checker passes the same record for every check of a key until it changes).
+   */
+  private windowArgs(key: LimitKey): WindowArgs {
+    const kept = this.windowResp.get(key);
+    if (kept && kept.id === key.id && kept.userId === key.userId) return kept;
+    // The {user} hash tag puts a key's windows and its user's quota in one Redis Cluster slot, as an
+    // atomic script needs.
+    const tagged = `${this.keyPrefix}${key.userId}}:${key.id}`;
+    const minuteKey = `${tagged}:m`;
+    const args: WindowArgs = {
+      id: key.id,
+      userId: key.userId,
+      resp: bulk(minuteKey) + bulk(`${tagged}:d`),
+      slot: this.connection.cluster ? keySlot(minuteKey) : 0,
+    };
+    this.windowResp.set(key, args);
+    return args;
+  }
+
   /** The Redis key of a user's quota counter for the period starting at `periodStart`. */
   quotaKey(userId: string, periodStart: number): string {
     return `${this.keyPrefix}${userId}}:q:${periodStart}`;
@@ -238,11 +268,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   private enqueue(one: Pending): void {
     const { key, limits, options } = one;
-    // The {user} hash tag puts a key's windows and its user's quota in one Redis Cluster slot, as an
-    // atomic script needs.
-    const tagged = `${this.keyPrefix}${key.userId}}:${key.id}`;
-    const minuteKey = `${tagged}:m`;
-    const dayKey = `${tagged}:d`;
+    const windows = this.windowArgs(key);
     const now = String(one.nowMs);
     const perMinute = String(limits.perMinute);
     const perDay = String(limits.perDay);
@@ -252,7 +278,7 @@ export class RedisRateLimiter implements RateLimiter {
     const quota = options?.quota;
     const quotaArgs = quota ? this.quotaArgs(key.userId, quota) : undefined;
     const args =
-      `$${Buffer.byteLength(minuteKey)}\r\n${minuteKey}\r\n$${Buffer.byteLength(dayKey)}\r\n${dayKey}\r\n` +
+      windows.resp +
       (quotaArgs ? quotaArgs.key : "") +
       `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
       cost +
@@ -260,7 +286,7 @@ export class RedisRateLimiter implements RateLimiter {
     one.resp = quotaArgs
       ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${quotaArgs.tail}`
       : `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
-    one.slot = this.connection.cluster ? keySlot(minuteKey) : 0;
+    one.slot = windows.slot;
     this.queueFor(one);
   }
 
