@@ -15,8 +15,8 @@ export interface RunSpec {
   rate: number;
   /**
    * The quota comparison: "quota" runs send keys whose users are on a plan with a monthly quota, on a
-   * route of cost 3; "plain" is a second run of the usual keys right after, so the comparison
-   * brackets drift. Both stay out of the other figures.
+   * route of cost 3; "plain" runs the usual keys beside them (plain, quota, quota, plain), so drift
+   * weighs on both sides alike. Both stay out of the other figures.
    */
   variant?: "quota" | "plain";
 }
