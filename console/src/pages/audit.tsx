@@ -3,7 +3,7 @@ import type { Actor, AuditEvent } from "../types.js";
 import { AUDIT_ACTIONS } from "../types.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { ListStates, TableWrap } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 const actorText = (actor: Actor) => {
@@ -67,41 +67,40 @@ export function AuditPage({ params }: { params: URLSearchParams }) {
         </label>
         <button type="submit">Filter</button>
       </form>
-      {loaded.state === "loading" && <Loading what="the audit log" />}
-      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
-      {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No event matches these filters.</Empty>}
-      {loaded.state === "ready" && loaded.data.length > 0 && (
-        <TableWrap label="Audit events">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Action</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Key</th>
-                <th scope="col">User</th>
-                <th scope="col">Changes</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((event) => (
-                <tr key={event.id}>
-                  <td class="when">
-                    <Time iso={event.occurred_at} />
-                  </td>
-                  <th scope="row">{event.action}</th>
-                  <td>{actorText(event.actor)}</td>
-                  <td>{event.key_id ? <code>{event.key_id}</code> : "—"}</td>
-                  <td>{event.user_id ?? "—"}</td>
-                  <td>
-                    <code class="changes">{changesText(event.changes)}</code>
-                  </td>
+      <ListStates loaded={loaded} what="the audit log" retry={reload} empty="No event matches these filters.">
+        {(rows) => (
+          <TableWrap label="Audit events">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Action</th>
+                  <th scope="col">Actor</th>
+                  <th scope="col">Key</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Changes</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+              </thead>
+              <tbody>
+                {rows.map((event) => (
+                  <tr key={event.id}>
+                    <td class="when">
+                      <Time iso={event.occurred_at} />
+                    </td>
+                    <th scope="row">{event.action}</th>
+                    <td>{actorText(event.actor)}</td>
+                    <td>{event.key_id ? <code>{event.key_id}</code> : "—"}</td>
+                    <td>{event.user_id ?? "—"}</td>
+                    <td>
+                      <code class="changes">{changesText(event.changes)}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </ListStates>
       <MoreButton more={more} />
     </section>
   );

@@ -5,7 +5,7 @@ import { KEY_STATUSES, type Key } from "../types.js";
 import { formatNumber } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { ErrorNote, ListStates, TableWrap } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 import { CreateKeyDialog, EditKeyDialog, RevokeKeyDialog, RotateKeyDialog } from "./key-dialogs.js";
 
@@ -75,34 +75,33 @@ export function KeysPage({ params }: { params: URLSearchParams }) {
         </label>
         <button type="submit">Search</button>
       </form>
-      {loaded.state === "loading" && <Loading what="keys" />}
-      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
-      {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No key matches these filters.</Empty>}
-      {loaded.state === "ready" && loaded.data.length > 0 && (
-        <TableWrap label="Keys">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">User</th>
-                <th scope="col">Start</th>
-                <th scope="col">Status</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Per minute / day</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Created</th>
-                {can("keys:write") && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((key) => (
-                <KeyRow key={key.id} record={key} setOpen={setOpen} reload={reload} />
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+      <ListStates loaded={loaded} what="keys" retry={reload} empty="No key matches these filters.">
+        {(rows) => (
+          <TableWrap label="Keys">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Start</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Scopes</th>
+                  <th scope="col">Per minute / day</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Created</th>
+                  {can("keys:write") && <th scope="col">Actions</th>}
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((key) => (
+                  <KeyRow key={key.id} record={key} setOpen={setOpen} reload={reload} />
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </ListStates>
       <MoreButton more={more} />
       {open?.kind === "create" && <CreateKeyDialog userId={filter.user_id} onClose={close} onDone={reload} />}
       {open?.kind === "edit" && <EditKeyDialog record={open.key} onClose={close} onDone={reload} />}

@@ -6,7 +6,7 @@ import { Dialog } from "../ui/dialog.js";
 import { Field, formatNumber, limit, list, text, useSubmit } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { ListStates, TableWrap } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 type Open = { kind: "create" } | { kind: "edit" | "delete"; plan: Plan } | null;
@@ -26,65 +26,67 @@ export function PlansPage(_: { params: URLSearchParams }) {
           </button>
         )}
       </div>
-      {loaded.state === "loading" && <Loading what="plans" />}
-      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
-      {loaded.state === "ready" && loaded.data.length === 0 && (
-        <Empty>No plan yet: keys use their own limits, else the configured defaults.</Empty>
-      )}
-      {loaded.state === "ready" && loaded.data.length > 0 && (
-        <TableWrap label="Plans">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Plan</th>
-                <th scope="col">Per minute / day</th>
-                <th scope="col">Monthly quota</th>
-                <th scope="col">Past the quota</th>
-                <th scope="col">Alerts at</th>
-                <th scope="col">Updated</th>
-                {can("plans:write") && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((plan) => (
-                <tr key={plan.id}>
-                  <th scope="row">
-                    {plan.name} <code>{plan.id}</code>
-                  </th>
-                  <td>
-                    {formatNumber(plan.rate_limit_per_minute)} / {formatNumber(plan.rate_limit_per_day)}
-                  </td>
-                  <td>{formatNumber(plan.monthly_quota, "unlimited")}</td>
-                  <td>{plan.overage === "block" ? "refused" : "billed"}</td>
-                  <td>{plan.alert_thresholds.map((t) => `${Math.round(t * 100)} %`).join(", ") || "—"}</td>
-                  <td>
-                    <Time iso={plan.updated_at} />
-                  </td>
-                  {can("plans:write") && (
-                    <td class="actions">
-                      <button
-                        type="button"
-                        onClick={() => setOpen({ kind: "edit", plan })}
-                        aria-label={`Edit plan ${plan.id}`}
-                      >
-                        Edit
-                      </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={() => setOpen({ kind: "delete", plan })}
-                        aria-label={`Delete plan ${plan.id}`}
-                      >
-                        Delete
-                      </button>
-                    </td>
-                  )}
+      <ListStates
+        loaded={loaded}
+        what="plans"
+        retry={reload}
+        empty="No plan yet: keys use their own limits, else the configured defaults."
+      >
+        {(rows) => (
+          <TableWrap label="Plans">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Plan</th>
+                  <th scope="col">Per minute / day</th>
+                  <th scope="col">Monthly quota</th>
+                  <th scope="col">Past the quota</th>
+                  <th scope="col">Alerts at</th>
+                  <th scope="col">Updated</th>
+                  {can("plans:write") && <th scope="col">Actions</th>}
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+              </thead>
+              <tbody>
+                {rows.map((plan) => (
+                  <tr key={plan.id}>
+                    <th scope="row">
+                      {plan.name} <code>{plan.id}</code>
+                    </th>
+                    <td>
+                      {formatNumber(plan.rate_limit_per_minute)} / {formatNumber(plan.rate_limit_per_day)}
+                    </td>
+                    <td>{formatNumber(plan.monthly_quota, "unlimited")}</td>
+                    <td>{plan.overage === "block" ? "refused" : "billed"}</td>
+                    <td>{plan.alert_thresholds.map((t) => `${Math.round(t * 100)} %`).join(", ") || "—"}</td>
+                    <td>
+                      <Time iso={plan.updated_at} />
+                    </td>
+                    {can("plans:write") && (
+                      <td class="actions">
+                        <button
+                          type="button"
+                          onClick={() => setOpen({ kind: "edit", plan })}
+                          aria-label={`Edit plan ${plan.id}`}
+                        >
+                          Edit
+                        </button>
+                        <button
+                          type="button"
+                          class="danger"
+                          onClick={() => setOpen({ kind: "delete", plan })}
+                          aria-label={`Delete plan ${plan.id}`}
+                        >
+                          Delete
+                        </button>
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </ListStates>
       <MoreButton more={more} />
       {open?.kind === "create" && <PlanDialog onClose={close} onDone={reload} />}
       {open?.kind === "edit" && <PlanDialog plan={open.plan} onClose={close} onDone={reload} />}

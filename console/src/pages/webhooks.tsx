@@ -7,7 +7,7 @@ import { Field, text, useSubmit } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
 import { SecretOnce } from "../ui/secret.js";
-import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { ListStates, TableWrap } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 const EVENTS = ["key.created", "key.rotated", "key.revoked", "quota.threshold"] as const;
@@ -32,57 +32,56 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
           </button>
         )}
       </div>
-      {loaded.state === "loading" && <Loading what="webhooks" />}
-      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
-      {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No webhook is registered.</Empty>}
-      {loaded.state === "ready" && loaded.data.length > 0 && (
-        <TableWrap label="Webhooks">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col">Events</th>
-                <th scope="col">User</th>
-                <th scope="col">Created</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((hook) => (
-                <tr key={hook.id} class={selected?.id === hook.id ? "selected" : undefined}>
-                  <th scope="row">
-                    <code>{hook.url}</code>
-                  </th>
-                  <td>{hook.events.join(", ")}</td>
-                  <td>{hook.user_id ?? "all users"}</td>
-                  <td>
-                    <Time iso={hook.created_at} />
-                  </td>
-                  <td class="actions">
-                    <button
-                      type="button"
-                      onClick={() => setSelected(hook)}
-                      aria-label={`Deliveries to ${hook.url}`}
-                    >
-                      Deliveries
-                    </button>
-                    {can("webhooks:write") && (
+      <ListStates loaded={loaded} what="webhooks" retry={reload} empty="No webhook is registered.">
+        {(rows) => (
+          <TableWrap label="Webhooks">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">URL</th>
+                  <th scope="col">Events</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((hook) => (
+                  <tr key={hook.id} class={selected?.id === hook.id ? "selected" : undefined}>
+                    <th scope="row">
+                      <code>{hook.url}</code>
+                    </th>
+                    <td>{hook.events.join(", ")}</td>
+                    <td>{hook.user_id ?? "all users"}</td>
+                    <td>
+                      <Time iso={hook.created_at} />
+                    </td>
+                    <td class="actions">
                       <button
                         type="button"
-                        class="danger"
-                        onClick={() => setDeleting(hook)}
-                        aria-label={`Delete webhook to ${hook.url}`}
+                        onClick={() => setSelected(hook)}
+                        aria-label={`Deliveries to ${hook.url}`}
                       >
-                        Delete
+                        Deliveries
                       </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+                      {can("webhooks:write") && (
+                        <button
+                          type="button"
+                          class="danger"
+                          onClick={() => setDeleting(hook)}
+                          aria-label={`Delete webhook to ${hook.url}`}
+                        >
+                          Delete
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </ListStates>
       <MoreButton more={more} />
       {selected && <Deliveries key={selected.id} hook={selected} />}
       {creating && <RegisterDialog onClose={() => setCreating(false)} onDone={reload} />}
@@ -112,49 +111,48 @@ function Deliveries({ hook }: { hook: Webhook }) {
           <option value="dead">dead (gave up)</option>
         </select>
       </label>
-      {loaded.state === "loading" && <Loading what="deliveries" />}
-      {loaded.state === "error" && <ErrorNote error={loaded.error} retry={reload} />}
-      {loaded.state === "ready" && loaded.data.length === 0 && <Empty>No delivery yet.</Empty>}
-      {loaded.state === "ready" && loaded.data.length > 0 && (
-        <TableWrap label="Deliveries">
-          <table aria-labelledby="deliveries-title">
-            <thead>
-              <tr>
-                <th scope="col">Event</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last answer</th>
-                <th scope="col">Next attempt</th>
-                <th scope="col">Delivered</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((d) => (
-                <tr key={d.id}>
-                  <th scope="row">
-                    {d.event_type} <code>{d.event_id}</code>
-                  </th>
-                  <td>
-                    <span class={`badge ${d.status}`}>{d.status}</span>
-                  </td>
-                  <td>{d.attempts}</td>
-                  <td>{[d.last_status_code, d.last_error].filter((v) => v !== null).join(" · ") || "—"}</td>
-                  <td>
-                    <Time iso={d.next_attempt_at} />
-                  </td>
-                  <td>
-                    <Time iso={d.delivered_at} />
-                  </td>
-                  <td>
-                    <Time iso={d.created_at} />
-                  </td>
+      <ListStates loaded={loaded} what="deliveries" retry={reload} empty="No delivery yet.">
+        {(rows) => (
+          <TableWrap label="Deliveries">
+            <table aria-labelledby="deliveries-title">
+              <thead>
+                <tr>
+                  <th scope="col">Event</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Attempts</th>
+                  <th scope="col">Last answer</th>
+                  <th scope="col">Next attempt</th>
+                  <th scope="col">Delivered</th>
+                  <th scope="col">Created</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+              </thead>
+              <tbody>
+                {rows.map((d) => (
+                  <tr key={d.id}>
+                    <th scope="row">
+                      {d.event_type} <code>{d.event_id}</code>
+                    </th>
+                    <td>
+                      <span class={`badge ${d.status}`}>{d.status}</span>
+                    </td>
+                    <td>{d.attempts}</td>
+                    <td>{[d.last_status_code, d.last_error].filter((v) => v !== null).join(" · ") || "—"}</td>
+                    <td>
+                      <Time iso={d.next_attempt_at} />
+                    </td>
+                    <td>
+                      <Time iso={d.delivered_at} />
+                    </td>
+                    <td>
+                      <Time iso={d.created_at} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </ListStates>
       <MoreButton more={more} />
     </section>
   );

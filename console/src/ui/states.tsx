@@ -1,5 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { describeError } from "../api.js";
+import type { Loaded } from "./use-load.js";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -34,4 +35,22 @@ export function TableWrap({ label, children }: { label: string; children: Compon
       {children}
     </section>
   );
+}
+
+/**
+ * A list's four states in one place: loading, an error with a retry, the empty note, and `children`
+ * with the rows once there are some.
+ */
+export function ListStates<T>(props: {
+  loaded: Loaded<T[]>;
+  what: string;
+  empty: ComponentChildren;
+  retry?: () => void;
+  children: (rows: T[]) => ComponentChildren;
+}) {
+  const { loaded } = props;
+  if (loaded.state === "loading") return <Loading what={props.what} />;
+  if (loaded.state === "error") return <ErrorNote error={loaded.error} retry={props.retry} />;
+  if (loaded.data.length === 0) return <Empty>{props.empty}</Empty>;
+  return <>{props.children(loaded.data)}</>;
 }
