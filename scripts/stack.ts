@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { SERVICE_NODE_FLAGS } from "../api-key-service/src/node-flags.js";
 import { ensureBuilt as ensureConsoleBuilt } from "../console/ensure-built.js";
 
 const env = process.env;
@@ -30,8 +31,13 @@ const ports = {
 
 const children: { name: string; child: ChildProcess }[] = [];
 
-function start(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+function start(
+  name: string,
+  entry: string,
+  extraEnv: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", entry], {
     env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? "info", ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -206,15 +212,20 @@ try {
   await ensureConsoleBuilt();
   const common = { DATABASE_URL, HOST: "127.0.0.1" };
   const gateway = chooseGateway();
-  start("api", "api-key-service/src/run.ts", {
-    ...common,
-    REDIS_URL,
-    ADMIN_TOKEN,
-    INTERNAL_TOKEN,
-    HTTP_PORT: String(ports.api),
-    GRPC_PORT: String(ports.grpc),
-    AUTH_HTTP_PORT: String(ports.forwardAuth),
-  });
+  start(
+    "api",
+    "api-key-service/src/run.ts",
+    {
+      ...common,
+      REDIS_URL,
+      ADMIN_TOKEN,
+      INTERNAL_TOKEN,
+      HTTP_PORT: String(ports.api),
+      GRPC_PORT: String(ports.grpc),
+      AUTH_HTTP_PORT: String(ports.forwardAuth),
+    },
+    SERVICE_NODE_FLAGS,
+  );
   await waitHealthy("api-key-service", `http://127.0.0.1:${ports.api}/ready`);
   start("sidecar", "billing-sidecar/src/run.ts", {
     ...common,

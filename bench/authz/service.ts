@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { freePort, httpAnswers, startProcess, tsxCommand } from "@gateway/harness";
 import { loadConfig } from "../../api-key-service/src/config.js";
+import { SERVICE_NODE_FLAGS } from "../../api-key-service/src/node-flags.js";
 import type { Target } from "./launch.js";
 
 export interface ServiceTarget extends Target {
@@ -101,7 +102,11 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
   };
 }
 
-/** BENCH_SERVICE_NODE_ARGS: extra Node flags for the service only, for profiling (e.g. `--cpu-prof --trace-gc`). */
+/**
+ * The service's own Node flags (node-flags.ts), then BENCH_SERVICE_NODE_ARGS: extra ones for
+ * profiling (e.g. `--cpu-prof --trace-gc`).
+ */
 function nodeArgs(): string[] {
-  return (process.env.BENCH_SERVICE_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "");
+  const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "");
+  return [...SERVICE_NODE_FLAGS, ...extra];
 }

@@ -1,7 +1,9 @@
 // The three service images, read as Docker would build them (there is no Docker engine here; the
 // build steps were run by hand against a copy of the workspace, see envoy/README.md).
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, expect, test } from "vitest";
+import { SERVICE_NODE_FLAGS } from "../../api-key-service/src/node-flags.js";
 import { execForm } from "../src/deploy/dockerfile.js";
 import { loadDockerfile } from "./helpers/dockerfiles.js";
 import { readRepoFile, repoPath } from "./helpers/repo.js";
@@ -58,8 +60,29 @@ describe.each(NODE_SERVICES)("%s/Dockerfile", (service) => {
 
   test("starts the bundle with node as PID 1, which receives SIGTERM itself", () => {
     const [cmd = ""] = dockerfile.argsOf("CMD");
-    expect(execForm(cmd)).toEqual(["node", "dist/run.js"]);
+    expect(execForm(cmd)).toEqual(["node", ...nodeFlagsOf(service), "dist/run.js"]);
     expect(dockerfile.argsOf("ENTRYPOINT")).toEqual([]);
+  });
+});
+
+/** The Node flags a service runs with: api-key-service's are src/node-flags.ts's, the others have none. */
+function nodeFlagsOf(service: string): readonly string[] {
+  return service === "api-key-service" ? SERVICE_NODE_FLAGS : [];
+}
+
+describe("api-key-service's Node flags", () => {
+  test("`pnpm start` (the root's and the service's own) passes them, as the image does", () => {
+    const flags = SERVICE_NODE_FLAGS.join(" ");
+    const root = JSON.parse(readRepoFile("package.json")).scripts.start;
+    const own = JSON.parse(readRepoFile("api-key-service/package.json")).scripts.start;
+    expect(root).toContain(`node ${flags} api-key-service/dist/run.js`);
+    expect(own).toBe(`node ${flags} dist/run.js`);
+  });
+
+  test("are flags this Node accepts", () => {
+    const run = spawnSync(process.execPath, [...SERVICE_NODE_FLAGS, "-e", "0"], { encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
   });
 });
 
