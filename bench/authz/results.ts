@@ -15,7 +15,7 @@ export interface RunSpec {
   rate: number;
   /**
    * The quota comparison: "quota" runs send keys whose users are on a plan with a monthly quota, on a
-   * route of cost 3; "plain" runs the usual keys beside them (plain, quota, quota, plain), so drift
+   * route of cost 3; "plain" runs the usual keys beside them, alternated (run.ts, QUOTA_ORDER), so drift
    * weighs on both sides alike. Both stay out of the other figures.
    */
   variant?: "quota" | "plain";
