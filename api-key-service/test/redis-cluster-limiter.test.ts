@@ -1,6 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { type AddressInfo, createServer } from "node:net";
-import { type RedisCluster, type RedisClusterNode, startRedisCluster, test } from "@gateway/testing";
+import {
+  freePort,
+  type RedisCluster,
+  type RedisClusterNode,
+  startRedisCluster,
+  test,
+} from "@gateway/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { keySlot } from "../src/authz/redis-cluster-slot.js";
@@ -154,7 +159,7 @@ describe.each(["own", "ioredis"] as const)(
     test("finds the cluster from any seed that answers: past a dead one, or through a replica", async () => {
       const replica = cluster.replica;
       if (!replica) throw new Error("the cluster has no replica");
-      const dead = await freePortNumber();
+      const dead = await freePort();
       for (const seeds of [
         `127.0.0.1:${dead},127.0.0.1:${cluster.primaries[1]?.port}`,
         `127.0.0.1:${replica.port}`,
@@ -379,18 +384,6 @@ describe.each(["own", "ioredis"] as const)(
     });
   },
 );
-
-/** A port nothing listens on. */
-function freePortNumber(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The first primary and its replica, as they are now: [primary, replica] (slot 0 is theirs). */
 async function replicatedPair(): Promise<[RedisClusterNode, RedisClusterNode]> {

@@ -1,8 +1,8 @@
-import { describe, expect, test } from "@gateway/testing";
+import { describe, expect, freePort, test } from "@gateway/testing";
 import { KeyFormat } from "../../../api-key-service/src/keys/key-format.js";
 import { ADMIN_TOKEN } from "../../../api-key-service/test/fixtures.js";
 import { createBackend } from "../../../backend-service/src/main.js";
-import { freePort, type GatewayKind, startGateway } from "./gateway.js";
+import { type GatewayKind, startGateway } from "./gateway.js";
 import { rawGet } from "./raw-request.js";
 import { withGatewayStack } from "./stack.js";
 import { runTestApi } from "./test-api.js";

@@ -1,15 +1,51 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on right now, for a process started later to bind.
+ * Picked below the kernel's ephemeral range: a port the kernel hands out (a client's connection, a
+ * server on port 0) comes from that range, and one of those took a port chosen the kernel's way in
+ * the seconds before the process bound it (EADDRINUSE in a test running beside others).
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const from = Math.max(1_024, low - 12_000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (await bindable(port)) return port;
+  }
+  return listenAndClose(0);
+}
+
+/** The kernel's ephemeral port range (Linux); the usual default elsewhere. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low && high && low > 1_024) return [low, high];
+  } catch {
+    // Not Linux: the IANA range.
+  }
+  return [49_152, 65_535];
+}
+
+function bindable(port: number): Promise<boolean> {
+  return listenAndClose(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+function listenAndClose(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(port, "127.0.0.1", () => {
       const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const bound = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(bound));
     });
   });
 }

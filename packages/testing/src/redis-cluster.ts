@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "@gateway/harness";
 
 const run = promisify(execFile);
 
@@ -227,18 +227,6 @@ async function waitFor(ready: () => Promise<boolean>, timeoutMs: number, failure
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /** Until the replica reports its link to the primary up and the first sync done. */
