@@ -103,7 +103,7 @@ describe("the limiter's Redis connection", () => {
     expect(result).toMatchObject({ allowed: true, source: "redis", minute: { used: 1, limit: 10 } });
     await limiter.check(key("key_2"), limits, 1_700_000_000_001, { cost: 12, consume: false });
     const script = fake.commands[0]?.[2] ?? "";
-    // ARGV: now, per-minute limit, per-day limit, cost, consume.
+    // ARGV: now, per-minute limit, per-day limit, cost, consume, the minute and day buckets.
     expect(fake.commands).toEqual([
       ["SCRIPT", "LOAD", script],
       [
@@ -117,6 +117,8 @@ describe("the limiter's Redis connection", () => {
         "100",
         "1",
         "1",
+        "1700000000",
+        "1888888",
       ],
       [
         "EVALSHA",
@@ -129,6 +131,8 @@ describe("the limiter's Redis connection", () => {
         "100",
         "12",
         "0",
+        "1700000000",
+        "1888888",
       ],
     ]);
   });

@@ -4,8 +4,11 @@
 -- for one billing period (an integer: 1 + the units used). All three carry the user's hash tag, so
 -- they share a Redis Cluster slot.
 -- ARGV: now (ms), per-minute limit, per-day limit, cost (units), consume ("1" counts, "0" only
--- decides), and with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count,
--- the overage is billed). The counter gets its time to live when it is (re)built, not here.
+-- decides), the current minute and day buckets (floor(now / bucket ms), as the field names they are),
+-- and with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count, the
+-- overage is billed). The counter gets its time to live when it is (re)built, not here.
+-- The bucket names and the cost go to Redis as the strings they came as: a Lua number passed to
+-- redis.call is formatted with printf("%.14g"), which was about a fifth of a call's instructions.
 --
 -- Reply: { allowed (1, 0, or -1 when the quota counter is missing and must be rebuilt first),
 --          minute used, minute reset ms, day used, day reset ms, retry ms, quota used,
@@ -17,11 +20,12 @@ local consume = ARGV[5] == '1'
 local has_quota = #KEYS == 3
 local MISSING = { -1, 0, 0, 0, 0, 0, 0, 0 }
 
-local function load(key, bucket_ms, nbuckets, limit)
+local function load(key, bucket_ms, nbuckets, limit, field)
   local current = math.floor(now / bucket_ms)
   local first = current - nbuckets + 1
   local meta = redis.call('HMGET', key, 't', 'o')
-  local total = tonumber(meta[1]) or 0
+  local stored_total = tonumber(meta[1]) or 0
+  local total = stored_total
   local stored = tonumber(meta[2])
   local oldest = stored or current
   local existed = meta[1] ~= false
@@ -53,9 +57,9 @@ local function load(key, bucket_ms, nbuckets, limit)
       end
     end
   end
-  local dirty = total ~= (tonumber(meta[1]) or 0) or oldest ~= stored
+  local dirty = total ~= stored_total or oldest ~= stored
   return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit, current = current,
-           total = total, oldest = oldest, existed = existed, dirty = dirty }
+           field = field, total = total, oldest = oldest, existed = existed, dirty = dirty }
 end
 
 local function reset_ms(w)
@@ -77,16 +81,17 @@ local function retry_ms(w)
   return (w.current + w.nbuckets) * w.bucket_ms - now
 end
 
-local function save(w, add)
+-- `add` is 0 or the cost, and then `add_arg` is the cost as it came (ARGV[4]).
+local function save(w, add, add_arg)
   if add > 0 then
-    if redis.call('HINCRBY', w.key, w.current, add) == add then
+    if redis.call('HINCRBY', w.key, w.field, add_arg) == add then
       redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
     end
     w.total = w.total + add
     if w.dirty then
       redis.call('HSET', w.key, 't', w.total, 'o', w.oldest)
     else
-      redis.call('HINCRBY', w.key, 't', add)
+      redis.call('HINCRBY', w.key, 't', add_arg)
     end
   elseif w.dirty then
     if w.total > 0 then
@@ -97,8 +102,8 @@ local function save(w, add)
   end
 end
 
-local m = load(KEYS[1], {{MINUTE_BUCKET_MS}}, {{MINUTE_BUCKETS}}, tonumber(ARGV[2]))
-local d = load(KEYS[2], {{DAY_BUCKET_MS}}, {{DAY_BUCKETS}}, tonumber(ARGV[3]))
+local m = load(KEYS[1], {{MINUTE_BUCKET_MS}}, {{MINUTE_BUCKETS}}, tonumber(ARGV[2]), ARGV[6])
+local d = load(KEYS[2], {{DAY_BUCKET_MS}}, {{DAY_BUCKETS}}, tonumber(ARGV[3]), ARGV[7])
 local windows_allow = m.total + cost <= m.limit and d.total + cost <= d.limit
 
 -- The quota counter holds 1 + the units used, so a counter that exists is never 0 and INCRBY alone
@@ -108,17 +113,17 @@ local windows_allow = m.total + cost <= m.limit and d.total + cost <= d.limit
 local quota_used = 0
 local quota_refused = false
 if has_quota then
-  local block = ARGV[7] == '1'
-  local limit = tonumber(ARGV[6])
+  local block = ARGV[9] == '1'
+  local limit = tonumber(ARGV[8])
   if windows_allow and consume then
-    local stored = redis.call('INCRBY', KEYS[3], cost)
+    local stored = redis.call('INCRBY', KEYS[3], ARGV[4])
     if stored == cost then
       redis.call('DEL', KEYS[3])
       return MISSING
     end
     quota_used = stored - 1
     if block and quota_used > limit then
-      redis.call('DECRBY', KEYS[3], cost)
+      redis.call('DECRBY', KEYS[3], ARGV[4])
       quota_used = quota_used - cost
       quota_refused = true
     end
@@ -134,8 +139,8 @@ local allowed = windows_allow and not quota_refused
 local retry = 0
 if allowed then
   local add = consume and cost or 0
-  save(m, add)
-  save(d, add)
+  save(m, add, ARGV[4])
+  save(d, add, ARGV[4])
 else
   if not windows_allow then retry = math.max(retry_ms(m), retry_ms(d)) end
   save(m, 0)

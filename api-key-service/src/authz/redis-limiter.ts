@@ -169,6 +169,8 @@ export class RedisRateLimiter implements RateLimiter {
   private watchdog: NodeJS.Timeout | undefined;
   private readonly keyPrefix: string;
   private readonly timeoutMs: number;
+  private readonly minuteBucket = new BucketArg(MINUTE.bucketMs);
+  private readonly dayBucket = new BucketArg(DAY.bucketMs);
 
   constructor(options: RedisLimiterOptions) {
     const connection = {
@@ -287,10 +289,12 @@ export class RedisRateLimiter implements RateLimiter {
       (quotaArgs ? quotaArgs.key : "") +
       `$${now.length}\r\n${now}\r\n$${perMinute.length}\r\n${perMinute}\r\n$${perDay.length}\r\n${perDay}\r\n` +
       cost +
-      consume;
+      consume +
+      this.minuteBucket.at(one.nowMs) +
+      this.dayBucket.at(one.nowMs);
     one.resp = quotaArgs
-      ? `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${quotaArgs.tail}`
-      : `*10\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
+      ? `*15\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${args}${quotaArgs.tail}`
+      : `*12\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${args}`;
     one.slot = windows.slot;
     this.queueFor(one);
   }
@@ -453,6 +457,26 @@ export class RedisRateLimiter implements RateLimiter {
       clearInterval(this.watchdog);
       this.watchdog = undefined;
     }
+  }
+}
+
+/**
+ * A window's current bucket, floor(now / bucketMs), as the RESP bulk string the script uses for the
+ * bucket's field name: built once per bucket (a second, or 15 minutes), not per check.
+ */
+class BucketArg {
+  private bucket = Number.NaN;
+  private arg = "";
+
+  constructor(private readonly bucketMs: number) {}
+
+  at(nowMs: number): string {
+    const bucket = Math.floor(nowMs / this.bucketMs);
+    if (bucket !== this.bucket) {
+      this.bucket = bucket;
+      this.arg = bulk(String(bucket));
+    }
+    return this.arg;
   }
 }
 
