@@ -8,7 +8,8 @@
 -- and with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count, the
 -- overage is billed). The counter gets its time to live when it is (re)built, not here.
 -- The bucket names and the cost go to Redis as the strings they came as: a Lua number passed to
--- redis.call is formatted with printf("%.14g"), which was about a fifth of a call's instructions.
+-- redis.call is formatted with printf("%.14g"); with the parsing of numbers that was about a seventh
+-- of a call's instructions.
 --
 -- Reply: { allowed (1, 0, or -1 when the quota counter is missing and must be rebuilt first),
 --          minute used, minute reset ms, day used, day reset ms, retry ms, quota used,
