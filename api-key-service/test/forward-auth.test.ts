@@ -1,18 +1,10 @@
 import { Agent, get } from "node:http";
 import { loadConfig } from "../src/config.js";
 import { DECISION_CASES, onPlan } from "./decision-cases.js";
+import { HTTP_STATUS_NAME } from "./decision-transports.js";
 import { bearer, envoyCheckRequest, headerMap } from "./envoy.js";
 import { ADMIN_TOKEN, type Api, counterTotal, describe, expect, startApi, test } from "./fixtures.js";
 import { bearerHeader, type ForwardAuthAnswer, forwardAuth } from "./forward-auth-client.js";
-
-const HTTP_STATUS_NAME: Record<string, number> = {
-  Unauthorized: 401,
-  PaymentRequired: 402,
-  Forbidden: 403,
-  TooManyRequests: 429,
-  InternalServerError: 500,
-  ServiceUnavailable: 503,
-};
 
 /** Headers every HTTP answer has, whatever the decision: not part of what is compared with Check. */
 const TRANSPORT_HEADERS = new Set(["content-length", "date", "connection", "keep-alive"]);
