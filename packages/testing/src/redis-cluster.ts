@@ -64,9 +64,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 
   const startNode = async (): Promise<RedisClusterNode> => {
     const port = await freePort();
+    // The cluster bus's own free port: the default, port + 10000, may be a port in use.
+    const busPort = await freePort();
     let server: ChildProcess | null = spawnNode(serverBinary, [
       "--port",
       String(port),
+      "--cluster-port",
+      String(busPort),
       "--bind",
       "127.0.0.1",
       "--cluster-enabled",
