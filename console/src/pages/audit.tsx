@@ -3,7 +3,7 @@ import type { Actor, AuditEvent } from "../types.js";
 import { AUDIT_ACTIONS } from "../types.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { ListStates, TableWrap } from "../ui/states.js";
+import { DataTable, ListStates } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 const actorText = (actor: Actor) => {
@@ -69,36 +69,22 @@ export function AuditPage({ params }: { params: URLSearchParams }) {
       </form>
       <ListStates loaded={loaded} what="the audit log" retry={reload} empty="No event matches these filters.">
         {(rows) => (
-          <TableWrap label="Audit events">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Changes</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((event) => (
-                  <tr key={event.id}>
-                    <td class="when">
-                      <Time iso={event.occurred_at} />
-                    </td>
-                    <th scope="row">{event.action}</th>
-                    <td>{actorText(event.actor)}</td>
-                    <td>{event.key_id ? <code>{event.key_id}</code> : "—"}</td>
-                    <td>{event.user_id ?? "—"}</td>
-                    <td>
-                      <code class="changes">{changesText(event.changes)}</code>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable label="Audit events" columns={["When", "Action", "Actor", "Key", "User", "Changes"]}>
+            {rows.map((event) => (
+              <tr key={event.id}>
+                <td class="when">
+                  <Time iso={event.occurred_at} />
+                </td>
+                <th scope="row">{event.action}</th>
+                <td>{actorText(event.actor)}</td>
+                <td>{event.key_id ? <code>{event.key_id}</code> : "—"}</td>
+                <td>{event.user_id ?? "—"}</td>
+                <td>
+                  <code class="changes">{changesText(event.changes)}</code>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )}
       </ListStates>
       <MoreButton more={more} />

@@ -5,7 +5,7 @@ import { KEY_STATUSES, type Key } from "../types.js";
 import { formatNumber } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { ErrorNote, ListStates, TableWrap } from "../ui/states.js";
+import { DataTable, ErrorNote, ListStates } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 import { CreateKeyDialog, EditKeyDialog, RevokeKeyDialog, RotateKeyDialog } from "./key-dialogs.js";
 
@@ -77,29 +77,25 @@ export function KeysPage({ params }: { params: URLSearchParams }) {
       </form>
       <ListStates loaded={loaded} what="keys" retry={reload} empty="No key matches these filters.">
         {(rows) => (
-          <TableWrap label="Keys">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Start</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Per minute / day</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Created</th>
-                  {can("keys:write") && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((key) => (
-                  <KeyRow key={key.id} record={key} setOpen={setOpen} reload={reload} />
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable
+            label="Keys"
+            columns={[
+              "Name",
+              "User",
+              "Start",
+              "Status",
+              "Scopes",
+              "Per minute / day",
+              "Expires",
+              "Last used",
+              "Created",
+              can("keys:write") && "Actions",
+            ]}
+          >
+            {rows.map((key) => (
+              <KeyRow key={key.id} record={key} setOpen={setOpen} reload={reload} />
+            ))}
+          </DataTable>
         )}
       </ListStates>
       <MoreButton more={more} />

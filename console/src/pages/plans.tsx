@@ -6,7 +6,7 @@ import { Dialog } from "../ui/dialog.js";
 import { Field, formatNumber, limit, list, text, useSubmit } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { ListStates, TableWrap } from "../ui/states.js";
+import { DataTable, ListStates } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 type Open = { kind: "create" } | { kind: "edit" | "delete"; plan: Plan } | null;
@@ -33,58 +33,54 @@ export function PlansPage(_: { params: URLSearchParams }) {
         empty="No plan yet: keys use their own limits, else the configured defaults."
       >
         {(rows) => (
-          <TableWrap label="Plans">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Plan</th>
-                  <th scope="col">Per minute / day</th>
-                  <th scope="col">Monthly quota</th>
-                  <th scope="col">Past the quota</th>
-                  <th scope="col">Alerts at</th>
-                  <th scope="col">Updated</th>
-                  {can("plans:write") && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((plan) => (
-                  <tr key={plan.id}>
-                    <th scope="row">
-                      {plan.name} <code>{plan.id}</code>
-                    </th>
-                    <td>
-                      {formatNumber(plan.rate_limit_per_minute)} / {formatNumber(plan.rate_limit_per_day)}
-                    </td>
-                    <td>{formatNumber(plan.monthly_quota, "unlimited")}</td>
-                    <td>{plan.overage === "block" ? "refused" : "billed"}</td>
-                    <td>{plan.alert_thresholds.map((t) => `${Math.round(t * 100)} %`).join(", ") || "—"}</td>
-                    <td>
-                      <Time iso={plan.updated_at} />
-                    </td>
-                    {can("plans:write") && (
-                      <td class="actions">
-                        <button
-                          type="button"
-                          onClick={() => setOpen({ kind: "edit", plan })}
-                          aria-label={`Edit plan ${plan.id}`}
-                        >
-                          Edit
-                        </button>
-                        <button
-                          type="button"
-                          class="danger"
-                          onClick={() => setOpen({ kind: "delete", plan })}
-                          aria-label={`Delete plan ${plan.id}`}
-                        >
-                          Delete
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable
+            label="Plans"
+            columns={[
+              "Plan",
+              "Per minute / day",
+              "Monthly quota",
+              "Past the quota",
+              "Alerts at",
+              "Updated",
+              can("plans:write") && "Actions",
+            ]}
+          >
+            {rows.map((plan) => (
+              <tr key={plan.id}>
+                <th scope="row">
+                  {plan.name} <code>{plan.id}</code>
+                </th>
+                <td>
+                  {formatNumber(plan.rate_limit_per_minute)} / {formatNumber(plan.rate_limit_per_day)}
+                </td>
+                <td>{formatNumber(plan.monthly_quota, "unlimited")}</td>
+                <td>{plan.overage === "block" ? "refused" : "billed"}</td>
+                <td>{plan.alert_thresholds.map((t) => `${Math.round(t * 100)} %`).join(", ") || "—"}</td>
+                <td>
+                  <Time iso={plan.updated_at} />
+                </td>
+                {can("plans:write") && (
+                  <td class="actions">
+                    <button
+                      type="button"
+                      onClick={() => setOpen({ kind: "edit", plan })}
+                      aria-label={`Edit plan ${plan.id}`}
+                    >
+                      Edit
+                    </button>
+                    <button
+                      type="button"
+                      class="danger"
+                      onClick={() => setOpen({ kind: "delete", plan })}
+                      aria-label={`Delete plan ${plan.id}`}
+                    >
+                      Delete
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </DataTable>
         )}
       </ListStates>
       <MoreButton more={more} />

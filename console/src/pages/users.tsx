@@ -8,7 +8,7 @@ import { Field, formatNumber, text, useSubmit } from "../ui/form.js";
 import { Link } from "../ui/link.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
-import { Empty, ErrorNote, Loading, TableWrap } from "../ui/states.js";
+import { DataTable, Empty, ErrorNote, Loading } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 import { useLoad } from "../ui/use-load.js";
 
@@ -73,64 +73,60 @@ export function UsersPage(_: { params: URLSearchParams }) {
         <Empty>{loaded.data.length === 0 ? "No user has a key yet." : "No loaded user matches."}</Empty>
       )}
       {rows.length > 0 && (
-        <TableWrap label="Users">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Plan</th>
-                <th scope="col">Stripe customer</th>
-                {can("usage:read") && <th scope="col">Quota this period</th>}
-                <th scope="col">Keys by status</th>
-                <th scope="col">Last used</th>
-                {can("users:write") && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((user) => (
-                <tr key={user.user_id} data-user-id={user.user_id}>
-                  <th scope="row">
-                    {can("keys:read") ? (
-                      <Link to={href("keys", { user_id: user.user_id })}>{user.user_id}</Link>
-                    ) : (
-                      user.user_id
-                    )}
-                    {user.suspended_at && <span class="badge revoked">suspended</span>}
-                    {can("usage:read") && (
-                      <span class="hint block">
-                        <Link to={href("overview", { user_id: user.user_id })}>usage</Link>
-                      </span>
-                    )}
-                  </th>
-                  <td class="plan">{user.plan_id ?? "none"}</td>
-                  <td>{user.stripe_customer_id ? <code>{user.stripe_customer_id}</code> : "none"}</td>
-                  {can("usage:read") && (
-                    <td>
-                      <QuotaBar userId={user.user_id} />
-                    </td>
-                  )}
-                  <td>
-                    <KeyCounts counts={user.keys} />
-                  </td>
-                  <td>
-                    <Time iso={user.last_used_at} empty="never" />
-                  </td>
-                  {can("users:write") && (
-                    <td>
-                      <button
-                        type="button"
-                        onClick={() => setEditing(user)}
-                        aria-label={`${can("users:plan") ? "Change plan or customer" : "Change customer"} of ${user.user_id}`}
-                      >
-                        {can("users:plan") ? "Change plan" : "Change customer"}
-                      </button>
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <DataTable
+          label="Users"
+          columns={[
+            "User",
+            "Plan",
+            "Stripe customer",
+            can("usage:read") && "Quota this period",
+            "Keys by status",
+            "Last used",
+            can("users:write") && "Actions",
+          ]}
+        >
+          {rows.map((user) => (
+            <tr key={user.user_id} data-user-id={user.user_id}>
+              <th scope="row">
+                {can("keys:read") ? (
+                  <Link to={href("keys", { user_id: user.user_id })}>{user.user_id}</Link>
+                ) : (
+                  user.user_id
+                )}
+                {user.suspended_at && <span class="badge revoked">suspended</span>}
+                {can("usage:read") && (
+                  <span class="hint block">
+                    <Link to={href("overview", { user_id: user.user_id })}>usage</Link>
+                  </span>
+                )}
+              </th>
+              <td class="plan">{user.plan_id ?? "none"}</td>
+              <td>{user.stripe_customer_id ? <code>{user.stripe_customer_id}</code> : "none"}</td>
+              {can("usage:read") && (
+                <td>
+                  <QuotaBar userId={user.user_id} />
+                </td>
+              )}
+              <td>
+                <KeyCounts counts={user.keys} />
+              </td>
+              <td>
+                <Time iso={user.last_used_at} empty="never" />
+              </td>
+              {can("users:write") && (
+                <td>
+                  <button
+                    type="button"
+                    onClick={() => setEditing(user)}
+                    aria-label={`${can("users:plan") ? "Change plan or customer" : "Change customer"} of ${user.user_id}`}
+                  >
+                    {can("users:plan") ? "Change plan" : "Change customer"}
+                  </button>
+                </td>
+              )}
+            </tr>
+          ))}
+        </DataTable>
       )}
       <MoreButton more={more} />
       {editing && <EditUserDialog user={editing} onClose={() => setEditing(null)} onDone={reload} />}

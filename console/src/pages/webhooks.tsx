@@ -7,7 +7,7 @@ import { Field, text, useSubmit } from "../ui/form.js";
 import { MoreButton } from "../ui/more.js";
 import { usePaged } from "../ui/paged.js";
 import { SecretOnce } from "../ui/secret.js";
-import { ListStates, TableWrap } from "../ui/states.js";
+import { DataTable, ListStates, TableWrap } from "../ui/states.js";
 import { Time } from "../ui/time.js";
 
 const EVENTS = ["key.created", "key.rotated", "key.revoked", "quota.threshold"] as const;
@@ -34,52 +34,39 @@ export function WebhooksPage(_: { params: URLSearchParams }) {
       </div>
       <ListStates loaded={loaded} what="webhooks" retry={reload} empty="No webhook is registered.">
         {(rows) => (
-          <TableWrap label="Webhooks">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">URL</th>
-                  <th scope="col">Events</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((hook) => (
-                  <tr key={hook.id} class={selected?.id === hook.id ? "selected" : undefined}>
-                    <th scope="row">
-                      <code>{hook.url}</code>
-                    </th>
-                    <td>{hook.events.join(", ")}</td>
-                    <td>{hook.user_id ?? "all users"}</td>
-                    <td>
-                      <Time iso={hook.created_at} />
-                    </td>
-                    <td class="actions">
-                      <button
-                        type="button"
-                        onClick={() => setSelected(hook)}
-                        aria-label={`Deliveries to ${hook.url}`}
-                      >
-                        Deliveries
-                      </button>
-                      {can("webhooks:write") && (
-                        <button
-                          type="button"
-                          class="danger"
-                          onClick={() => setDeleting(hook)}
-                          aria-label={`Delete webhook to ${hook.url}`}
-                        >
-                          Delete
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable label="Webhooks" columns={["URL", "Events", "User", "Created", "Actions"]}>
+            {rows.map((hook) => (
+              <tr key={hook.id} class={selected?.id === hook.id ? "selected" : undefined}>
+                <th scope="row">
+                  <code>{hook.url}</code>
+                </th>
+                <td>{hook.events.join(", ")}</td>
+                <td>{hook.user_id ?? "all users"}</td>
+                <td>
+                  <Time iso={hook.created_at} />
+                </td>
+                <td class="actions">
+                  <button
+                    type="button"
+                    onClick={() => setSelected(hook)}
+                    aria-label={`Deliveries to ${hook.url}`}
+                  >
+                    Deliveries
+                  </button>
+                  {can("webhooks:write") && (
+                    <button
+                      type="button"
+                      class="danger"
+                      onClick={() => setDeleting(hook)}
+                      aria-label={`Delete webhook to ${hook.url}`}
+                    >
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )}
       </ListStates>
       <MoreButton more={more} />

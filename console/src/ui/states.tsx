@@ -37,6 +37,32 @@ export function TableWrap({ label, children }: { label: string; children: Compon
   );
 }
 
+/** A labelled, scrollable table: a heading per column (false leaves one out), then `children` as its rows. */
+export function DataTable(props: {
+  label: string;
+  columns: (string | false)[];
+  children: ComponentChildren;
+}) {
+  return (
+    <TableWrap label={props.label}>
+      <table>
+        <thead>
+          <tr>
+            {props.columns
+              .filter((column) => column !== false)
+              .map((column) => (
+                <th scope="col" key={column}>
+                  {column}
+                </th>
+              ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </TableWrap>
+  );
+}
+
 /**
  * A list's four states in one place: loading, an error with a retry, the empty note, and `children`
  * with the rows once there are some.
