@@ -54,29 +54,92 @@ export function rateLimitPolicy(limits: LimitResult): string {
 }
 
 /**
+ * Writes the rate-limit fields of an answer field by field, as literal ASCII text around whole numbers,
+ * so that one definition (writeRateLimitFields) serves both the strings of rateLimitFields and the
+ * bytes the gRPC encoder writes straight into an answer (grpc/check-response.ts).
+ */
+export interface FieldWriter {
+  /** Starts the field `name` (lower-case ASCII); what follows is its value. */
+  field(name: string): void;
+  text(ascii: string): void;
+  /** A number as String(n) writes it (the fields' numbers are whole, and ≥ 0 but for a clock skew). */
+  number(n: number): void;
+}
+
+/**
  * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for both windows, plus the common
  * X-RateLimit-* trio for the window closest to running out, and the plan's quota when it has one.
- * Reset values are seconds from now. `policy` is rateLimitPolicy(limits), when the caller kept it.
+ * Reset values are seconds from now. RateLimit-Policy is not among them: see rateLimitPolicy.
+ */
+export function writeRateLimitFields(limits: LimitResult, out: FieldWriter): void {
+  const { minute, day, quota } = limits;
+  const tightest = remaining(day) < remaining(minute) ? day : minute;
+  out.field("ratelimit");
+  out.text('"minute";r=');
+  out.number(remaining(minute));
+  out.text(";t=");
+  out.number(resetSeconds(minute));
+  out.text(', "day";r=');
+  out.number(remaining(day));
+  out.text(";t=");
+  out.number(resetSeconds(day));
+  const quotaLeft = quota ? Math.max(0, quota.limit - quota.used) : 0;
+  const quotaReset = quota ? Math.max(0, Math.ceil(quota.resetMs / 1000)) : 0;
+  if (quota) {
+    out.text(', "month";r=');
+    out.number(quotaLeft);
+    out.text(";t=");
+    out.number(quotaReset);
+  }
+  out.field("x-ratelimit-limit");
+  out.number(tightest.limit);
+  out.field("x-ratelimit-remaining");
+  out.number(remaining(tightest));
+  out.field("x-ratelimit-reset");
+  out.number(resetSeconds(tightest));
+  if (!quota) return;
+  out.field("x-quota-limit");
+  out.number(quota.limit);
+  out.field("x-quota-remaining");
+  out.number(quotaLeft);
+  out.field("x-quota-reset");
+  out.number(quotaReset);
+}
+
+/** Collects what writeRateLimitFields writes as [name, value] pairs. */
+class FieldStrings implements FieldWriter {
+  readonly fields: HeaderField[] = [];
+  private name = "";
+  private value = "";
+
+  field(name: string): void {
+    this.end();
+    this.name = name;
+  }
+
+  text(ascii: string): void {
+    this.value += ascii;
+  }
+
+  number(n: number): void {
+    this.value += String(n);
+  }
+
+  end(): HeaderField[] {
+    if (this.name) this.fields.push([this.name, this.value]);
+    this.name = "";
+    this.value = "";
+    return this.fields;
+  }
+}
+
+/**
+ * The rate-limit fields as [name, value] pairs: RateLimit-Policy, then writeRateLimitFields's. `policy`
+ * is rateLimitPolicy(limits), when the caller kept it.
  */
 export function rateLimitFields(limits: LimitResult, policy = rateLimitPolicy(limits)): HeaderField[] {
-  const tightest = remaining(limits.day) < remaining(limits.minute) ? limits.day : limits.minute;
-  const windows = `"minute";r=${remaining(limits.minute)};t=${resetSeconds(limits.minute)}, "day";r=${remaining(limits.day)};t=${resetSeconds(limits.day)}`;
-  const limit: HeaderField = ["x-ratelimit-limit", String(tightest.limit)];
-  const left: HeaderField = ["x-ratelimit-remaining", String(remaining(tightest))];
-  const reset: HeaderField = ["x-ratelimit-reset", String(resetSeconds(tightest))];
-  const quota = limits.quota;
-  if (!quota) return [["ratelimit-policy", policy], ["ratelimit", windows], limit, left, reset];
-  const quotaLeft = Math.max(0, quota.limit - quota.used);
-  const quotaReset = Math.max(0, Math.ceil(quota.resetMs / 1000));
-  // One array literal per shape: pushing the quota's three onto the five would grow the array.
-  return [
-    ["ratelimit-policy", policy],
-    ["ratelimit", `${windows}, "month";r=${quotaLeft};t=${quotaReset}`],
-    limit,
-    left,
-    reset,
-    ["x-quota-limit", String(quota.limit)],
-    ["x-quota-remaining", String(quotaLeft)],
-    ["x-quota-reset", String(quotaReset)],
-  ];
+  const strings = new FieldStrings();
+  strings.fields.push(["ratelimit-policy", policy]);
+  writeRateLimitFields(limits, strings);
+  return strings.end();
 }

@@ -59,8 +59,8 @@ const RETRY_UNAVAILABLE_SECONDS = 1;
 export class KeyChecker {
   private readonly now: () => number;
   private readonly quotaAlerts: QuotaAlerts;
-  private readonly quotas = new WeakMap<AuthKey, QuotaRequest>();
-  private readonly quotaCalls = new WeakMap<QuotaRequest, Map<number, LimitOptions>>();
+  /** Per key record: its quota for the current period and the limiter's options for it, by cost. */
+  private readonly quotas = new WeakMap<AuthKey, KeptQuota>();
   /** When each invalid route cost was last logged: a misconfigured busy route logs once a minute. */
   private readonly costLogged = new Map<number | string, number>();
 
@@ -123,11 +123,7 @@ export class KeyChecker {
     const plan = key.plan;
     let limitOptions: LimitOptions = options;
     if (plan?.monthlyQuota != null) {
-      limitOptions = this.quotaOptions(
-        this.quotaOf(key, plan.monthlyQuota, plan.overage, now),
-        cost,
-        consume,
-      );
+      limitOptions = this.quotaOptions(key, plan.monthlyQuota, plan.overage, now, cost, consume);
     }
     // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
     const limits = await this.limit(key, now, limitOptions);
@@ -162,30 +158,30 @@ export class KeyChecker {
   }
 
   /**
-   * The key's quota for the period `now` falls in. Kept beside the key record until the period ends
-   * (a changed key or plan is a new record), so a check computes no dates and allocates no request.
+   * The limiter's options for a check of a key on a plan with a quota: the quota for the period `now`
+   * falls in, and the cost. Kept beside the key record until the period ends (a changed key or plan is
+   * a new record), one options object per cost, so a check computes no dates and allocates nothing.
    */
-  private quotaOf(key: AuthKey, limit: number, overage: "block" | "bill", now: number): QuotaRequest {
-    const kept = this.quotas.get(key);
-    if (kept && now >= kept.periodStart && now < kept.periodEnd) return kept;
-    const period = billingPeriod(key.billingAnchor, now);
-    const quota = { limit, periodStart: period.start, periodEnd: period.end, block: overage === "block" };
-    this.quotas.set(key, quota);
-    return quota;
-  }
-
-  /** The limiter's options for a quota check, kept per quota request and cost when counting. */
-  private quotaOptions(quota: QuotaRequest, cost: number, consume: boolean): LimitOptions {
-    if (!consume) return { cost, consume, quota };
-    let byCost = this.quotaCalls.get(quota);
-    if (!byCost) {
-      byCost = new Map();
-      this.quotaCalls.set(quota, byCost);
+  private quotaOptions(
+    key: AuthKey,
+    limit: number,
+    overage: "block" | "bill",
+    now: number,
+    cost: number,
+    consume: boolean,
+  ): LimitOptions {
+    let kept = this.quotas.get(key);
+    if (!kept || now < kept.quota.periodStart || now >= kept.quota.periodEnd) {
+      const period = billingPeriod(key.billingAnchor, now);
+      const quota = { limit, periodStart: period.start, periodEnd: period.end, block: overage === "block" };
+      kept = { quota, byCost: new Map() };
+      this.quotas.set(key, kept);
     }
-    let options = byCost.get(cost);
+    if (!consume) return { cost, consume, quota: kept.quota };
+    let options = kept.byCost.get(cost);
     if (!options) {
-      options = { cost, consume, quota };
-      if (byCost.size < 100) byCost.set(cost, options);
+      options = { cost, consume, quota: kept.quota };
+      if (kept.byCost.size < 100) kept.byCost.set(cost, options);
     }
     return options;
   }
@@ -262,6 +258,11 @@ export class KeyChecker {
       }
     }
   }
+}
+
+interface KeptQuota {
+  quota: QuotaRequest;
+  byCost: Map<number, LimitOptions>;
 }
 
 function deny(reason: Exclude<Decision, { allowed: true }>["reason"], message: string) {

@@ -121,6 +121,15 @@ interface WindowArgs {
   userId: string;
   resp: string;
   slot: number;
+  /** The RESP arguments of the last quota request a check of this key carried. */
+  quota?: QuotaArgs;
+}
+
+/** A quota's counter key and its limit and overage arguments, as RESP bulk strings. */
+interface QuotaArgs {
+  request: QuotaRequest;
+  key: string;
+  tail: string;
 }
 
 /** Checks waiting for the end of the event loop's turn, for one node. */
@@ -158,7 +167,6 @@ export class RedisRateLimiter implements RateLimiter {
   /** One Redis, or a cluster's primaries. */
   readonly connection: ScriptNodes;
   private readonly quotaBaseline: QuotaBaseline;
-  private readonly quotaResp = new WeakMap<QuotaRequest, { userId: string; key: string; tail: string }>();
   private readonly windowResp = new WeakMap<LimitKey, WindowArgs>();
   /** Rebuilds under way, by user and period: concurrent checks wait for one. */
   private readonly rebuilding = new Map<string, Promise<void>>();
@@ -230,19 +238,19 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /**
-   * A quota's RESP arguments, built once per quota request: the checker keeps one request per key
-   * record and period, so a check of a user on a plan builds no quota strings.
+   * A quota's RESP arguments, kept beside the key's window arguments and built again only for another
+   * quota request: the checker keeps one request per key record and period, so a check of a user on
+   * a plan builds no quota strings.
    */
-  private quotaArgs(userId: string, quota: QuotaRequest): { key: string; tail: string } {
-    let args = this.quotaResp.get(quota);
-    // A request shared by several users' checks (not the checker's way) still counts each user's own.
-    if (args?.userId !== userId) {
+  private quotaArgs(windows: WindowArgs, quota: QuotaRequest): QuotaArgs {
+    let args = windows.quota;
+    if (args?.request !== quota) {
       args = {
-        userId,
-        key: bulk(this.quotaKey(userId, quota.periodStart)),
+        request: quota,
+        key: bulk(this.quotaKey(windows.userId, quota.periodStart)),
         tail: bulk(String(quota.limit)) + (quota.block ? ARG_ONE : ARG_ZERO),
       };
-      this.quotaResp.set(quota, args);
+      windows.quota = args;
     }
     return args;
   }
@@ -283,7 +291,7 @@ export class RedisRateLimiter implements RateLimiter {
       options?.cost === undefined ? ARG_ONE : (COST_ARGS[options.cost] ?? bulk(String(options.cost)));
     const consume = options?.consume === false ? ARG_ZERO : ARG_ONE;
     const quota = options?.quota;
-    const quotaArgs = quota ? this.quotaArgs(key.userId, quota) : undefined;
+    const quotaArgs = quota ? this.quotaArgs(windows, quota) : undefined;
     const args =
       windows.resp +
       (quotaArgs ? quotaArgs.key : "") +

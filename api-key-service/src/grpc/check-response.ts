@@ -3,10 +3,12 @@ import {
   denialBody,
   denialFields,
   denialStatus,
+  type FieldWriter,
   type HeaderField,
   identityFields,
   rateLimitFields,
   rateLimitPolicy,
+  writeRateLimitFields,
 } from "../authz/answer-headers.js";
 import type { AuthKey, Decision } from "../authz/decision.js";
 import type { LimitResult } from "../authz/sliding-window.js";
@@ -143,6 +145,85 @@ function writeOption(
   return to;
 }
 
+/**
+ * Rate-limit fields (authz/answer-headers.ts) as response_headers_to_add entries, built as one latin1
+ * string (a character is a byte: field names and values are ASCII) and written into the answer with
+ * one call. Byte by byte from JavaScript (a loop per value, or a Buffer call per field) cost more: under
+ * callgrind, an allowed answer with a quota took ~30,000 instructions to encode with a string and a
+ * Buffer write per field, ~18,000-22,000 this way, and one without ~17,000 against ~10,000-14,000.
+ */
+class HeaderOptionText implements FieldWriter {
+  entries = "";
+  /** HeaderValue.key of the field begun last, encoded (see keyPart), or "" before the first. */
+  private key = "";
+  private value = "";
+  /** The last number written and its digits: a quota's remaining units appear twice in an answer. */
+  private lastNumber = -1;
+  private lastDigits = "";
+
+  clear(): void {
+    this.entries = "";
+    this.key = "";
+    this.value = "";
+  }
+
+  field(name: string): void {
+    this.end();
+    this.key = keyPart(name);
+  }
+
+  text(ascii: string): void {
+    this.value += ascii;
+  }
+
+  number(n: number): void {
+    if (n !== this.lastNumber) {
+      this.lastNumber = n;
+      this.lastDigits = String(n);
+    }
+    this.value += this.lastDigits;
+  }
+
+  /** Adds the field begun last as an entry. */
+  end(): void {
+    const key = this.key;
+    if (!key) return;
+    const value = this.value;
+    const header = key.length + varintSize(value.length) + value.length;
+    const option = 1 + varintSize(header) + header + APPEND_FALSE.length;
+    this.entries += `${ENTRY_TAG}${varintText(option)}${FIELD_1_TEXT}${varintText(header)}${key}${varintText(value.length)}${value}${APPEND_FALSE_TEXT}`;
+    this.key = "";
+    this.value = "";
+  }
+}
+
+/** HeaderValue's key field and the tag of its value field, by header name: built once per name. */
+const keyParts = new Map<string, string>();
+function keyPart(name: string): string {
+  let part = keyParts.get(name);
+  if (part === undefined) {
+    part = `${FIELD_1_TEXT}${varintText(name.length)}${name}${FIELD_2_TEXT}`;
+    keyParts.set(name, part);
+  }
+  return part;
+}
+
+const ENTRY_TAG = String.fromCharCode(RESPONSE_HEADERS_TO_ADD_TAG);
+const FIELD_1_TEXT = String.fromCharCode(FIELD_1);
+const FIELD_2_TEXT = String.fromCharCode(FIELD_2);
+const APPEND_FALSE_TEXT = String.fromCharCode(...APPEND_FALSE);
+const SHORT_VARINTS = Array.from({ length: 128 }, (_, n) => String.fromCharCode(n));
+function varintText(value: number): string {
+  if (value < 128) return SHORT_VARINTS[value] as string;
+  let text = "";
+  let rest = value;
+  while (rest > 0x7f) {
+    text += String.fromCharCode((rest & 0x7f) | 0x80);
+    rest >>>= 7;
+  }
+  return text + String.fromCharCode(rest);
+}
+
 /** The RateLimit-Policy entry of one key record and billing period, encoded once. */
 interface KeptPolicy {
   minute: number;
@@ -165,14 +246,14 @@ interface KeptPolicy {
 export class AllowedResponseEncoder {
   private readonly CheckResponse = authMessageType("envoy.service.auth.v3.CheckResponse");
   private readonly OkHttpResponse = authMessageType("envoy.service.auth.v3.OkHttpResponse");
-  private readonly status = this.CheckResponse.encode({ status: { code: 0 } }).finish();
+  private readonly status = asBuffer(this.CheckResponse.encode({ status: { code: 0 } }).finish());
   /**
    * Per key record and cost (routes have a handful of costs). Key records are replaced, never
    * changed, when a key changes; a dropped record takes its parts along.
    */
   private readonly parts = new WeakMap<AuthKey, Map<number, Parts>>();
-  /** Byte sizes of each field's key and value, reused by every call (encode runs to its end at once). */
-  private readonly sizes: number[] = [];
+  /** The rate-limit headers of the answer being encoded (encode runs to its end at once). */
+  private readonly rateText = new HeaderOptionText();
 
   constructor(private readonly settings: ResponseSettings) {}
 
@@ -185,47 +266,37 @@ export class AllowedResponseEncoder {
     let parts = byCost.get(units);
     if (!parts) {
       parts = {
-        ok: this.OkHttpResponse.encode({
-          headers: identityFields(key).map(header),
-          headers_to_remove: this.settings.credentialHeaders,
-        }).finish(),
-        metadata: this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish(),
+        ok: asBuffer(
+          this.OkHttpResponse.encode({
+            headers: identityFields(key).map(header),
+            headers_to_remove: this.settings.credentialHeaders,
+          }).finish(),
+        ),
+        metadata: asBuffer(
+          this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish(),
+        ),
       };
       byCost.set(units, parts);
     }
     const policy = this.policyOf(parts, limits);
     // The policy is the first field; it is written from the bytes kept for the key record.
-    const fields = rateLimitFields(limits, policy.value);
-    const sizes = this.sizes;
-    let rateSize = policy.bytes.length;
-    for (let i = 1; i < fields.length; i++) {
-      const [key, value] = fields[i] as HeaderField;
-      const keySize = Buffer.byteLength(key);
-      const valueSize = Buffer.byteLength(value);
-      sizes[2 * i] = keySize;
-      sizes[2 * i + 1] = valueSize;
-      const option = optionSize(keySize, valueSize);
-      rateSize += 1 + varintSize(option) + option;
-    }
-    const okSize = parts.ok.length + rateSize;
+    const rate = this.rateText;
+    rate.clear();
+    writeRateLimitFields(limits, rate);
+    rate.end();
+    const okSize = parts.ok.length + policy.bytes.length + rate.entries.length;
     const out = Buffer.allocUnsafe(
       this.status.length + 1 + varintSize(okSize) + okSize + parts.metadata.length,
     );
-    out.set(this.status, 0);
-    let at = this.status.length;
+    let at = this.status.copy(out, 0);
     out[at++] = OK_RESPONSE_TAG;
     at = writeVarint(out, at, okSize);
-    out.set(parts.ok, at);
-    at += parts.ok.length;
+    at += parts.ok.copy(out, at);
     // OkHttpResponse's fields may be concatenated: a repeated field's entries appended after the
     // per-key part decode exactly as if encoded together (a test holds this to the serializer's bytes).
-    out.set(policy.bytes, at);
-    at += policy.bytes.length;
-    for (let i = 1; i < fields.length; i++) {
-      const [key, value] = fields[i] as HeaderField;
-      at = writeOption(out, at, key, sizes[2 * i] as number, value, sizes[2 * i + 1] as number);
-    }
-    out.set(parts.metadata, at);
+    at += policy.bytes.copy(out, at);
+    at += out.write(rate.entries, at, "latin1");
+    parts.metadata.copy(out, at);
     return out;
   }
 
@@ -267,9 +338,13 @@ export class AllowedResponseEncoder {
 
 const POLICY = "ratelimit-policy";
 
+/** Encoded bytes as a Buffer (protobufjs gives one on Node already): Buffer.copy is the cheaper copy. */
+const asBuffer = (bytes: Uint8Array) =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** What is kept per key record and cost. */
 interface Parts {
-  ok: Uint8Array;
-  metadata: Uint8Array;
+  ok: Buffer;
+  metadata: Buffer;
   policy?: KeptPolicy;
 }
