@@ -47,6 +47,7 @@ describe("configuration", () => {
     for (const [key, port] of [
       ["HTTP_PORT", "http"],
       ["GRPC_PORT", "grpc"],
+      ["AUTH_HTTP_PORT", "forward-auth"],
       ["ALS_PORT", "grpc"],
       ["PORT", "http"],
     ] as const) {

@@ -3,7 +3,7 @@ import { all, configMap, manifests, matches } from "./lookup.js";
 
 /**
  * Who may reach which port, read from the NetworkPolicies: only Envoy reaches the data-plane ports
- * (9001 ext_authz, 9002 access log) and the backend, only the services (and the migration) reach
+ * (9001 ext_authz, 9002 access log) and the backend, no shipped pod the forward-auth endpoint (9003), only the services (and the migration) reach
  * Postgres and Redis. A port no rule lists would be silently closed, so every declared port is in one.
  */
 
@@ -61,8 +61,15 @@ describe("NetworkPolicies", () => {
     }
   });
 
-  test("only Envoy reaches ext_authz (9001); the management API and metrics (8080) stay open", () => {
-    expect(reachability("api-key-service")).toEqual({ 9001: ["envoy"], 8080: "anyone" });
+  test("only Envoy reaches ext_authz (9001), only labelled HTTP gateways forward-auth (9003); the management API and metrics (8080) stay open", () => {
+    // No shipped workload is an HTTP gateway: forward-auth is closed until one is given the label.
+    expect(reachability("api-key-service")).toEqual({ 9001: ["envoy"], 9003: [], 8080: "anyone" });
+    const policy = policies.find((p) => p.metadata.name === "api-key-service-grpc-from-envoy-only");
+    const rules = (policy?.spec.ingress ?? []) as any[];
+    const rule = rules.find((r) => r.ports.some((p: any) => p.port === 9003));
+    expect(rule.from).toEqual([
+      { podSelector: { matchLabels: { "api-key-gateway/forward-auth": "allowed" } } },
+    ]);
   });
 
   test("only Envoy reaches the access log (9002); health, metrics and Stripe webhooks (9091) stay open", () => {

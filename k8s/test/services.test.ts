@@ -75,17 +75,13 @@ describe("Services", () => {
 });
 
 describe("ports agree with the services' own defaults", () => {
-  test("api-key-service: HTTP 8080 and gRPC 9001", () => {
+  test("api-key-service: HTTP 8080, gRPC 9001 and forward-auth 9003", () => {
     const defaults = apiKeyServiceConfig(SECRETS);
+    const expected = [defaults.HTTP_PORT, defaults.GRPC_PORT, defaults.AUTH_HTTP_PORT];
     const w = deployment("api-key-service");
-    expect([containerPort(w, "http"), containerPort(w, "grpc")]).toEqual([
-      defaults.HTTP_PORT,
-      defaults.GRPC_PORT,
-    ]);
-    expect([
-      servicePort(service("api-key-service"), "http"),
-      servicePort(service("api-key-service"), "grpc"),
-    ]).toEqual([defaults.HTTP_PORT, defaults.GRPC_PORT]);
+    const names = ["http", "grpc", "forward-auth"] as const;
+    expect(names.map((name) => containerPort(w, name))).toEqual(expected);
+    expect(names.map((name) => servicePort(service("api-key-service"), name))).toEqual(expected);
   });
 
   test("billing-sidecar: access log 9002 and HTTP 9091", () => {
