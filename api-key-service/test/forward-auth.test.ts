@@ -48,7 +48,9 @@ describe("forward-auth and Check decide alike", () => {
       expect(answer.body).toEqual({ error: { code: c.check, message: expect.any(String) } });
       expect(answer.body).toEqual(JSON.parse(denied?.body ?? "{}"));
       const checkHeaders = headerMap(denied?.headers);
-      expect(answerHeaderNames(answer)).toEqual(Object.keys(checkHeaders).sort());
+      // Check's headers, and the body's code as X-Denial-Code for gateways that never read the body.
+      expect(answerHeaderNames(answer)).toEqual([...Object.keys(checkHeaders), "x-denial-code"].sort());
+      expect(answer.headers["x-denial-code"]).toBe(c.check);
       expect(answer.headers["www-authenticate"]).toBe(checkHeaders["www-authenticate"]);
       expect(answer.headers["content-type"]).toBe("application/json");
     });

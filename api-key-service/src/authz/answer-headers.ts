@@ -25,9 +25,12 @@ const WWW_AUTHENTICATE_NO_CREDENTIAL: HeaderField = ["www-authenticate", 'Bearer
 /** The answer's status: 401, 402, 403, 429, 500 (a misconfigured route) or 503. */
 export const denialStatus = (denial: Denial) => HTTP_STATUS[denial.reason];
 
+/** The code a denial is refused with: its reason in lower case (`quota_exceeded`). */
+export const denialCode = (denial: Denial) => denial.reason.toLowerCase();
+
 /** The JSON body of a denial: `{"error":{"code":"<reason>","message":"…"}}`. */
 export const denialBody = (denial: Denial) =>
-  JSON.stringify({ error: { code: denial.reason.toLowerCase(), message: denial.message } });
+  JSON.stringify({ error: { code: denialCode(denial), message: denial.message } });
 
 /** A denial's headers: content type, the RFC 6750 challenge on 401, Retry-After, and the limits when counted. */
 export function denialFields(denial: Denial): HeaderField[] {

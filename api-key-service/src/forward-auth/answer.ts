@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import {
   denialBody,
+  denialCode,
   denialFields,
   denialStatus,
   type HeaderField,
@@ -23,12 +24,31 @@ export function writeDecision(res: ServerResponse, decision: Decision): void {
     res.end();
     return;
   }
-  writeDenial(res, denialStatus(decision), denialFields(decision), denialBody(decision));
+  writeDenial(
+    res,
+    denialStatus(decision),
+    denialFields(decision),
+    denialCode(decision),
+    denialBody(decision),
+  );
 }
 
-/** Any refusal: a status, its headers and a JSON body of the `{"error":{"code","message"}}` shape. */
-export function writeDenial(res: ServerResponse, status: number, fields: HeaderField[], body: string): void {
-  res.writeHead(status, [...fields, ["content-length", String(Buffer.byteLength(body))]].flat());
+/**
+ * Any refusal: a status, its headers and a JSON body of the `{"error":{"code","message"}}` shape. The
+ * code is a header too, X-Denial-Code: nginx's auth_request never reads the body, and gives the client
+ * one with this code (gateways/nginx/nginx.conf).
+ */
+export function writeDenial(
+  res: ServerResponse,
+  status: number,
+  fields: HeaderField[],
+  code: string,
+  body: string,
+): void {
+  res.writeHead(
+    status,
+    [...fields, ["x-denial-code", code], ["content-length", String(Buffer.byteLength(body))]].flat(),
+  );
   res.end(body);
 }
 
@@ -38,6 +58,7 @@ export function writeError(res: ServerResponse, status: number, code: string, me
     res,
     status,
     [["content-type", "application/json"]],
+    code,
     JSON.stringify({ error: { code, message } }),
   );
 }

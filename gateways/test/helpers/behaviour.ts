@@ -7,20 +7,6 @@ import { rawGet } from "./raw-request.js";
 import { withGatewayStack } from "./stack.js";
 import { runTestApi } from "./test-api.js";
 
-/**
- * The refusal's body code as each gateway hands it on: Caddy passes the check's own body, nginx
- * never sees it and rebuilds one that names the status (docs/GATEWAYS.md).
- */
-const REFUSAL_CODES: Record<GatewayKind, Record<"missing" | "unknown" | "scope" | "limited", string>> = {
-  caddy: { missing: "missing", unknown: "unknown", scope: "missing_scope", limited: "rate_limited" },
-  nginx: {
-    missing: "unauthorized",
-    unknown: "unauthorized",
-    scope: "forbidden",
-    limited: "too_many_requests",
-  },
-};
-
 /** A well-formed key (prefix, length, checksum) that the service never issued. */
 const WRONG_KEY = new KeyFormat("gw").generate();
 
@@ -35,8 +21,6 @@ async function refusal(res: Response) {
 
 /** The behaviour every shipped gateway configuration must have, run against the real gateway. */
 export function describeGateway(kind: GatewayKind): void {
-  const codes = REFUSAL_CODES[kind];
-
   describe(`${kind} in front of backend-service, on its shipped configuration`, () => {
     test("an allowed request reaches the backend with the key's identity and without the credential", async ({
       services,
@@ -57,6 +41,8 @@ export function describeGateway(kind: GatewayKind): void {
           // The client sees its limits on the allowed answer too.
           expect(res.headers.get("x-ratelimit-remaining")).toMatch(/^\d+$/);
           expect(res.headers.get("ratelimit")).toContain('"minute"');
+          // No plan, no quota: no quota header, not even an empty one.
+          expect(res.headers.has("x-quota-limit")).toBe(false);
         }
         // The check reads no body: the upstream gets the client's, whole.
         const posted = await send("/echo", {
@@ -76,12 +62,12 @@ export function describeGateway(kind: GatewayKind): void {
         const missing = await send("/hello");
         expect(missing.status).toBe(401);
         expect(missing.headers.get("www-authenticate")).toBe('Bearer realm="api"');
-        expect((await refusal(missing)).code).toBe(codes.missing);
+        expect((await refusal(missing)).code).toBe("missing");
 
         const wrong = await send("/hello", { headers: bearer(WRONG_KEY) });
         expect(wrong.status).toBe(401);
         expect(wrong.headers.get("www-authenticate")).toBe('Bearer realm="api", error="invalid_token"');
-        expect((await refusal(wrong)).code).toBe(codes.unknown);
+        expect((await refusal(wrong)).code).toBe("unknown");
         expect(backendPaths()).toEqual([]);
       });
     });
@@ -94,7 +80,7 @@ export function describeGateway(kind: GatewayKind): void {
         const admin = await api.createKey({ scopes: ["read", "admin"] });
         const denied = await send("/admin", { headers: bearer(reader.key) });
         expect(denied.status).toBe(403);
-        expect((await refusal(denied)).code).toBe(codes.scope);
+        expect((await refusal(denied)).code).toBe("missing_scope");
         // Spellings that the backend's router reads as /admin must need the scope too.
         for (const path of ["//admin", "/ADMIN", "/x/../admin", "/%61dmin", "/admin/", "/admin?x=1"]) {
           const answer = await rawGet(gateway.url, path, bearer(reader.key));
@@ -121,7 +107,32 @@ export function describeGateway(kind: GatewayKind): void {
         expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
         expect(limited.headers.get("x-ratelimit-remaining")).toBe("0");
         expect(limited.headers.get("ratelimit")).toMatch(/"minute";r=0;t=\d+/);
-        expect((await refusal(limited)).code).toBe(codes.limited);
+        expect((await refusal(limited)).code).toBe("rate_limited");
+        expect(backendPaths()).toEqual(["/hello", "/hello"]);
+      });
+    });
+
+    test("429 quota_exceeded past the plan's monthly quota, with Retry-After to the period's end and the quota headers", async ({
+      services,
+    }) => {
+      await withGatewayStack(services, kind, async ({ api, send, backendPaths }) => {
+        const plan = await api.request("POST", "/api/plans", {
+          body: { id: "gw_small", name: "Small", monthly_quota: 2, overage: "block" },
+        });
+        expect(plan.status).toBe(201);
+        const user = await api.request("PUT", "/api/users/user_quota", { body: { plan_id: "gw_small" } });
+        expect(user.status).toBe(200);
+        const key = await api.createKey({ user_id: "user_quota" });
+        const first = await send("/hello", { headers: bearer(key.key) });
+        expect(first.status).toBe(200);
+        expect(first.headers.get("x-quota-remaining")).toBe("1");
+        expect((await send("/hello", { headers: bearer(key.key) })).status).toBe(200);
+        const over = await send("/hello", { headers: bearer(key.key) });
+        expect(over.status).toBe(429);
+        expect((await refusal(over)).code).toBe("quota_exceeded");
+        expect(over.headers.get("x-quota-remaining")).toBe("0");
+        // Seconds to the end of the billing period (a calendar month here): more than a minute's window.
+        expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(60);
         expect(backendPaths()).toEqual(["/hello", "/hello"]);
       });
     });
@@ -213,7 +224,7 @@ export function describeGateway(kind: GatewayKind): void {
           const key = await api.createKey();
           const res = await send("/hello", { headers: bearer(key.key) });
           expect(res.status).toBe(403);
-          expect((await refusal(res)).code).toBe(kind === "nginx" ? "forbidden" : "gateway_token_required");
+          expect((await refusal(res)).code).toBe("gateway_token_required");
           expect(backendPaths()).toEqual([]);
         },
         { gatewayToken: false },
