@@ -136,13 +136,10 @@ class FieldStrings implements FieldWriter {
   }
 }
 
-/**
- * The rate-limit fields as [name, value] pairs: RateLimit-Policy, then writeRateLimitFields's. `policy`
- * is rateLimitPolicy(limits), when the caller kept it.
- */
-export function rateLimitFields(limits: LimitResult, policy = rateLimitPolicy(limits)): HeaderField[] {
+/** The rate-limit fields as [name, value] pairs: RateLimit-Policy, then writeRateLimitFields's. */
+export function rateLimitFields(limits: LimitResult): HeaderField[] {
   const strings = new FieldStrings();
-  strings.fields.push(["ratelimit-policy", policy]);
+  strings.fields.push(["ratelimit-policy", rateLimitPolicy(limits)]);
   writeRateLimitFields(limits, strings);
   return strings.end();
 }
