@@ -103,7 +103,8 @@ describe("the limiter's Redis connection", () => {
     expect(result).toMatchObject({ allowed: true, source: "redis", minute: { used: 1, limit: 10 } });
     await limiter.check(key("key_2"), limits, 1_700_000_000_001, { cost: 12, consume: false });
     const script = fake.commands[0]?.[2] ?? "";
-    // ARGV: now, per-minute limit, per-day limit, cost, consume, the minute and day buckets.
+    // ARGV: now, per-minute limit, per-day limit, cost, consume, the minute and day buckets, and how
+    // many checks the call decides.
     expect(fake.commands).toEqual([
       ["SCRIPT", "LOAD", script],
       [
@@ -119,6 +120,7 @@ describe("the limiter's Redis connection", () => {
         "1",
         "1700000000",
         "1888888",
+        "1",
       ],
       [
         "EVALSHA",
@@ -133,6 +135,7 @@ describe("the limiter's Redis connection", () => {
         "0",
         "1700000000",
         "1888888",
+        "1",
       ],
     ]);
   });

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
 import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
+import type { SingleNode } from "../src/authz/script-connection.js";
 import type { LimitOptions, LimitResult, Limits } from "../src/authz/sliding-window.js";
 
 type Check = (keyId: string, limits: Limits, nowMs: number, options?: LimitOptions) => Promise<LimitResult>;
@@ -240,6 +241,105 @@ describe("the Redis and the local limiter", () => {
         },
       ),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe("checks of one key made together", () => {
+  /** A Redis limiter of its own, to count the script calls it writes. */
+  const withOwn = withServices.extend<{ own: { limiter: RedisRateLimiter; calls: () => number } }>({
+    own: async ({ services }, use) => {
+      const limiter = new RedisRateLimiter({
+        url: services.redisUrl,
+        quotaBaseline: async () => 0,
+        keyPrefix: services.redisPrefix,
+        timeoutMs: 1_000,
+        onError: () => {},
+      });
+      await limiter.start(5_000);
+      const connection = (limiter.connection as SingleNode).connection;
+      const send = connection.send.bind(connection);
+      let calls = 0;
+      connection.send = (resp, callbacks) => {
+        calls += callbacks.length;
+        send(resp, callbacks);
+      };
+      await use({ limiter, calls: () => calls });
+      limiter.stop();
+    },
+  });
+
+  withOwn("share one script call, and each gets the answer it would have had alone", async ({ own }) => {
+    const key = { id: "burst", userId: "u_burst" };
+    const limits = { perMinute: 4, perDay: big };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => own.limiter.check(key, limits, T0 + i)),
+    );
+    expect(own.calls()).toBe(1);
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, true, ...Array(6).fill(false)]);
+    expect(results.map((r) => r.minute.used)).toEqual([1, 2, 3, 4, ...Array(6).fill(4)]);
+    // Each check's times are its own: 61 s after the bucket began, from its own arrival.
+    expect(results.map((r) => r.minute.resetMs)).toEqual(results.map((_, i) => 61_000 - 250 - i));
+    expect(results.map((r) => r.retryAfterMs)).toEqual(
+      results.map((r, i) => (r.allowed ? 0 : 61_000 - 250 - i)),
+    );
+    // A read, another cost or another bucket is a call of its own.
+    await Promise.all([
+      own.limiter.check(key, limits, T0 + 20),
+      own.limiter.check(key, limits, T0 + 20, { consume: false }),
+      own.limiter.check(key, limits, T0 + 20, { cost: 2 }),
+      own.limiter.check(key, limits, T0 + 1_000),
+    ]);
+    expect(own.calls()).toBe(1 + 4);
+  });
+
+  let run = 0;
+  const burst = fc.record({
+    size: fc.integer({ min: 1, max: 8 }),
+    cost: fc.integer({ min: 1, max: 4 }),
+    advanceMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 90_000 })),
+  });
+
+  withOwn("are decided as the same checks one after another, windows and quota alike", async ({ own }) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          perMinute: fc.integer({ min: 1, max: 20 }),
+          perDay: fc.integer({ min: 1, max: 60 }),
+          quota: fc.option(fc.record({ limit: fc.integer({ min: 1, max: 40 }), block: fc.boolean() })),
+        }),
+        fc.array(burst, { minLength: 1, maxLength: 20 }),
+        async (terms, bursts) => {
+          const key = { id: `b${run++}`, userId: `u_b${run}` };
+          const local = new LocalRateLimiter(async () => 0);
+          const limits = { perMinute: terms.perMinute, perDay: terms.perDay };
+          const quota = terms.quota && {
+            ...terms.quota,
+            periodStart: T0 - 86_400_000,
+            periodEnd: T0 + 40 * 86_400_000,
+          };
+          let now = T0;
+          for (const { size, cost, advanceMs } of bursts) {
+            now += advanceMs;
+            const times = Array.from({ length: size }, (_, i) => now + i);
+            const options = quota ? { cost, quota } : { cost };
+            const together = await Promise.all(times.map((t) => own.limiter.check(key, limits, t, options)));
+            const alone = [];
+            for (const t of times) alone.push(await local.check(key, limits, t, options));
+            const view = (r: LimitResult) => [
+              r.allowed,
+              r.minute.used,
+              r.minute.resetMs,
+              r.day.used,
+              r.day.resetMs,
+              r.retryAfterMs,
+              r.quota && { ...r.quota },
+            ];
+            expect(together.map(view)).toEqual(alone.map(view));
+          }
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

@@ -1,23 +1,29 @@
--- The rate-limit decision, one atomic call per check (see redis-limiter.ts for the windows' layout).
+-- The rate-limit decision, one atomic call for one or more checks of one key (see redis-limiter.ts
+-- for the windows' layout).
 --
 -- KEYS[1], KEYS[2]: the key's minute and day windows. KEYS[3], when present: the user's quota counter
 -- for one billing period (an integer: 1 + the units used). All three carry the user's hash tag, so
 -- they share a Redis Cluster slot.
 -- ARGV: now (ms), per-minute limit, per-day limit, cost (units), consume ("1" counts, "0" only
 -- decides), the current minute and day buckets (floor(now / bucket ms), as the field names they are),
--- and with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count, the
--- overage is billed). The counter gets its time to live when it is (re)built, not here.
+-- with a quota: the quota (units) and block ("1": refuse past it, "0": admit and count, the overage
+-- is billed); and last, count: how many checks of this cost arrived together (1 for a read). The
+-- counter gets its time to live when it is (re)built, not here.
 -- The bucket names and the cost go to Redis as the strings they came as: a Lua number passed to
 -- redis.call is formatted with printf("%.14g"); with the parsing of numbers that was about a seventh
 -- of a call's instructions.
 --
--- Reply: { allowed (1, 0, or -1 when the quota counter is missing and must be rebuilt first),
+-- The `count` checks are decided as if they had come one after another: the first `admitted` are
+-- admitted, each counted, and the rest refused, as the state after the admitted ones refuses them.
+-- Reply: { admitted (0 to count, or -1 when the quota counter is missing and must be rebuilt first),
 --          minute used, minute reset ms, day used, day reset ms, retry ms, quota used,
---          1 when the quota is what refused }.
--- A refused request changes no count, in any window or the quota.
+--          1 when the quota is what refused }: counts and resets as they stand after the admitted
+--          checks; retry and the quota's refusal are the refused checks'.
+-- A refused check changes no count, in any window or the quota.
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[4])
 local consume = ARGV[5] == '1'
+local count = tonumber(ARGV[#ARGV])
 local has_quota = #KEYS == 3
 local MISSING = { -1, 0, 0, 0, 0, 0, 0, 0 }
 
@@ -82,7 +88,8 @@ local function retry_ms(w)
   return (w.current + w.nbuckets) * w.bucket_ms - now
 end
 
--- `add` is 0 or the cost, and then `add_arg` is the cost as it came (ARGV[4]).
+-- `add` is 0 or the units admitted; `add_arg` is the same as Redis is to be given it (ARGV[4], the cost
+-- as it came, when one check was admitted).
 local function save(w, add, add_arg)
   if add > 0 then
     if redis.call('HINCRBY', w.key, w.field, add_arg) == add then
@@ -105,47 +112,62 @@ end
 
 local m = load(KEYS[1], {{MINUTE_BUCKET_MS}}, {{MINUTE_BUCKETS}}, tonumber(ARGV[2]), ARGV[6])
 local d = load(KEYS[2], {{DAY_BUCKET_MS}}, {{DAY_BUCKETS}}, tonumber(ARGV[3]), ARGV[7])
-local windows_allow = m.total + cost <= m.limit and d.total + cost <= d.limit
+
+-- How many more checks of this cost a window takes.
+local function room(w)
+  return math.floor((w.limit - w.total) / cost)
+end
+local admitted = math.max(0, math.min(count, room(m), room(d)))
 
 -- The quota counter holds 1 + the units used, so a counter that exists is never 0 and INCRBY alone
--- tells a missing one (it answers exactly `cost`). A missing counter is not a fresh period: Redis may
--- have lost it, so nothing is decided or counted until the caller has rebuilt it from Postgres.
--- An admitted request costs one INCRBY; one the quota refuses is taken back with DECRBY.
+-- tells a missing one (it answers exactly what it added). A missing counter is not a fresh period:
+-- Redis may have lost it, so nothing is decided or counted until the caller has rebuilt it from
+-- Postgres. Admitted checks cost one INCRBY; those the quota refuses are taken back with DECRBY.
 local quota_used = 0
-local quota_refused = false
+local quota = has_quota and tonumber(ARGV[8]) or 0
+local block = has_quota and ARGV[9] == '1'
 if has_quota then
-  local block = ARGV[9] == '1'
-  local limit = tonumber(ARGV[8])
-  if windows_allow and consume then
-    local stored = redis.call('INCRBY', KEYS[3], ARGV[4])
-    if stored == cost then
+  if admitted > 0 and consume then
+    local add = admitted * cost
+    local stored = redis.call('INCRBY', KEYS[3], admitted == 1 and ARGV[4] or add)
+    if stored == add then
       redis.call('DEL', KEYS[3])
       return MISSING
     end
     quota_used = stored - 1
-    if block and quota_used > limit then
-      redis.call('DECRBY', KEYS[3], ARGV[4])
-      quota_used = quota_used - cost
-      quota_refused = true
+    if block and quota_used > quota then
+      -- Only the checks that fitted before these came are admitted; the rest are taken back.
+      local fits = math.max(0, math.floor((quota - (quota_used - add)) / cost))
+      redis.call('DECRBY', KEYS[3], (admitted - fits) * cost)
+      quota_used = quota_used - (admitted - fits) * cost
+      admitted = fits
     end
   else
     local stored = redis.call('GET', KEYS[3])
     if stored == false then return MISSING end
     quota_used = tonumber(stored) - 1
-    quota_refused = block and quota_used + cost > limit
+    if block and quota_used + cost > quota then admitted = 0 end
   end
 end
 
-local allowed = windows_allow and not quota_refused
-local retry = 0
-if allowed then
-  local add = consume and cost or 0
-  save(m, add, ARGV[4])
-  save(d, add, ARGV[4])
+if consume and admitted > 0 then
+  local add = admitted * cost
+  local add_arg = admitted == 1 and ARGV[4] or add
+  save(m, add, add_arg)
+  save(d, add, add_arg)
 else
-  if not windows_allow then retry = math.max(retry_ms(m), retry_ms(d)) end
   save(m, 0)
   save(d, 0)
 end
-return { allowed and 1 or 0, m.total, reset_ms(m), d.total, reset_ms(d), retry, quota_used,
+-- What refuses the rest, as things stand after the admitted ones: the windows (and when they will
+-- take one), the quota.
+local retry = 0
+local quota_refused = false
+if admitted < count then
+  if m.total + cost > m.limit or d.total + cost > d.limit then
+    retry = math.max(retry_ms(m), retry_ms(d))
+  end
+  quota_refused = block and quota_used + cost > quota
+end
+return { admitted, m.total, reset_ms(m), d.total, reset_ms(d), retry, quota_used,
          quota_refused and 1 or 0 }
