@@ -284,6 +284,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
       // After the check path has stopped: the last crossings are written before the pool closes.
       await Promise.all([quotaAlerts.stop(), webhookWorker.stop()]);
       limiter.stop();
+      invalidation.stop();
       for (const client of [redis, subscriber]) client.disconnect();
       await Promise.all([db.destroy(), lookupDb.destroy()]);
     },

@@ -1,4 +1,4 @@
-import type { Logger, Redis } from "@gateway/common";
+import { keyChangesChannel, type Logger, publishKeyChange, type Redis } from "@gateway/common";
 import type { KeyCache } from "./key-cache.js";
 
 /** Management keys by hash (see management-key-auth.ts): evicted by id like API keys. */
@@ -10,11 +10,15 @@ export interface ManagementKeyCache {
 /**
  * Keeps every replica's key cache honest. A change evicts the key here at once and is published on a
  * Redis channel that every replica subscribes to. Pub/sub delivers nothing missed while a subscriber
- * was disconnected, so on every reconnect the whole cache is dropped.
+ * was disconnected, so on every reconnect the whole cache is dropped. A SUBSCRIBE that fails at start
+ * (Redis away, or slower than the command timeout) is tried again every second until it is taken:
+ * ioredis re-subscribes on reconnect only to channels Redis has confirmed.
  */
 export class CacheInvalidation {
   private readonly channel: string;
   private connectedBefore = false;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly publisher: Redis,
@@ -24,8 +28,7 @@ export class CacheInvalidation {
     channelPrefix: string,
     private readonly managementKeys?: ManagementKeyCache,
   ) {
-    // Channels are not covered by ioredis's keyPrefix, so the prefix is added here.
-    this.channel = `${channelPrefix}key-changes`;
+    this.channel = keyChangesChannel(channelPrefix);
     this.subscriber.on("message", (channel: string, message: string) => {
       if (channel === this.channel) this.apply(message);
     });
@@ -39,11 +42,29 @@ export class CacheInvalidation {
     });
   }
 
+  /** Resolves once subscribed, or once the first attempt failed (the next one is a second later). */
   async start(): Promise<void> {
-    await this.subscriber.subscribe(this.channel).catch((err: Error) => {
-      // Redis may be down at start; ioredis re-subscribes when it reconnects.
-      this.logger.warn({ err: err.message }, "could not subscribe to key changes yet");
-    });
+    this.stopped = false;
+    await this.subscribe();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.subscriber.subscribe(this.channel);
+    } catch (err) {
+      if (this.stopped) return;
+      this.logger.warn(
+        { err: (err as Error).message },
+        "could not subscribe to key changes yet; trying again",
+      );
+      this.retry = setTimeout(() => void this.subscribe(), 1_000);
+      this.retry.unref();
+    }
   }
 
   keyChanged(keyId: string): void {
@@ -75,7 +96,7 @@ export class CacheInvalidation {
   }
 
   private publish(message: string): void {
-    this.publisher.publish(this.channel, message).catch((err: Error) => {
+    publishKeyChange(this.publisher, this.channel, message).catch((err: Error) => {
       this.logger.warn(
         { err: err.message },
         "could not publish a key change; other replicas catch up by cache TTL",

@@ -1,4 +1,4 @@
-import type { Logger, Redis } from "@gateway/common";
+import { keyChangesChannel, type Logger, publishKeyChange, type Redis } from "@gateway/common";
 
 /** Tells every api-key-service replica that users' key records changed. */
 export interface KeyChangeNotifier {
@@ -9,8 +9,8 @@ export interface KeyChangeNotifier {
 /**
  * Publishes `user:<id>` on api-key-service's invalidation channel, `<REDIS_KEY_PREFIX>key-changes`
  * (api-key-service/src/authz/invalidation.ts): each replica drops that user's cached keys and reads
- * the suspension on the next check. If Redis is away the replicas learn at KEY_CACHE_TTL, or when
- * they re-subscribe (which drops their whole cache).
+ * the suspension on the next check. If Redis does not take it in three attempts (publishKeyChange)
+ * the replicas learn at KEY_CACHE_TTL, or when they re-subscribe (which drops their whole cache).
  */
 export class RedisKeyChangeNotifier implements KeyChangeNotifier {
   private readonly channel: string;
@@ -21,13 +21,12 @@ export class RedisKeyChangeNotifier implements KeyChangeNotifier {
     private readonly logger: Logger,
     private readonly onFailure: () => void = () => {},
   ) {
-    // Channels are not covered by ioredis's keyPrefix: the prefix is part of the name, as there.
-    this.channel = `${channelPrefix}key-changes`;
+    this.channel = keyChangesChannel(channelPrefix);
   }
 
   async usersChanged(userIds: readonly string[]): Promise<void> {
     const results = await Promise.allSettled(
-      userIds.map((id) => this.redis.publish(this.channel, `user:${id}`)),
+      userIds.map((id) => publishKeyChange(this.redis, this.channel, `user:${id}`)),
     );
     const failed = results.filter((r) => r.status === "rejected");
     if (failed.length > 0) {

@@ -18,6 +18,7 @@ export {
   internalToken,
   UNAUTHENTICATED_MESSAGE,
 } from "./internal-token.js";
+export { keyChangesChannel, publishKeyChange } from "./key-changes.js";
 export { createLogger, type Logger } from "./logger.js";
 export {
   createRedisClient,

@@ -1,0 +1,70 @@
+import { createLogger, createRedisClient, type Redis } from "@gateway/common";
+import { test as withServices } from "@gateway/testing";
+import { describe, expect, vi } from "vitest";
+import { CacheInvalidation } from "../src/authz/invalidation.js";
+import type { KeyCache } from "../src/authz/key-cache.js";
+
+interface Replica {
+  invalidation: CacheInvalidation;
+  publisher: Redis;
+  subscriber: Redis;
+  /** What the replica's cache was told to drop, in order. */
+  evicted: string[];
+}
+
+/** Replicas of the service's cache invalidation on the shared Redis, each with its own clients. */
+const test = withServices.extend<{ replica: () => Replica }>({
+  replica: async ({ services }, use) => {
+    const made: Replica[] = [];
+    await use(() => {
+      const evicted: string[] = [];
+      const cache = {
+        evictKey: (id: string) => evicted.push(`key:${id}`),
+        evictUser: (id: string) => evicted.push(`user:${id}`),
+        evictPlan: (id: string) => evicted.push(`plan:${id}`),
+        clear: () => evicted.push("all"),
+      } as unknown as KeyCache;
+      const publisher = createRedisClient({ url: services.redisUrl });
+      const subscriber = createRedisClient({ url: services.redisUrl });
+      const logger = createLogger({ service: "test", level: "silent" });
+      const invalidation = new CacheInvalidation(publisher, subscriber, cache, logger, services.redisPrefix);
+      const replica = { invalidation, publisher, subscriber, evicted };
+      made.push(replica);
+      return replica;
+    });
+    for (const { invalidation, publisher, subscriber } of made) {
+      invalidation.stop();
+      publisher.disconnect();
+      subscriber.disconnect();
+    }
+  },
+});
+
+describe("key-change invalidation between replicas", () => {
+  test("a replica whose SUBSCRIBE failed at start subscribes again and hears changes", async ({
+    replica,
+  }) => {
+    const a = replica();
+    const b = replica();
+    // As when Redis answers slower than the client's command timeout while the service starts.
+    vi.spyOn(b.subscriber, "subscribe").mockRejectedValueOnce(new Error("Command timed out"));
+    await Promise.all([a.invalidation.start(), b.invalidation.start()]);
+    await vi.waitFor(
+      () => {
+        a.invalidation.keyChanged("key_1");
+        expect(b.evicted).toContain("key:key_1");
+      },
+      { timeout: 5_000, interval: 250 },
+    );
+  });
+
+  test("a PUBLISH Redis did not take is sent again", async ({ replica }) => {
+    const a = replica();
+    const b = replica();
+    await Promise.all([a.invalidation.start(), b.invalidation.start()]);
+    vi.spyOn(a.publisher, "publish").mockRejectedValueOnce(new Error("Command timed out"));
+    a.invalidation.userChanged("user_1");
+    expect(a.evicted).toEqual(["user:user_1"]);
+    await vi.waitFor(() => expect(b.evicted).toEqual(["user:user_1"]), { timeout: 3_000 });
+  });
+});
