@@ -67,6 +67,10 @@ const schema = z.object({
   REQUIRE_BILLING_CUSTOMER: flag(false),
   // gRPC server (docs/AUTHZ.md): h2 (packages/h2-grpc) or grpc-js, the fallback
   GRPC_SERVER: z.enum(["h2", "grpc-js"], { message: "must be h2 or grpc-js" }).default("h2"),
+  /** How Check reads Envoy's CheckRequest: the reader of what it uses, or protobufjs, the fallback. */
+  CHECK_REQUEST_DECODER: z
+    .enum(["wire", "protobufjs"], { message: "must be wire or protobufjs" })
+    .default("wire"),
   GRPC_IDLE_TIMEOUT: offOrAtLeastASecond("2h"),
   GRPC_KEEPALIVE_INTERVAL: offOrAtLeastASecond("2m"),
   GRPC_MAX_CONNECTION_AGE: offOrAtLeastASecond("0s"),

@@ -165,7 +165,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     },
     metrics,
     logger,
-  ).addToServer(grpcServer);
+  ).addToServer(grpcServer, config.CHECK_REQUEST_DECODER);
   // The same decision for HTTP gateways (nginx auth_request, Caddy, Traefik, Envoy's HTTP ext_authz).
   const forwardAuth = createForwardAuthServer({ checker, internalToken, metrics, logger });
   // "" is the server as a whole; Envoy's gRPC health check may name the service instead.

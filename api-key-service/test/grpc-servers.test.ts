@@ -61,6 +61,7 @@ function call(port: number, path: string, message: Buffer, headers: Record<strin
   });
 }
 
+const CheckResponse = authMessageType("envoy.service.auth.v3.CheckResponse");
 const encodeCheck = (request: CheckRequest) =>
   Buffer.from(authMessageType("envoy.service.auth.v3.CheckRequest").encode(request).finish());
 
@@ -146,6 +147,48 @@ describe("GRPC_SERVER=h2 and GRPC_SERVER=grpc-js answer alike", () => {
   });
 });
 
+describe("CHECK_REQUEST_DECODER=protobufjs, the fallback, answers as the default reader", () => {
+  test("the same answers to denials, allowed checks in both header forms, and a malformed CheckRequest", async ({
+    services,
+  }) => {
+    const wire = await startApi(services, {});
+    const library = await startApi(services, { CHECK_REQUEST_DECODER: "protobufjs" });
+    try {
+      const key = await wire.createKey();
+      const scoped = { contextExtensions: { required_scopes: "admin" } };
+      const calls: [string, Buffer][] = [
+        ["no key", encodeCheck(envoyCheckRequest())],
+        ["a malformed key", encodeCheck(envoyCheckRequest({ headers: bearer("nope") }))],
+        ["a missing scope", encodeCheck(envoyCheckRequest({ headers: bearer(key.key), ...scoped }))],
+        ["a malformed CheckRequest", Buffer.from([0x0a, 0x05, 0x01])],
+      ];
+      for (const [label, message] of calls) {
+        const [a, b] = await Promise.all([
+          call(wire.grpcPort, AUTHORIZATION_CHECK_PATH, message),
+          call(library.grpcPort, AUTHORIZATION_CHECK_PATH, message),
+        ]);
+        expect(b, label).toEqual(a);
+      }
+      // Allowed: the answers differ only in the counts (both count the same key), so compare the code.
+      for (const rawHeaders of [false, true]) {
+        const message = encodeCheck(envoyCheckRequest({ headers: bearer(key.key), rawHeaders }));
+        for (const api of [wire, library]) {
+          const answer = await call(api.grpcPort, AUTHORIZATION_CHECK_PATH, message);
+          const response = CheckResponse.decode(Buffer.from(answer.body, "hex").subarray(5)) as {
+            status?: { code?: number };
+            ok_response?: unknown;
+          };
+          expect(answer.grpcStatus).toBe("0");
+          expect(response.status?.code ?? 0).toBe(0);
+          expect(response.ok_response).toBeDefined();
+        }
+      }
+    } finally {
+      await Promise.all([wire.stop(), library.stop()]);
+    }
+  });
+});
+
 describe("GRPC_MAX_CONNECTION_AGE reaches either server", () => {
   test.for(GRPC_SERVERS)(
     "%s: a connection older than the age gets GOAWAY",
@@ -179,6 +222,7 @@ describe("GRPC_SERVER and the connection settings", () => {
   test("default to h2, 2h idle, 2m keepalive and no maximum age; 0s turns each off", () => {
     expect(loadConfig(base)).toMatchObject({
       GRPC_SERVER: "h2",
+      CHECK_REQUEST_DECODER: "wire",
       GRPC_IDLE_TIMEOUT: 7_200_000,
       GRPC_KEEPALIVE_INTERVAL: 120_000,
       GRPC_MAX_CONNECTION_AGE: 0,
@@ -195,6 +239,7 @@ describe("GRPC_SERVER and the connection settings", () => {
 
   test.each([
     ["GRPC_SERVER", "nghttp2", "must be h2 or grpc-js"],
+    ["CHECK_REQUEST_DECODER", "fast", "must be wire or protobufjs"],
     ["GRPC_KEEPALIVE_INTERVAL", "500ms", "must be 0s (off) or at least 1s"],
     ["GRPC_IDLE_TIMEOUT", "soon", "must be a duration"],
   ])("%s=%s is refused, naming the variable", (name, value, message) => {

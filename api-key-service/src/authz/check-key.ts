@@ -1,7 +1,7 @@
 import type { Logger } from "@gateway/common";
 import { hashKey, type KeyFormat } from "../keys/key-format.js";
 import { billingPeriod, secondsToEnd } from "../plans/billing-period.js";
-import { type CredentialHeaders, findCredential } from "./credentials.js";
+import { type CredentialHeaders, findCredential, type RequestHeaders } from "./credentials.js";
 import type { AuthKey, Decision } from "./decision.js";
 import { type KeyLookup, KeyStoreUnavailable } from "./key-lookup.js";
 import type { AuthzMetrics } from "./metrics.js";
@@ -26,10 +26,7 @@ export interface SecretCheckOptions {
   onlyUserId?: string;
 }
 
-export interface CheckInput extends SecretCheckOptions {
-  /** A request header by lower-case name. */
-  header: (name: string) => string | undefined;
-}
+export interface CheckInput extends SecretCheckOptions, RequestHeaders {}
 
 export interface KeyCheckerDeps {
   format: KeyFormat;
@@ -70,7 +67,7 @@ export class KeyChecker {
   }
 
   async check(input: CheckInput): Promise<Decision> {
-    const credential = findCredential(input.header, this.deps.credentialHeaders);
+    const credential = findCredential(input, this.deps.credentialHeaders);
     if (credential.kind === "none") {
       return deny("MISSING", "send an API key as Authorization: Bearer <key>");
     }

@@ -5,6 +5,12 @@ export interface CredentialHeaders {
   apiKey: string;
 }
 
+/** A request's headers, as the transport that carried the request reads them. */
+export interface RequestHeaders {
+  /** A request header by lower-case name. */
+  header(name: string): string | undefined;
+}
+
 export type Credential =
   | { kind: "none" }
   | { kind: "malformed"; detail: string }
@@ -17,11 +23,8 @@ const BEARER = /^bearer(?:\s+(.*))?$/i;
  * Envoy lower-cases header names and merges repeated headers with ",", so two keys sent at once show up
  * as one value with a comma and fail the key format, as they should.
  */
-export function findCredential(
-  header: (name: string) => string | undefined,
-  names: CredentialHeaders,
-): Credential {
-  const authorization = header(names.authorization);
+export function findCredential(headers: RequestHeaders, names: CredentialHeaders): Credential {
+  const authorization = headers.header(names.authorization);
   if (authorization !== undefined) {
     const match = BEARER.exec(authorization.trim());
     if (match) {
@@ -29,7 +32,7 @@ export function findCredential(
       return key ? { kind: "key", key } : { kind: "malformed", detail: "the Bearer credential is empty" };
     }
   }
-  const apiKey = header(names.apiKey);
+  const apiKey = headers.header(names.apiKey);
   if (apiKey !== undefined) {
     const key = apiKey.trim();
     return key ? { kind: "key", key } : { kind: "malformed", detail: `the ${names.apiKey} header is empty` };

@@ -11,6 +11,7 @@ import type { CheckInput, KeyChecker } from "../authz/check-key.js";
 import { parseCost, parseScopes } from "../authz/credentials.js";
 import type { Decision } from "../authz/decision.js";
 import type { AuthzMetrics } from "../authz/metrics.js";
+import { readCheckInput } from "./check-request-reader.js";
 import { AllowedResponseEncoder, type ResponseSettings, toCheckResponse } from "./check-response.js";
 
 /** A CheckResponse as an object, or already encoded (allowed checks: see AllowedResponseEncoder). */
@@ -32,31 +33,39 @@ export class AuthorizationService {
     this.allowedDuration = metrics.duration.labels({ outcome: "allowed" });
   }
 
-  addToServer(server: UnaryGrpcServer): void {
+  /**
+   * Registers Check. `decoder`: "wire" reads only what the check uses from the request's bytes
+   * (check-request-reader.ts); "protobufjs" decodes the whole CheckRequest with the library, the
+   * fallback (CHECK_REQUEST_DECODER). Both answer a message they cannot read with INTERNAL.
+   */
+  addToServer(server: UnaryGrpcServer, decoder: "wire" | "protobufjs" = "wire"): void {
     const serialize = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check.responseSerialize;
     const CheckRequest = authMessageType("envoy.service.auth.v3.CheckRequest");
+    // Decoded without proto-loader's toObject pass, which copies the whole message again. What
+    // toCheckInput reads (headers, header_map, context_extensions) has the same shape either way:
+    // maps as plain objects, strings, bytes as Buffers.
+    const read =
+      decoder === "wire"
+        ? readCheckInput
+        : (bytes: Buffer) => toCheckInput(CheckRequest.decode(bytes) as unknown as CheckRequest__Output);
     server.addUnary(AUTHORIZATION_CHECK_PATH, async (bytes) => {
-      let request: CheckRequest__Output;
+      let input: CheckInput;
       try {
-        // Decoded without proto-loader's toObject pass, which copies the whole message again. What
-        // the check reads (headers, header_map, context_extensions) has the same shape either way:
-        // maps as plain objects, strings, bytes as Buffers; only fields it never reads (64-bit
-        // integers, enums) keep protobufjs's own types instead of strings.
-        request = CheckRequest.decode(bytes) as unknown as CheckRequest__Output;
+        input = read(bytes);
       } catch {
         throw new GrpcError(Status.INTERNAL, "malformed CheckRequest");
       }
-      const answer = await this.check(request);
+      const answer = await this.check(input);
       return Buffer.isBuffer(answer) ? answer : serialize(answer);
     });
   }
 
-  async check(request: CheckRequest__Output): Promise<Answer> {
+  async check(input: CheckInput): Promise<Answer> {
     // performance.now(): a double, where hrtime.bigint() allocates a BigInt at each end.
     const started = performance.now();
     let decision: Decision;
     try {
-      decision = await this.checker.check(toCheckInput(request));
+      decision = await this.checker.check(input);
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, "check failed unexpectedly");
       decision = unavailable;
@@ -82,7 +91,8 @@ const unavailable: Decision = {
 
 /**
  * Envoy sends headers as a map (lower-case names, repeats merged with ","), or, with
- * encode_raw_headers, as a list of raw values in `header_map` that we merge the same way.
+ * encode_raw_headers, as a list of raw values in `header_map` that we merge the same way. From the
+ * whole decoded message: the protobufjs fallback, and what readCheckInput is held to.
  */
 export function toCheckInput(request: CheckRequest__Output): CheckInput {
   const attributes = request.attributes;
