@@ -14,12 +14,16 @@ export interface Target {
 }
 
 /** One of the no-op servers of noop-server.ts: `grpc-js` or our own `h2` (H2GrpcServer). */
-export async function startNoopServer(cwd: string, kind: "grpc-js" | "h2"): Promise<Target> {
+export async function startNoopServer(
+  cwd: string,
+  kind: "grpc-js" | "h2" | "h2-redis",
+  redisAddress?: string,
+): Promise<Target> {
   const entry = tsxCommand(join(HERE, "noop-server.ts"));
   const server = await startPortServer({
     name: `no-op ${kind} server`,
     command: entry.command,
-    args: [...entry.args, kind],
+    args: [...entry.args, kind, ...(redisAddress ? [redisAddress] : [])],
     cwd,
   });
   return { pid: server.pid, grpcPort: server.port, stop: () => server.stop() };

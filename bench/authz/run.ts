@@ -136,7 +136,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     if (!isRunning(service.pid))
       throw new Error(`api-key-service exited during the runs:\n${service.recentOutput()}`);
   };
-  const tail = await prepareTail(cleanup, service, noop, dir, frames[0] as Buffer);
+  const tail = await prepareTail(cleanup, service, noop, dir, frames[0] as Buffer, redisUrl);
   if (flags.only === "tail") {
     if (!tail)
       throw new Error("the tail runs need h2load and nghttpd (Debian nghttp2-client, nghttp2-server)");
@@ -274,6 +274,7 @@ async function prepareTail(
   grpcJsNoop: Target,
   workDir: string,
   body: Buffer,
+  redisUrl: URL,
 ): Promise<Tail | undefined> {
   const h2load = ensureH2load(log);
   const nghttpd = ensureNghttp2Tool("nghttpd", log);
@@ -281,19 +282,30 @@ async function prepareTail(
     log(`tail runs skipped: ${h2load.path ? nghttpd.note : h2load.note}`);
     return undefined;
   }
-  log("starting the no-op H2GrpcServer and the nghttpd floor…");
+  log("starting the no-op H2GrpcServers (alone, and with a Redis PING per call) and the nghttpd floor…");
   const h2Noop = await startNoopServer(ROOT, "h2");
   cleanup.add("stop the no-op H2GrpcServer", () => h2Noop.stop());
   await probeTarget("the no-op H2GrpcServer", h2Noop.grpcPort, [body]);
+  const redisAddress = `${redisUrl.hostname}:${redisUrl.port || 6379}`;
+  const h2RedisNoop = await startNoopServer(ROOT, "h2-redis", redisAddress);
+  cleanup.add("stop the no-op H2GrpcServer with Redis", () => h2RedisNoop.stop());
+  await probeTarget("the no-op H2GrpcServer with Redis", h2RedisNoop.grpcPort, [body]);
   const floor = await startFloor(nghttpd.path, workDir);
   cleanup.add("stop nghttpd", () => floor.stop());
   await probeTarget("the nghttpd floor", floor.grpcPort, [body]);
   log(
-    `  h2 no-op pid ${h2Noop.pid}, grpc ${h2Noop.grpcPort}; nghttpd pid ${floor.pid}, port ${floor.grpcPort}`,
+    `  h2 no-op pid ${h2Noop.pid}, grpc ${h2Noop.grpcPort}; with Redis pid ${h2RedisNoop.pid}, ` +
+      `grpc ${h2RedisNoop.grpcPort}; nghttpd pid ${floor.pid}, port ${floor.grpcPort}`,
   );
   return {
     ctx: { h2loadPath: h2load.path, workDir, body, quietBudget: { remainingS: QUIET_WAIT_BUDGET_S }, log },
-    targets: { service, "h2 no-op": h2Noop, "grpc-js no-op": grpcJsNoop, floor },
+    targets: {
+      service,
+      "h2 no-op + Redis": h2RedisNoop,
+      "h2 no-op": h2Noop,
+      "grpc-js no-op": grpcJsNoop,
+      floor,
+    },
     versions: { h2load: toolVersion(h2load.path), nghttpd: toolVersion(nghttpd.path) },
   };
 }

@@ -70,9 +70,11 @@ describe("closed-loop ratios", () => {
       run("service", 0, 1, 1, { checksPerS: 40_000 }),
       run("floor", 0, 1, 1, { checksPerS: 100_000 }),
       run("h2 no-op", 0, 1, 1, { checksPerS: 80_000 }),
+      run("h2 no-op + Redis", 0, 1, 1, { checksPerS: 50_000 }),
     ]);
     expect(ratios).toEqual([
       { over: "floor", ratio: 0.4 },
+      { over: "h2 no-op + Redis", ratio: 0.8 },
       { over: "h2 no-op", ratio: 0.5 },
       { over: "grpc-js no-op", ratio: undefined },
     ]);

@@ -28,10 +28,16 @@ export const CLOSED_WARMUP_S = 1;
 export const CLOSED_STREAMS = 16;
 export const PACED_STREAMS = 512;
 
-export type TailTarget = "service" | "h2 no-op" | "grpc-js no-op" | "floor";
-/** The paced schedule runs these three, in this order at each rate. */
-export const PACED_TARGETS: readonly TailTarget[] = ["service", "h2 no-op", "floor"];
-export const CLOSED_TARGETS: readonly TailTarget[] = ["service", "h2 no-op", "grpc-js no-op", "floor"];
+export type TailTarget = "service" | "h2 no-op + Redis" | "h2 no-op" | "grpc-js no-op" | "floor";
+/** The paced schedule runs these, in this order at each rate. */
+export const PACED_TARGETS: readonly TailTarget[] = ["service", "h2 no-op + Redis", "h2 no-op", "floor"];
+export const CLOSED_TARGETS: readonly TailTarget[] = [
+  "service",
+  "h2 no-op + Redis",
+  "h2 no-op",
+  "grpc-js no-op",
+  "floor",
+];
 
 export interface TailRun {
   target: TailTarget;
