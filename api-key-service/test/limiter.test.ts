@@ -9,17 +9,23 @@ import type { LimitOptions, LimitResult, Limits } from "../src/authz/sliding-win
 
 type Check = (keyId: string, limits: Limits, nowMs: number, options?: LimitOptions) => Promise<LimitResult>;
 
+/** A Redis limiter on the test's Redis and prefix, started; no quota has been used before. */
+async function startRedisLimiter(services: { redisUrl: string; redisPrefix: string }) {
+  const limiter = new RedisRateLimiter({
+    url: services.redisUrl,
+    quotaBaseline: async () => 0,
+    keyPrefix: services.redisPrefix,
+    timeoutMs: 1_000,
+    onError: () => {},
+  });
+  await limiter.start(5_000);
+  return limiter;
+}
+
 /** Each case runs against the Redis script and against the local fallback: they must agree. */
 const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>({
   limiters: async ({ services }, use) => {
-    const remote = new RedisRateLimiter({
-      url: services.redisUrl,
-      quotaBaseline: async () => 0,
-      keyPrefix: services.redisPrefix,
-      timeoutMs: 1_000,
-      onError: () => {},
-    });
-    await remote.start(5_000);
+    const remote = await startRedisLimiter(services);
     const local = new LocalRateLimiter(async () => 0);
     await use({
       redis: (k, l, n, o) => remote.check({ id: k, userId: `u_${k}` }, l, n, o),
@@ -249,14 +255,7 @@ describe("checks of one key made together", () => {
   /** A Redis limiter of its own, to count the script calls it writes. */
   const withOwn = withServices.extend<{ own: { limiter: RedisRateLimiter; calls: () => number } }>({
     own: async ({ services }, use) => {
-      const limiter = new RedisRateLimiter({
-        url: services.redisUrl,
-        quotaBaseline: async () => 0,
-        keyPrefix: services.redisPrefix,
-        timeoutMs: 1_000,
-        onError: () => {},
-      });
-      await limiter.start(5_000);
+      const limiter = await startRedisLimiter(services);
       const connection = (limiter.connection as SingleNode).connection;
       const send = connection.send.bind(connection);
       let calls = 0;
