@@ -138,7 +138,7 @@ function targets(report: BenchReport): Targets {
   if (paced) {
     const fromSchedule = paced.generator.latencyFromSchedule;
     add(
-      `p99 at half the max rate over 10,000 keys (${int(paced.spec.rate)} checks/s, paced)`,
+      `p99 at half the max rate over ${int(report.options.keys)} keys (${int(paced.spec.rate)} checks/s, paced)`,
       "≤ 5 ms",
       `${ms(paced.generator.latency.p99Us)} ms from send` +
         (fromSchedule ? `; ${ms(fromSchedule.p99Us)} ms from the scheduled time` : ""),
