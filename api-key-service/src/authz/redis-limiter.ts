@@ -110,6 +110,8 @@ interface Pending {
   dayBucket: string;
   /** Not yet written: a check of the same key and terms can still join. */
   open: boolean;
+  /** The key's arguments, where an open call is found by the next check of the key. */
+  windows: WindowArgs;
   /** The EVALSHA command, kept to send again after a cluster redirect, and its keys' hash slot. */
   resp: string;
   slot: number;
@@ -137,7 +139,7 @@ interface WindowArgs {
   slot: number;
   /** The RESP arguments of the last quota request a check of this key carried. */
   quota?: QuotaArgs;
-  /** The key's last script call, which a check of the same terms joins while it is still open. */
+  /** The key's script call while it is open (not yet written): a check of the same terms joins it. */
   call?: Pending;
 }
 
@@ -254,6 +256,7 @@ export class RedisRateLimiter implements RateLimiter {
         minuteBucket: "",
         dayBucket: "",
         open: true,
+        windows,
         resp: "",
         slot: 0,
         redirected: false,
@@ -422,6 +425,8 @@ export class RedisRateLimiter implements RateLimiter {
       let resp = "";
       for (const one of pending) {
         one.open = false;
+        // Written: nothing joins it any more, and the key's arguments do not keep it.
+        if (one.windows.call === one) one.windows.call = undefined;
         one.resp = this.command(one);
         resp += one.resp;
       }
