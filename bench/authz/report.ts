@@ -269,7 +269,8 @@ HTTP/2 read and written on the socket (see below), whose own cost per call is a 
 grpc-js's, so the service can pass the ceiling and a ratio above 1 is possible.
 
 The last sections compare the check's tail with a floor: nghttpd, an HTTP/2 server in C answering a fixed
-CheckResponse, and our own no-op \`H2GrpcServer\`, all paced by h2load at the same rates in the same run.
+CheckResponse, our own no-op \`H2GrpcServer\`, and the same no-op asking Redis a \`PING\` per call, all
+paced by h2load at the same rates in the same run.
 
 The billing sidecar's figures (access-log ingest into Postgres, Stripe delivery) are in
 [PERFORMANCE-BILLING.md](PERFORMANCE-BILLING.md), written by \`pnpm bench:billing\`.`;
