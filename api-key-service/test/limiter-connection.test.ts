@@ -201,6 +201,52 @@ describe("the limiter's Redis connection", () => {
     expect(elapsed).toBeLessThan(1_000);
   });
 
+  test("checks of one key sharing a call all fail with it; with no node for their slot, at once", async () => {
+    const { limiter } = await start(redisLike(() => "silent"));
+    await limiter.start(2_000);
+    // One key record, as the checker passes for every check of a key.
+    const a = key("a");
+    const shared = await Promise.allSettled([
+      limiter.check(a, limits, Date.now()),
+      limiter.check(a, limits, Date.now()),
+    ]);
+    expect(shared.map((r) => r.status === "rejected" && r.reason instanceof RedisTimeout)).toEqual([
+      true,
+      true,
+    ]);
+
+    // A Redis Cluster whose slot map has no node for the key: nothing is written, every check fails,
+    // and a check after a failed one is not left waiting on it.
+    const noNode = {
+      sha: "0".repeat(40),
+      cluster: true,
+      isReady: false,
+      connect() {},
+      close() {},
+      once() {},
+      nodeFor: () => undefined,
+      nodeAt: () => undefined,
+      moved() {},
+      suspect() {},
+    };
+    Object.assign(limiter, { connection: noNode });
+    const outcome = (check: Promise<unknown>) =>
+      Promise.race([
+        check.then(
+          () => "answered",
+          (err: unknown) => (err instanceof RedisUnavailable ? "unavailable" : String(err)),
+        ),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 1_000)),
+      ]);
+    const b = key("b");
+    const together = [
+      outcome(limiter.check(b, limits, Date.now())),
+      outcome(limiter.check(b, limits, Date.now())),
+    ];
+    expect(await Promise.all(together)).toEqual(["unavailable", "unavailable"]);
+    expect(await outcome(limiter.check(b, limits, Date.now()))).toBe("unavailable");
+  });
+
   test("a connection that owes replies for 2 s is dropped and made again; answers resume", async () => {
     const { fake, limiter } = await start(redisLike((connection) => (connection === 1 ? "silent" : ALLOWED)));
     await limiter.start(2_000);

@@ -368,6 +368,7 @@ export class RedisRateLimiter implements RateLimiter {
     const connection = this.connection.nodeFor(one.slot);
     if (!connection) {
       this.connection.suspect();
+      seal(one);
       rejectAll(one, new RedisUnavailable("no Redis Cluster node is known for this key yet"));
       return;
     }
@@ -424,9 +425,7 @@ export class RedisRateLimiter implements RateLimiter {
     for (const [connection, pending] of queues) {
       let resp = "";
       for (const one of pending) {
-        one.open = false;
-        // Written: nothing joins it any more, and the key's arguments do not keep it.
-        if (one.windows.call === one) one.windows.call = undefined;
+        seal(one);
         one.resp = this.command(one);
         resp += one.resp;
       }
@@ -552,6 +551,12 @@ class BucketArg {
 
 function isScriptReply(reply: Reply): reply is ScriptReply {
   return Array.isArray(reply) && reply.length === 8 && reply.every((n) => typeof n === "number");
+}
+
+/** The call is written (or failed): nothing joins it any more, and the key's arguments do not keep it. */
+function seal(one: Pending): void {
+  one.open = false;
+  if (one.windows.call === one) one.windows.call = undefined;
 }
 
 function settle(one: Pending, reply: ScriptReply): void {
