@@ -378,6 +378,31 @@ describe("the Redis limiter's keys", () => {
     },
   );
 
+  withRedis(
+    "a call that finds the quota counter missing writes nothing, so the call after the rebuild sees the windows as they were",
+    async ({ limiters }) => {
+      const limits = { perMinute: 1, perDay: 1 };
+      const month = (m: number) => ({
+        limit: 10,
+        periodStart: Date.UTC(2026, m, 1),
+        periodEnd: Date.UTC(2026, m + 1, 1),
+        block: false,
+      });
+      const counted = Date.UTC(2026, 0, 31, 11, 50);
+      expect((await limiters.redis("q1", limits, counted, { quota: month(0) })).allowed).toBe(true);
+      // A day and a bucket later, in February: that month's counter is missing (rebuilt first), and
+      // January's count has just left the day window. It used to be dropped from the bucket but not
+      // from the window's total, which then refused the key for a day.
+      const later = await limiters.redis("q1", limits, counted + 86_400_000 + 900_000, { quota: month(1) });
+      expect(later).toMatchObject({
+        allowed: true,
+        day: { used: 1 },
+        minute: { used: 1 },
+        quota: { used: 1 },
+      });
+    },
+  );
+
   withRedis("a read creates nothing and changes no count", async ({ services, limiters, redis }) => {
     const limits = { perMinute: 5, perDay: big };
     const m = minuteKey(services.redisPrefix, "t4");

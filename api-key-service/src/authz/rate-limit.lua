@@ -31,6 +31,9 @@ local function load(key, bucket_ms, nbuckets, limit, field)
   local current = math.floor(now / bucket_ms)
   local first = current - nbuckets + 1
   local meta = redis.call('HMGET', key, 't', 'o')
+  -- What left the window is removed by save(), not here: a call that returns MISSING writes nothing.
+  local drop = false
+  local expired = {}
   local stored_total = tonumber(meta[1]) or 0
   local total = stored_total
   local stored = tonumber(meta[2])
@@ -41,7 +44,7 @@ local function load(key, bucket_ms, nbuckets, limit, field)
     oldest = current
   elseif oldest < first then
     if first - oldest >= nbuckets then
-      redis.call('DEL', key)
+      drop = true
       total = 0
       stored = nil
       existed = false
@@ -50,7 +53,7 @@ local function load(key, bucket_ms, nbuckets, limit, field)
         local c = redis.call('HGET', key, b)
         if c then
           total = total - tonumber(c)
-          redis.call('HDEL', key, b)
+          expired[#expired + 1] = b
         end
       end
     end
@@ -66,7 +69,8 @@ local function load(key, bucket_ms, nbuckets, limit, field)
   end
   local dirty = total ~= stored_total or oldest ~= stored
   return { key = key, bucket_ms = bucket_ms, nbuckets = nbuckets, limit = limit, current = current,
-           field = field, total = total, oldest = oldest, existed = existed, dirty = dirty }
+           field = field, total = total, oldest = oldest, existed = existed, dirty = dirty, drop = drop,
+           expired = expired }
 end
 
 local function reset_ms(w)
@@ -91,6 +95,11 @@ end
 -- `add` is 0 or the units admitted; `add_arg` is the same as Redis is to be given it (ARGV[4], the cost
 -- as it came, when one check was admitted).
 local function save(w, add, add_arg)
+  if w.drop then
+    redis.call('DEL', w.key)
+  elseif #w.expired > 0 then
+    redis.call('HDEL', w.key, unpack(w.expired))
+  end
   if add > 0 then
     if redis.call('HINCRBY', w.key, w.field, add_arg) == add then
       redis.call('PEXPIRE', w.key, w.nbuckets * w.bucket_ms)
