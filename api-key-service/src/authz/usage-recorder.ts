@@ -76,6 +76,9 @@ export class UsageRecorder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    // A flush already under way writes only what was pending when it began: flush once more for
+    // the counts recorded since, or they are lost at shutdown.
+    await this.flush();
     await this.flush();
   }
 
