@@ -464,6 +464,34 @@ describe("BILLING_SOURCE=checks", () => {
     }
   });
 
+  test("a sidecar started late in a minute bills that minute's checks, though its first pass comes after it", async ({
+    services,
+  }) => {
+    const emulator = await startStripeEmulator({ meters: [{ eventName: EVENT }] });
+    const db = connect(services);
+    await db.addKey("key_l", "lou", "cus_Lou");
+    // Its clock is two minutes ahead (as above) and half a second before the end of a minute.
+    const started = minuteOf(Date.now()) + 2 * MINUTE;
+    let clock = started + MINUTE - 500;
+    const sidecar = await startChecksSidecar(services, emulator, { CHECKS_BILL_FROM: "" }, () => clock);
+    try {
+      await addAuthzCounts(db.db, [
+        { keyId: "key_l", minuteMs: started, allowed: 2, denied: 0, allowedUnits: 2 },
+      ]);
+      clock = started + 2 * MINUTE;
+      await sidecar.flush();
+      const [cursor] = await db.query("select bill_from from checks_cursor");
+      expect(cursor.bill_from.getTime()).toBe(started);
+      expect(await db.usage()).toEqual([
+        { key: "key_l", minute: started, requests: 2, billable: 2, units: 2, customer: "cus_Lou" },
+      ]);
+    } finally {
+      await sidecar.stop();
+      await db.close();
+      await emulator.close();
+    }
+  });
+
   test("the source is checked at start", () => {
     const base = { DATABASE_URL: "postgres://localhost/x" };
     expect(loadConfig(base).BILLING_SOURCE).toBe("access_log");

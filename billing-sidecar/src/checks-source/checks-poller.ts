@@ -10,7 +10,10 @@ export interface ChecksSourceSettings {
   settleMs: number;
   /** Usage rows written per statement; a pass takes pages until it has caught up. */
   batchRows: number;
-  /** The first minute billed from checks when the cursor is created; default: the current minute. */
+  /**
+   * The first minute billed from checks when the cursor is created; default: the minute this poller
+   * was made in (the sidecar's start), not that of its first pass, which may be the next minute.
+   */
   billFrom?: Date;
 }
 
@@ -33,6 +36,7 @@ export class ChecksPoller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private billFromWarned = false;
+  private readonly billFrom: Date;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -40,7 +44,10 @@ export class ChecksPoller {
     private readonly metrics: ChecksSourceMetrics,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    const startedAt = now();
+    this.billFrom = settings.billFrom ?? new Date(startedAt - (startedAt % MINUTE_MS));
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.runOnce(), this.settings.pollIntervalMs);
@@ -87,9 +94,8 @@ export class ChecksPoller {
 
   private takePage(): Promise<Taken | "busy"> {
     const now = this.now();
-    const billFrom = this.settings.billFrom ?? new Date(now - (now % MINUTE_MS));
     return this.db.transaction().execute(async (trx) => {
-      const cursor = await lockCursor(trx, billFrom);
+      const cursor = await lockCursor(trx, this.billFrom);
       if (!cursor) return "busy";
       this.warnIfBillFromDiffers(cursor.billFrom);
       const settledAt = new Date(now - this.settings.settleMs);
