@@ -63,10 +63,11 @@ describe("pnpm stack without an envoy binary", () => {
   // once the minute of the requests has ended: on a loaded two-core machine that takes a while.
   test("puts nginx in front, says so, passes all of test-api.sh through it, and stops on Ctrl-C", {
     timeout: 240_000,
-  }, async ({ services }) => {
+  }, async ({ services, onTestFailed }) => {
     const env = await stackEnv(services, pathWith(["nginx", "caddy"]));
     const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
     const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
+    onTestFailed(() => console.error(`pnpm stack printed:\n${stack.output()}`));
     try {
       await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
       expect(stack.output()).toMatch(new RegExp(`gateway +nginx +${gateway} \\(gateways/nginx/nginx.conf`));
@@ -89,10 +90,11 @@ describe("pnpm stack without an envoy binary", () => {
     }
   });
 
-  test("puts Caddy in front when nginx is missing too", { timeout: 120_000 }, async ({ services }) => {
+  test("puts Caddy in front when nginx is missing too", { timeout: 120_000 }, async ({ services, onTestFailed }) => {
     const env = await stackEnv(services, pathWith(["caddy"]));
     const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
     const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
+    onTestFailed(() => console.error(`pnpm stack printed:\n${stack.output()}`));
     try {
       await expect.poll(stack.output, { timeout: 90_000, interval: 200 }).toContain("The stack is up");
       expect(stack.output()).toMatch(new RegExp(`gateway +caddy +${gateway} \\(gateways/caddy/Caddyfile`));
