@@ -27,6 +27,8 @@ export class UsageRecorder {
   private lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** The write that follows the one under way, shared by every flush asked for meanwhile. */
+  private next: Promise<void> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -66,9 +68,20 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  /** Writes what has accumulated; a failed batch is kept for the next flush. */
+  /**
+   * Writes everything recorded before the call; a failed batch is kept for the next flush. A write
+   * under way took only what was pending when it began, so a flush asked for meanwhile waits for it
+   * and then writes once more.
+   */
   flush(): Promise<void> {
-    this.flushing ??= this.write().finally(() => {
+    if (this.flushing) {
+      this.next ??= this.flushing.then(() => {
+        this.next = undefined;
+        return this.flush();
+      });
+      return this.next;
+    }
+    this.flushing = this.write().finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
@@ -76,9 +89,6 @@ export class UsageRecorder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    // A flush already under way writes only what was pending when it began: flush once more for
-    // the counts recorded since, or they are lost at shutdown.
-    await this.flush();
     await this.flush();
   }
 
