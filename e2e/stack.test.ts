@@ -90,7 +90,10 @@ describe("pnpm stack without an envoy binary", () => {
     }
   });
 
-  test("puts Caddy in front when nginx is missing too", { timeout: 120_000 }, async ({ services, onTestFailed }) => {
+  test("puts Caddy in front when nginx is missing too", { timeout: 120_000 }, async ({
+    services,
+    onTestFailed,
+  }) => {
     const env = await stackEnv(services, pathWith(["caddy"]));
     const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
     const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
