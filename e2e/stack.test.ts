@@ -8,17 +8,29 @@ import { describe, expect, freePort, type TestServices, test } from "@gateway/te
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/**
+ * Runs a command in a process group of its own: `kill()` ends it and everything it started (the
+ * stack's services and gateway), so a failed test leaves nothing running.
+ */
 function run(command: string, args: string[], env: Record<string, string>) {
   const child = spawn(command, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  const kill = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // The group is gone already.
+    }
+  };
+  return { child, output: () => output, exited, kill };
 }
 
 /**
@@ -86,7 +98,7 @@ describe("pnpm stack without an envoy binary", () => {
       // nginx went with it.
       await expect(fetch(`${gateway}/health`)).rejects.toThrow();
     } finally {
-      stack.child.kill("SIGKILL");
+      stack.kill();
     }
   });
 
@@ -123,7 +135,7 @@ describe("pnpm stack without an envoy binary", () => {
       stack.child.kill("SIGINT");
       expect(await stack.exited).toBe(0);
     } finally {
-      stack.child.kill("SIGKILL");
+      stack.kill();
     }
   });
 });
