@@ -170,8 +170,14 @@ function huffmanDecode(buf: Buffer, start: number, end: number): string {
     }
   }
   // What is left must be padding: fewer than 8 bits, all ones (a prefix of EOS).
-  if (length > 7 || code !== 2 ** length - 1) throw new HpackError("HPACK: invalid Huffman padding");
+  if (length > 7 || code !== (1 << length) - 1) throw new HpackError("HPACK: invalid Huffman padding");
   return out;
+}
+
+/** True when `block` holds `bytes` at `start`. */
+function sameBytes(bytes: Buffer, block: Buffer, start: number): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== block[start + i]) return false;
+  return true;
 }
 
 function encodeInteger(value: number, prefixBits: number, firstByteFlags: number): number[] {
@@ -243,11 +249,23 @@ export function encodeRepeatedHeaders(headers: HeaderList): { first: Buffer; rep
   return { first: Buffer.from(first), repeat: Buffer.from(repeat) };
 }
 
+/** Huffman strings a decoder remembers, and the longest it remembers (bytes). */
+const RECENT_STRINGS = 4;
+const MAX_RECENT_LENGTH = 128;
+
 /** One decoding context per connection, as HPACK requires. */
 export class HpackDecoder {
   private dynamic: Array<readonly [string, string]> = [];
   private dynamicSize = 0;
   private maxSize: number;
+  /**
+   * The last few Huffman strings decoded, by their bytes. A client sends a field it does not index
+   * as the same bytes on every request, and nghttp2 (h2load, Node's http2 client, Envoy's nghttp2
+   * codec) never indexes `:path`. Decoding it each time, and flattening and hashing the new string,
+   * was about a tenth of the service's CPU with h2load; remembered, the same string comes back.
+   */
+  private recent: Array<{ bytes: Buffer; text: string }> = [];
+  private nextRecent = 0;
 
   /** `maxSize` is what we announced in SETTINGS_HEADER_TABLE_SIZE. */
   constructor(private readonly settingsMaxSize: number) {
@@ -293,7 +311,8 @@ export class HpackDecoder {
 
   private readInteger(prefixBits: number): number {
     const block = this.block;
-    const max = 2 ** prefixBits - 1;
+    // A shift, not 2 ** prefixBits: V8 calls pow() for an exponent it cannot see.
+    const max = (1 << prefixBits) - 1;
     let value = (block[this.at++] ?? 0) & max;
     if (value < max) return value;
     let factor = 1;
@@ -315,7 +334,21 @@ export class HpackDecoder {
     const end = start + length;
     if (end > block.length) throw new HpackError("HPACK: truncated string");
     this.at = end;
-    return huffman ? huffmanDecode(block, start, end) : block.toString("latin1", start, end);
+    return huffman ? this.huffman(block, start, end) : block.toString("latin1", start, end);
+  }
+
+  private huffman(block: Buffer, start: number, end: number): string {
+    const length = end - start;
+    if (length > MAX_RECENT_LENGTH) return huffmanDecode(block, start, end);
+    for (const seen of this.recent) {
+      if (seen.bytes.length === length && sameBytes(seen.bytes, block, start)) return seen.text;
+    }
+    const text = huffmanDecode(block, start, end);
+    const entry = { bytes: Buffer.from(block.subarray(start, end)), text };
+    if (this.recent.length < RECENT_STRINGS) this.recent.push(entry);
+    else this.recent[this.nextRecent] = entry;
+    this.nextRecent = (this.nextRecent + 1) % RECENT_STRINGS;
+    return text;
   }
 
   private entry(index: number): readonly [string, string] {
