@@ -426,7 +426,12 @@ describe("malformed gRPC over raw HTTP/2 to the ALS port", () => {
     const unbillableMessage = encodeMessage({
       identifier: { node: { id: "evil" }, log_name: "x" },
       http_logs: {
-        log_entry: [httpEntry({ code: 200 }), httpEntry({ keyId: "key_bad\u0000", userId: "u", code: 200 })],
+        // Unbillable for want of an identity, in more bytes than the flips below change at once: with
+        // "key_bad\u0000" alone, one flip of the NUL to a letter made a billable key (seen once in CI).
+        log_entry: [
+          httpEntry({ code: 200 }),
+          httpEntry({ keyId: "key_bad\u0000\u0000\u0000\u0000", userId: "\u0000\u0000u", code: 200 }),
+        ],
       },
     });
     const cases: {
