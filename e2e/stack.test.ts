@@ -1,10 +1,11 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, symlinkSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, freePort, type TestServices, test } from "@gateway/testing";
+import { describe, expect, type TestServices, test } from "@gateway/testing";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -48,20 +49,47 @@ function pathWith(programs: string[]): string {
   return dir;
 }
 
+/** Where stackPorts() picks from: below freePort's range (the 12,000 ports under the ephemeral ones). */
+const STACK_PORTS_FROM = 12_000;
+const STACK_PORTS_TO = 17_000;
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The stack's seven ports: distinct, and from a range no other test picks from. Its processes bind
+ * them seconds later, and a port another test's freePort() took meanwhile made one of them fail,
+ * which stops the whole stack.
+ */
+async function stackPorts(): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < 7) {
+    const port = STACK_PORTS_FROM + Math.floor(Math.random() * (STACK_PORTS_TO - STACK_PORTS_FROM));
+    if (!ports.has(port) && (await bindable(port))) ports.add(port);
+  }
+  return [...ports];
+}
+
 async function stackEnv(services: TestServices, path: string) {
+  const [api, grpc, auth, als, sidecar, backend, gateway] = (await stackPorts()).map(String);
   return {
     PATH: path,
     DATABASE_URL: services.databaseUrl,
     REDIS_URL: services.redisUrl,
     REDIS_KEY_PREFIX: services.redisPrefix,
     ADMIN_TOKEN: randomBytes(32).toString("hex"),
-    API_HTTP_PORT: String(await freePort()),
-    API_GRPC_PORT: String(await freePort()),
-    API_AUTH_PORT: String(await freePort()),
-    SIDECAR_ALS_PORT: String(await freePort()),
-    SIDECAR_HTTP_PORT: String(await freePort()),
-    BACKEND_PORT: String(await freePort()),
-    GATEWAY_PORT: String(await freePort()),
+    API_HTTP_PORT: api as string,
+    API_GRPC_PORT: grpc as string,
+    API_AUTH_PORT: auth as string,
+    SIDECAR_ALS_PORT: als as string,
+    SIDECAR_HTTP_PORT: sidecar as string,
+    BACKEND_PORT: backend as string,
+    GATEWAY_PORT: gateway as string,
     // Usage billed from checks appears once its minute has ended: the shortest waits after that.
     AUTHZ_FLUSH_INTERVAL: "1s",
     CHECKS_POLL_INTERVAL: "1s",

@@ -37,6 +37,7 @@ function start(
   extraEnv: Record<string, string>,
   nodeFlags: readonly string[] = [],
 ): ChildProcess {
+  if (stopping) throw new Error(`not starting ${name}: a process exited and the stack is stopping`);
   const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", entry], {
     env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? "info", ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
@@ -141,6 +142,7 @@ function localEnvoyConfig(): string {
  * Caddy's autosaved config, which holds the token) go to a private directory removed on exit.
  */
 function startHttpGateway(kind: "nginx" | "caddy"): void {
+  if (stopping) throw new Error(`not starting ${kind}: a process exited and the stack is stopping`);
   const dir = mkdtempSync(join(tmpdir(), `gateway-${kind}-`));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   const gatewayEnv = {
@@ -239,12 +241,15 @@ try {
   await waitHealthy("billing-sidecar", `http://127.0.0.1:${ports.sidecar}/health`);
   await waitHealthy("backend-service", `http://127.0.0.1:${ports.backend}/health`);
   if (gateway === "envoy") {
+    if (stopping) throw new Error("not starting envoy: a process exited and the stack is stopping");
     const child = spawn("envoy", ["-c", localEnvoyConfig(), "--log-level", "warn"], { stdio: "inherit" });
     children.push({ name: "envoy", child });
   } else if (gateway) {
     startHttpGateway(gateway);
     await waitHealthy(gateway, `http://127.0.0.1:${ports.gateway}/health`);
   }
+  // A process that exited meanwhile has stopped the stack: it is not up, whatever answered above.
+  if (stopping) throw new Error("a process exited while the stack was starting (see above)");
   console.log(`
 The stack is up (Ctrl-C stops it):
   management API  http://127.0.0.1:${ports.api}     (ADMIN_TOKEN=${ADMIN_TOKEN})
