@@ -166,4 +166,23 @@ describe("pnpm stack without an envoy binary", () => {
       stack.kill();
     }
   });
+
+  test("a process that cannot start stops the stack: it exits 1, names it, and never says it is up", {
+    timeout: 120_000,
+  }, async ({ services, onTestFailed }) => {
+    const env = await stackEnv(services, pathWith(["caddy"]));
+    // The sidecar's HTTP port is the one api-key-service's forward-auth endpoint has already taken.
+    env.SIDECAR_HTTP_PORT = env.API_AUTH_PORT;
+    const stack = run(process.execPath, ["--import", "tsx", "scripts/stack.ts"], env);
+    onTestFailed(() => console.error(`pnpm stack printed:\n${stack.output()}`));
+    try {
+      expect(await stack.exited).toBe(1);
+      expect(stack.output()).toContain("[sidecar] exited (1); stopping the stack");
+      expect(stack.output()).not.toContain("The stack is up");
+      // Everything it started went with it.
+      await expect(fetch(`http://127.0.0.1:${env.API_HTTP_PORT}/health`)).rejects.toThrow();
+    } finally {
+      stack.kill();
+    }
+  });
 });
