@@ -1,11 +1,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, type TestServices, test } from "@gateway/testing";
+import { bindable, describe, expect, type TestServices, test } from "@gateway/testing";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -49,17 +48,12 @@ function pathWith(programs: string[]): string {
   return dir;
 }
 
-/** Where stackPorts() picks from: below freePort's range (the 12,000 ports under the ephemeral ones). */
+/**
+ * Where stackPorts() picks from: below freePort's range, the 12,000 ports under the kernel's
+ * ephemeral ones (20,768-32,767 with Linux's default 32,768 as their start).
+ */
 const STACK_PORTS_FROM = 12_000;
 const STACK_PORTS_TO = 17_000;
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
 
 /**
  * The stack's seven ports: distinct, and from a range no other test picks from. Its processes bind

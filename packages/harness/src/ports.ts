@@ -31,7 +31,8 @@ function ephemeralRange(): [number, number] {
   return [49_152, 65_535];
 }
 
-function bindable(port: number): Promise<boolean> {
+/** True when nothing holds `port` on 127.0.0.1 (it is bound and closed again at once). */
+export function bindable(port: number): Promise<boolean> {
   return listenAndClose(port).then(
     () => true,
     () => false,
