@@ -1,4 +1,4 @@
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import type { AuthzMetrics } from "./metrics.js";
@@ -26,9 +26,7 @@ export class UsageRecorder {
   // walks on every full collection (1,000,000 entries cost 16 MB of heap and 12 MB outside it).
   private lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  /** The write that follows the one under way, shared by every flush asked for meanwhile. */
-  private next: Promise<void> | undefined;
+  private readonly writer = new SerialRunner(() => this.write());
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -71,20 +69,10 @@ export class UsageRecorder {
   /**
    * Writes everything recorded before the call; a failed batch is kept for the next flush. A write
    * under way took only what was pending when it began, so a flush asked for meanwhile waits for it
-   * and then writes once more.
+   * and then writes once more (SerialRunner).
    */
   flush(): Promise<void> {
-    if (this.flushing) {
-      this.next ??= this.flushing.then(() => {
-        this.next = undefined;
-        return this.flush();
-      });
-      return this.next;
-    }
-    this.flushing = this.write().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
+    return this.writer.run();
   }
 
   async stop(): Promise<void> {

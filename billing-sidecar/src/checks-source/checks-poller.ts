@@ -1,4 +1,4 @@
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import { advanceCursor, lockCursor, type Taken, takeSettledCounts } from "./checks.repository.js";
@@ -34,7 +34,12 @@ const MAX_PAGES_PER_PASS = 20;
  */
 export class ChecksPoller {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new SerialRunner(() =>
+    this.pass().catch((err: Error) => {
+      this.metrics.passes.inc({ result: "failed" });
+      this.logger.warn({ err }, "checks not taken; will retry");
+    }),
+  );
   private billFromWarned = false;
   private readonly billFrom: Date;
 
@@ -56,20 +61,16 @@ export class ChecksPoller {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.running;
+    await this.passes.idle();
   }
 
-  /** One pass; passes of this replica never overlap, and a failure is logged and retried next time. */
+  /**
+   * One pass, which takes every count committed before the call: passes of this replica never
+   * overlap, and one asked for while a pass is under way runs after it (SerialRunner). A failure is
+   * logged and retried next time.
+   */
   runOnce(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((err: Error) => {
-        this.metrics.passes.inc({ result: "failed" });
-        this.logger.warn({ err }, "checks not taken; will retry");
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {

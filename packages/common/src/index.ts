@@ -31,3 +31,4 @@ export {
   redisUrl,
 } from "./redis.js";
 export { type Runnable, runService } from "./run-service.js";
+export { SerialRunner } from "./serial-runner.js";
