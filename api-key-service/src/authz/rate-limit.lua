@@ -33,7 +33,7 @@ local function load(key, bucket_ms, nbuckets, limit, field)
   local meta = redis.call('HMGET', key, 't', 'o')
   -- What left the window is removed by save(), not here: a call that returns MISSING writes nothing.
   local drop = false
-  local expired = {}
+  local expired = nil -- made only when a bucket has left the window: most calls find none
   local stored_total = tonumber(meta[1]) or 0
   local total = stored_total
   local stored = tonumber(meta[2])
@@ -53,6 +53,7 @@ local function load(key, bucket_ms, nbuckets, limit, field)
         local c = redis.call('HGET', key, b)
         if c then
           total = total - tonumber(c)
+          expired = expired or {}
           expired[#expired + 1] = b
         end
       end
@@ -97,7 +98,7 @@ end
 local function save(w, add, add_arg)
   if w.drop then
     redis.call('DEL', w.key)
-  elseif #w.expired > 0 then
+  elseif w.expired then
     redis.call('HDEL', w.key, unpack(w.expired))
   end
   if add > 0 then
