@@ -4,7 +4,7 @@ import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bindable, describe, expect, type TestServices, test } from "@gateway/testing";
+import { describe, expect, freePort, type TestServices, test } from "@gateway/testing";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -49,7 +49,7 @@ function pathWith(programs: string[]): string {
 }
 
 /**
- * Where stackPorts() picks from: below freePort's range, the 12,000 ports under the kernel's
+ * Where stackPorts() picks from: below freePort()'s default range, the 12,000 ports under the kernel's
  * ephemeral ones (20,768-32,767 with Linux's default 32,768 as their start).
  */
 const STACK_PORTS_FROM = 12_000;
@@ -62,10 +62,7 @@ const STACK_PORTS_TO = 17_000;
  */
 async function stackPorts(): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < 7) {
-    const port = STACK_PORTS_FROM + Math.floor(Math.random() * (STACK_PORTS_TO - STACK_PORTS_FROM));
-    if (!ports.has(port) && (await bindable(port))) ports.add(port);
-  }
+  while (ports.size < 7) ports.add(await freePort({ from: STACK_PORTS_FROM, to: STACK_PORTS_TO }));
   return [...ports];
 }
 

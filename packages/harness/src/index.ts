@@ -11,7 +11,7 @@ export {
   waitForQuiet,
 } from "./machine.js";
 export { counterDelta, counterDeltaByLabel, scrapeMetrics, sum } from "./metrics.js";
-export { bindable, freePort, httpAnswers, portOpen, tcpLocalPortsTo } from "./ports.js";
+export { freePort, httpAnswers, portOpen, tcpLocalPortsTo } from "./ports.js";
 export {
   type Exit,
   killAllProcessesNow,

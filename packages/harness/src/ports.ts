@@ -2,16 +2,18 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 
 /**
- * A TCP port on 127.0.0.1 that nothing listens on right now, for a process started later to bind.
+ * A TCP port on 127.0.0.1 that nothing listens on right now, for a process started later to bind;
+ * from [range.from, range.to) when given.
  * Picked below the kernel's ephemeral range: a port the kernel hands out (a client's connection, a
  * server on port 0) comes from that range, and one of those took a port chosen the kernel's way in
  * the seconds before the process bound it (EADDRINUSE in a test running beside others).
  */
-export async function freePort(): Promise<number> {
+export async function freePort(range?: { from: number; to: number }): Promise<number> {
   const [low] = ephemeralRange();
-  const from = Math.max(1_024, low - 12_000);
+  const from = range?.from ?? Math.max(1_024, low - 12_000);
+  const to = range?.to ?? low;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = from + Math.floor(Math.random() * (low - from));
+    const port = from + Math.floor(Math.random() * (to - from));
     if (await bindable(port)) return port;
   }
   return listenAndClose(0);
@@ -31,8 +33,7 @@ function ephemeralRange(): [number, number] {
   return [49_152, 65_535];
 }
 
-/** True when nothing holds `port` on 127.0.0.1 (it is bound and closed again at once). */
-export function bindable(port: number): Promise<boolean> {
+function bindable(port: number): Promise<boolean> {
   return listenAndClose(port).then(
     () => true,
     () => false,

@@ -1,4 +1,4 @@
-export { bindable, freePort } from "@gateway/harness";
+export { freePort } from "@gateway/harness";
 export { createTestDatabase, withDatabase } from "./databases.js";
 export { describe, expect, type TestServices, test } from "./fixtures.js";
 export { type PostgresServer, type PostgresServerOptions, startPostgresServer } from "./postgres-server.js";
