@@ -80,6 +80,23 @@ describe("the Stripe outbox", () => {
     }
   });
 
+  test("an event is sent in the pass that enqueues it, every time", async ({ services }) => {
+    const script = scriptedClient(() => ({ kind: "delivered", duplicate: false }));
+    const sidecar = await startSidecar(services, {}, script.client);
+    try {
+      // Enqueued and read back within a millisecond or so: a due time taken from this process's
+      // clock, in whole milliseconds, was at times still before the row's, and the event waited a pass.
+      const minute = tenMinutesAgo();
+      for (let n = 1; n <= 100; n++) {
+        await addUsage(sidecar, "cus_A", minute, 1);
+        await sidecar.sendToStripe();
+        expect(script.calls).toHaveLength(n);
+      }
+    } finally {
+      await sidecar.close();
+    }
+  });
+
   test("windows still open or settling are not sent", async ({ services }) => {
     const script = scriptedClient(() => ({ kind: "delivered", duplicate: false }));
     const sidecar = await startSidecar(services, {}, script.client);

@@ -199,7 +199,7 @@ export class OutboxWorker {
         default: {
           const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** event.attempts);
           const jittered = delay / 2 + Math.random() * (delay / 2);
-          await markRetry(db, event.id, new Date(this.now() + jittered), outcome.reason);
+          await markRetry(db, event.id, Math.round(jittered), outcome.reason);
         }
       }
     }

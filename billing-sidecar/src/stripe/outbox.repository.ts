@@ -62,9 +62,14 @@ export interface OutboxEvent {
   attempts: number;
 }
 
-/** Pending events that are due, leaving out customers that are backing off after a 429 or an error. */
+/**
+ * Pending events that are due, leaving out customers that are backing off after a 429 or an error.
+ * Due is by Postgres's clock, the one that stamped the rows: a time from this process, in whole
+ * milliseconds, is often still before an event enqueued a moment ago (microseconds), and that event
+ * would wait for the next pass.
+ */
 export async function dueEvents(db: Queryable, limit: number): Promise<OutboxEvent[]> {
-  const now = new Date();
+  const now = sql<Date>`now()`;
   return db
     .selectFrom("stripe_outbox as o")
     .select([
@@ -103,15 +108,15 @@ export async function markSent(db: Queryable, id: string, note: string | null): 
     .execute();
 }
 
-export async function markRetry(
-  db: Queryable,
-  id: string,
-  nextAttemptAt: Date,
-  reason: string,
-): Promise<void> {
+/** The next attempt is `delayMs` from now by Postgres's clock, the clock dueEvents reads. */
+export async function markRetry(db: Queryable, id: string, delayMs: number, reason: string): Promise<void> {
   await db
     .updateTable("stripe_outbox")
-    .set({ next_attempt_at: nextAttemptAt, last_error: reason, attempts: sql`attempts + 1` })
+    .set({
+      next_attempt_at: sql`now() + ${delayMs} * interval '1 millisecond'`,
+      last_error: reason,
+      attempts: sql`attempts + 1`,
+    })
     .where("id", "=", id)
     .execute();
 }
