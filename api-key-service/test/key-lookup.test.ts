@@ -1,3 +1,11 @@
+import { createDb } from "@gateway/db";
+import { startTcpProxy } from "@gateway/testing";
+import { sql } from "kysely";
+import { Registry } from "prom-client";
+import { KeyCache } from "../src/authz/key-cache.js";
+import { KeyLookup } from "../src/authz/key-lookup.js";
+import { AuthzMetrics } from "../src/authz/metrics.js";
+import { hashKey } from "../src/keys/key-format.js";
 import { bearer, envoyCheckRequest } from "./envoy.js";
 import { counterTotal, describe, expect, startApi, test } from "./fixtures.js";
 
@@ -39,6 +47,72 @@ describe("a replica with a cold cache", () => {
       }
     } finally {
       await cold.stop();
+    }
+  });
+});
+
+describe("a key changed while its lookup reads Postgres", () => {
+  test("answers the waiting check from what was read, but is not cached: the next check sees the change", async ({
+    api,
+  }) => {
+    const revoked = await api.createKey({ user_id: "racer" });
+    const other = await api.createKey({ user_id: "bystander" });
+    // The lookup's connection goes through a proxy that can hold Postgres's answers back.
+    const url = new URL(api.databaseUrl);
+    const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+    url.port = String(proxy.port);
+    const db = createDb({ url: url.toString(), max: 1 });
+    const cache = new KeyCache(100);
+    const lookup = new KeyLookup(
+      db,
+      cache,
+      {
+        defaults: { perMinute: 60, perDay: 1_000 },
+        ttlMs: 300_000,
+        negativeTtlMs: 5_000,
+        timeoutMs: 10_000,
+        maxInFlight: 100,
+      },
+      new AuthzMetrics(new Registry()),
+    );
+    const admin = createDb({ url: api.databaseUrl, max: 1 });
+    // Postgres has run the lookup's query (begun after `since`) and is idle again on its connection.
+    const answered = (since: Date) =>
+      sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and state = 'idle' and query like '%previous_key_hash%'
+          and state_change > ${since}`
+        .execute(admin)
+        .then((r) => r.rows[0]?.n ?? 0);
+    const readHeldBack = async (hash: string) => {
+      const since = (await sql<{ t: Date }>`select clock_timestamp() as t`.execute(admin)).rows[0]?.t;
+      proxy.holdAnswers();
+      const found = lookup.find(hash);
+      await expect.poll(() => answered(since as Date)).toBe(1); // its answer waits in the proxy
+      return { found }; // not the promise itself, which the async function would wait for
+    };
+    try {
+      await sql`select 1`.execute(db); // the pool's connection, opened before answers are held
+
+      // Revoked after Postgres read the row, before the answer arrived (as on a busy replica).
+      const first = await readHeldBack(hashKey(revoked.key));
+      expect((await api.request("DELETE", `/api/keys/${revoked.id}`)).status).toBe(200);
+      cache.evictKey(revoked.id); // what the change's invalidation message does on every replica
+      proxy.releaseAnswers();
+      expect((await first.found)?.revokedAt).toBeNull(); // this check raced the revocation
+      expect(cache.get(hashKey(revoked.key))).toBeUndefined();
+      expect((await lookup.find(hashKey(revoked.key)))?.revokedAt).toEqual(expect.any(Number));
+
+      // A change to another key during a read does not keep the read out of the cache.
+      const second = await readHeldBack(hashKey(other.key));
+      cache.evictKey(revoked.id);
+      proxy.releaseAnswers();
+      expect((await second.found)?.id).toBe(other.id);
+      expect(cache.get(hashKey(other.key))?.key?.id).toBe(other.id);
+    } finally {
+      proxy.releaseAnswers();
+      await db.destroy();
+      await admin.destroy();
+      await proxy.close();
     }
   });
 });

@@ -16,6 +16,15 @@ export class KeyCache {
   private readonly entries: LRUCache<string, Entry>;
   /** key id -> hashes cached for it (current and rotated-out secret). */
   private readonly hashesById = new Map<string, Set<string>>();
+  /**
+   * What was evicted while lookups were reading Postgres ("k:", "u:", "p:" and the id), by the count
+   * of evictions at the time; forgotten when no read is under way. A read that began before such an
+   * eviction may hold the row from before the change (see KeyLookup).
+   */
+  private readonly evictedDuringReads = new Map<string, number>();
+  private evictions = 0;
+  private clearedAt = -1;
+  private reads = 0;
 
   constructor(max: number) {
     this.entries = new LRUCache<string, Entry>({
@@ -24,6 +33,28 @@ export class KeyCache {
         if (entry.key) this.unindex(entry.key.id, hash);
       },
     });
+  }
+
+  /** A lookup starts reading Postgres; pass what this returns to changedSince() and endRead(). */
+  beginRead(): number {
+    this.reads += 1;
+    return this.evictions;
+  }
+
+  endRead(): void {
+    this.reads -= 1;
+    if (this.reads === 0) this.evictedDuringReads.clear();
+  }
+
+  /** Whether the key, its user or its plan was evicted, or the cache cleared, since `read` began. */
+  changedSince(read: number, key: AuthKey): boolean {
+    const since = (tag: string) => (this.evictedDuringReads.get(tag) ?? -1) >= read;
+    return (
+      this.clearedAt >= read ||
+      since(`k:${key.id}`) ||
+      since(`u:${key.userId}`) ||
+      (key.plan !== null && since(`p:${key.plan.id}`))
+    );
   }
 
   get(hash: string): Entry | undefined {
@@ -41,12 +72,14 @@ export class KeyCache {
 
   /** Forgets every cached secret of a key. */
   evictKey(keyId: string): void {
+    this.evicted(`k:${keyId}`);
     for (const hash of [...(this.hashesById.get(keyId) ?? [])]) this.entries.delete(hash);
     this.hashesById.delete(keyId);
   }
 
   /** Forgets every key of a user (their billing customer changed). */
   evictUser(userId: string): void {
+    this.evicted(`u:${userId}`);
     for (const [hash, entry] of this.entries.entries()) {
       if (entry.key?.userId === userId) this.entries.delete(hash);
     }
@@ -54,18 +87,25 @@ export class KeyCache {
 
   /** Forgets every key whose user is on this plan (the plan's limits or quota changed). */
   evictPlan(planId: string): void {
+    this.evicted(`p:${planId}`);
     for (const [hash, entry] of this.entries.entries()) {
       if (entry.key?.plan?.id === planId) this.entries.delete(hash);
     }
   }
 
   clear(): void {
+    this.clearedAt = this.evictions++;
     this.entries.clear();
     this.hashesById.clear();
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private evicted(tag: string): void {
+    if (this.reads > 0) this.evictedDuringReads.set(tag, this.evictions);
+    this.evictions += 1;
   }
 
   private unindex(keyId: string, hash: string): void {

@@ -94,28 +94,34 @@ export class KeyLookup {
     if (this.batch.size > 0) setImmediate(() => this.lookUpBatch());
     this.metrics.storeQueries.inc();
     const fetchedAt = this.now();
-    findKeysByHashes(this.db, hashes).then(
-      (rows) => {
-        const byHash = new Map<string, KeyRow>();
-        for (const row of rows) {
-          byHash.set(row.key_hash, row);
-          if (row.previous_key_hash) byHash.set(row.previous_key_hash, row);
-        }
-        hashes.forEach((hash, i) => {
-          const row = byHash.get(hash);
-          const key = row ? this.toAuthKey(row, hash) : null;
-          this.cache.set(hash, key, fetchedAt);
-          waiting[i]?.resolve(key);
-        });
-      },
-      (err: unknown) => {
-        const unavailable = new KeyStoreUnavailable("the key store could not be reached", { cause: err });
-        for (const waiter of waiting) {
-          this.metrics.errors.inc({ dependency: "postgres", operation: "key_lookup" });
-          waiter.reject(unavailable);
-        }
-      },
-    );
+    const read = this.cache.beginRead();
+    findKeysByHashes(this.db, hashes)
+      .then(
+        (rows) => {
+          const byHash = new Map<string, KeyRow>();
+          for (const row of rows) {
+            byHash.set(row.key_hash, row);
+            if (row.previous_key_hash) byHash.set(row.previous_key_hash, row);
+          }
+          // A key changed (evicted) while this query ran may have been read before the change
+          // committed: the row answers the checks that were waiting, which raced the change, but is
+          // not cached, where it would outlive the change until KEY_CACHE_TTL. The next check reads again.
+          hashes.forEach((hash, i) => {
+            const row = byHash.get(hash);
+            const key = row ? this.toAuthKey(row, hash) : null;
+            if (key === null || !this.cache.changedSince(read, key)) this.cache.set(hash, key, fetchedAt);
+            waiting[i]?.resolve(key);
+          });
+        },
+        (err: unknown) => {
+          const unavailable = new KeyStoreUnavailable("the key store could not be reached", { cause: err });
+          for (const waiter of waiting) {
+            this.metrics.errors.inc({ dependency: "postgres", operation: "key_lookup" });
+            waiter.reject(unavailable);
+          }
+        },
+      )
+      .finally(() => this.cache.endRead());
   }
 
   private withTimeout(promise: Promise<AuthKey | null>): Promise<AuthKey | null> {

@@ -6,6 +6,12 @@ export interface TcpProxy {
   port: number;
   /** forward: pass traffic; refuse: reset every connection (a stopped server); blackhole: accept and never answer. */
   setMode(mode: ProxyMode): void;
+  /**
+   * Keeps the server's answers in the proxy, on every connection, until release(): a query still
+   * reaches the server and runs, but its result arrives when the test says.
+   */
+  holdAnswers(): void;
+  releaseAnswers(): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +24,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>();
   /** Accepted while black-holed: never connected upstream, so reset when the proxy forwards again. */
   const stalled = new Set<Socket>();
+  /** Upstream connections and the client each answers. */
+  const answers = new Map<Socket, Socket>();
+  let holding = false;
   const server: Server = createServer((client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
@@ -36,7 +45,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     upstream.on("close", () => sockets.delete(upstream));
     upstream.on("error", () => client.destroy());
     client.on("error", () => upstream.destroy());
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    answers.set(upstream, client);
+    upstream.on("close", () => answers.delete(upstream));
+    if (holding) upstream.pause();
+    else upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -47,6 +60,17 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       mode = next;
       const cut = next === "forward" ? stalled : sockets;
       for (const s of [...cut]) s.resetAndDestroy();
+    },
+    holdAnswers() {
+      holding = true;
+      for (const [upstream, client] of answers) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
+    releaseAnswers() {
+      holding = false;
+      for (const [upstream, client] of answers) upstream.pipe(client);
     },
     close: () =>
       new Promise((resolve) => {
