@@ -57,6 +57,8 @@ const schema = z.object({
   REMOVE_CREDENTIAL_HEADERS: flag(true),
   KEY_CACHE_SIZE: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
   KEY_CACHE_TTL: duration("5m"),
+  /** Keys used within this long before a start are cached before the ports open; 0s turns it off. */
+  KEY_CACHE_PREWARM: offOrAtLeastASecond("24h"),
   NEGATIVE_CACHE_TTL: duration("5s"),
   REDIS_TIMEOUT: duration("100ms"),
   /** The limiter's Redis client: its own connection, or ioredis as the fallback (docs/AUTHZ.md). */

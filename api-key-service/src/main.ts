@@ -119,21 +119,22 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     logger,
     flushIntervalMs: config.QUOTA_ALERT_FLUSH_INTERVAL,
   });
+  const lookup = new KeyLookup(
+    lookupDb,
+    cache,
+    {
+      defaults,
+      ttlMs: config.KEY_CACHE_TTL,
+      negativeTtlMs: config.NEGATIVE_CACHE_TTL,
+      timeoutMs: config.KEY_LOOKUP_TIMEOUT,
+      maxInFlight: 1_000,
+    },
+    metrics,
+  );
   const checker = new KeyChecker({
     format,
     credentialHeaders: { authorization: config.AUTHORIZATION_HEADER, apiKey: config.API_KEY_HEADER },
-    lookup: new KeyLookup(
-      lookupDb,
-      cache,
-      {
-        defaults,
-        ttlMs: config.KEY_CACHE_TTL,
-        negativeTtlMs: config.NEGATIVE_CACHE_TTL,
-        timeoutMs: config.KEY_LOOKUP_TIMEOUT,
-        maxInFlight: 1_000,
-      },
-      metrics,
-    ),
+    lookup,
     limiter,
     fallback: config.RATE_LIMIT_FAILURE_MODE === "open" ? new LocalRateLimiter(quotaBaseline) : null,
     usage,
@@ -235,6 +236,23 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
 
   let server: Server | undefined;
 
+  // After subscribing to key changes, so a change made meanwhile is not cached from an older read.
+  const prewarmKeyCache = async () => {
+    if (config.KEY_CACHE_PREWARM === 0) return;
+    const started = performance.now();
+    try {
+      const since = new Date(Date.now() - config.KEY_CACHE_PREWARM);
+      const keys = await lookup.prewarm(db, since, config.KEY_CACHE_SIZE);
+      const ms = Math.round(performance.now() - started);
+      logger.info({ keys, ms }, "key cache filled with the keys used lately (KEY_CACHE_PREWARM)");
+    } catch (err) {
+      logger.warn(
+        { err: (err as Error).message },
+        "could not fill the key cache at start; keys are looked up as used",
+      );
+    }
+  };
+
   return {
     async start() {
       if (config.MIGRATE_ON_START) {
@@ -242,6 +260,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, "migrated");
       }
       await invalidation.start();
+      await prewarmKeyCache();
       // The limiter queues nothing, so let it connect before the first check; if Redis is down,
       // start anyway and let the failure mode decide.
       await limiter.start(2_000);

@@ -116,3 +116,48 @@ describe("a key changed while its lookup reads Postgres", () => {
     }
   });
 });
+
+describe("a replica that starts (KEY_CACHE_PREWARM)", () => {
+  test("has the keys used within the setting's time cached before its first check; 0s turns it off", async ({
+    api,
+    services,
+  }) => {
+    const [recent, rotated, old, unused] = await Promise.all(
+      ["recent", "rotated", "old", "unused"].map((name) => api.createKey({ user_id: `warm-${name}` })),
+    );
+    const renewed = await api.request("POST", `/api/keys/by-id/${rotated.id}/rotate`, { body: {} });
+    expect(renewed.status).toBe(200);
+    await api.query("update api_keys set last_used_at = now() - interval '1 minute' where id = any($1)", [
+      [recent.id, rotated.id],
+    ]);
+    await api.query("update api_keys set last_used_at = now() - interval '2 days' where id = $1", [old.id]);
+
+    const queriesFor = async (replica: Awaited<ReturnType<typeof startApi>>, secrets: string[]) => {
+      const before = counterTotal(await replica.metricsText(), "key_store_queries_total");
+      const answers = await Promise.all(
+        secrets.map((secret) => replica.check(envoyCheckRequest({ headers: bearer(secret) }))),
+      );
+      expect(answers.map((a) => a.status?.code ?? 0)).toEqual(secrets.map(() => 0));
+      return counterTotal(await replica.metricsText(), "key_store_queries_total") - before;
+    };
+    const warm = await startApi(services); // the default, 24h
+    try {
+      expect(warm.logs.map((l) => JSON.parse(l)).find((l) => l.keys !== undefined)).toMatchObject({
+        keys: 2,
+        msg: "key cache filled with the keys used lately (KEY_CACHE_PREWARM)",
+      });
+      // Both secrets of the rotated key (the old one is in its grace period) answer from the cache.
+      expect(await queriesFor(warm, [recent.key, rotated.key, renewed.body.key])).toBe(0);
+      expect(await queriesFor(warm, [old.key])).toBe(1); // used before the setting's time
+      expect(await queriesFor(warm, [unused.key])).toBe(1);
+    } finally {
+      await warm.stop();
+    }
+    const cold = await startApi(services, { KEY_CACHE_PREWARM: "0s" });
+    try {
+      expect(await queriesFor(cold, [recent.key])).toBe(1);
+    } finally {
+      await cold.stop();
+    }
+  });
+});

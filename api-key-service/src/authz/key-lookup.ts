@@ -1,6 +1,6 @@
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
-import { findKeysByHashes } from "../keys/keys.repository.js";
+import { type CheckPathKeyRow, findKeysByHashes, recentlyUsedKeys } from "../keys/keys.repository.js";
 import type { AuthKey } from "./decision.js";
 import type { KeyCache } from "./key-cache.js";
 import type { AuthzMetrics } from "./metrics.js";
@@ -19,8 +19,6 @@ export interface KeyLookupSettings {
 export class KeyStoreUnavailable extends Error {
   override name = "KeyStoreUnavailable";
 }
-
-type KeyRow = Awaited<ReturnType<typeof findKeysByHashes>>[number];
 
 interface Waiting {
   resolve: (key: AuthKey | null) => void;
@@ -73,6 +71,36 @@ export class KeyLookup {
     return this.withTimeout(this.fetch(hash));
   }
 
+  /**
+   * Caches the keys used since `since`, most recently used first, up to `limit`, before this replica
+   * takes checks: one that starts cold under load misses thousands of keys at once, and those checks
+   * wait on Postgres or fail at KEY_LOOKUP_TIMEOUT. A rotated-out secret still in its grace period is
+   * cached with its key. The entries' ages are spread over half the TTL, so their background
+   * refreshes do not all come due in the same second. Returns how many keys were cached.
+   */
+  async prewarm(db: Kysely<Database>, since: Date, limit: number): Promise<number> {
+    const read = this.cache.beginRead();
+    try {
+      const rows = await recentlyUsedKeys(db, since, limit);
+      const now = this.now();
+      let cached = 0;
+      for (const row of rows) {
+        const key = this.toAuthKey(row, row.key_hash);
+        if (this.cache.changedSince(read, key)) continue; // changed while read: looked up on first use
+        const fetchedAt = now - Math.random() * (this.settings.ttlMs / 2);
+        this.cache.set(row.key_hash, key, fetchedAt);
+        const graceEndsAt = row.previous_key_expires_at?.getTime() ?? 0;
+        if (row.previous_key_hash && graceEndsAt > now) {
+          this.cache.set(row.previous_key_hash, this.toAuthKey(row, row.previous_key_hash), fetchedAt);
+        }
+        cached += 1;
+      }
+      return cached;
+    } finally {
+      this.cache.endRead();
+    }
+  }
+
   private fetch(hash: string): Promise<AuthKey | null> {
     const pending = this.inFlight.get(hash);
     if (pending) return pending;
@@ -98,7 +126,7 @@ export class KeyLookup {
     findKeysByHashes(this.db, hashes)
       .then(
         (rows) => {
-          const byHash = new Map<string, KeyRow>();
+          const byHash = new Map<string, CheckPathKeyRow>();
           for (const row of rows) {
             byHash.set(row.key_hash, row);
             if (row.previous_key_hash) byHash.set(row.previous_key_hash, row);
@@ -135,7 +163,7 @@ export class KeyLookup {
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private toAuthKey(row: KeyRow, hash: string): AuthKey {
+  private toAuthKey(row: CheckPathKeyRow, hash: string): AuthKey {
     const rotatedOut = row.key_hash !== hash;
     return {
       id: row.id,

@@ -40,11 +40,8 @@ export async function updateKey(db: Queryable, id: string, changes: ApiKeyUpdate
     .executeTakeFirstOrThrow();
 }
 
-/**
- * The keys whose current or rotated-out secret has one of these hashes, with their users' billing
- * customers, plans and billing-cycle anchors: one query for a whole batch of cache misses (both columns are unique and indexed).
- */
-export async function findKeysByHashes(db: Queryable, hashes: string[]) {
+/** A key as the check path needs it: the key, its user's billing fields and its user's plan. */
+function checkPathKeys(db: Queryable) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.user_id", "k.user_id")
@@ -71,12 +68,31 @@ export async function findKeysByHashes(db: Queryable, hashes: string[]) {
       "k.enabled",
       "k.expires_at",
       "k.revoked_at",
-    ])
+    ]);
+}
+
+export type CheckPathKeyRow = Awaited<ReturnType<typeof findKeysByHashes>>[number];
+
+/**
+ * The keys whose current or rotated-out secret has one of these hashes, with their users' billing
+ * customers, plans and billing-cycle anchors: one query for a whole batch of cache misses (both columns are unique and indexed).
+ */
+export async function findKeysByHashes(db: Queryable, hashes: string[]) {
+  return checkPathKeys(db)
     .where((eb) =>
       eb.or([
         eb("k.key_hash", "=", eb.fn.any(eb.val(hashes))),
         eb("k.previous_key_hash", "=", eb.fn.any(eb.val(hashes))),
       ]),
     )
+    .execute();
+}
+
+/** The keys used since `since`, most recently used first, at most `limit`: what a starting replica caches. */
+export async function recentlyUsedKeys(db: Queryable, since: Date, limit: number) {
+  return checkPathKeys(db)
+    .where("k.last_used_at", ">=", since)
+    .orderBy("k.last_used_at", "desc")
+    .limit(limit)
     .execute();
 }
