@@ -574,8 +574,9 @@ export function renderReport(report: BenchReport): string {
     "",
     "```sh",
     "pnpm install",
-    "pnpm bench:authz              # about 7 to 8 minutes; rewrites docs/PERFORMANCE.md",
-    "pnpm bench:authz --only tail  # about 2.5 minutes; rewrites the tail section only",
+    "pnpm bench:authz                    # about 11 minutes; rewrites docs/PERFORMANCE.md",
+    "pnpm bench:authz --only tail        # about 4 minutes; rewrites the tail section only",
+    "pnpm bench:authz --only cold-start  # about 1.5 minutes; prints its figures, writes no file",
     "```",
     "",
     "It needs Postgres on 127.0.0.1:5432 (user `postgres`, a database `test` to connect to, rights to create " +
@@ -583,7 +584,8 @@ export function renderReport(report: BenchReport): string {
       "`BENCH_DURATION_S` (measured seconds per run, default 20), `BENCH_WARMUP_S` (5), `BENCH_CONCURRENCY` (64), " +
       "`BENCH_CONNECTIONS` (4), `BENCH_KEYS` (10000), `BENCH_PG_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT` " +
       "(`docs/PERFORMANCE.md`), `BENCH_H2LOAD=0` (skip the h2load cross-check), `BENCH_SERVICE_NODE_ARGS` " +
-      "(extra Node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`). When `h2load` is missing and the " +
+      "(extra Node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`), " +
+      "`BENCH_COLD_RATE` (the cold start's checks a second, 10000). When `h2load` is missing and the " +
       "benchmark runs as root, it installs Debian's `nghttp2-client` with apt-get and says so; likewise " +
       "`nghttpd` (`nghttp2-server`) for the floor of the tail section. Close other " +
       'CPU-heavy work first: on a small machine it shows up in every figure (see "other CPU" above).',

@@ -10,6 +10,7 @@ import {
   type Cleanup,
   cpuSecondsBetween,
   cpuSecondsByPid,
+  integerSetting,
   KDAMOND,
   log,
   readFlags,
@@ -17,6 +18,7 @@ import {
   sleep,
 } from "@gateway/harness";
 import { checkRequestFor, encodeCheckRequest, writeBodies } from "./check-request.js";
+import { measureColdStart } from "./cold-start.js";
 import { committedTransactions, putUsersOnQuotaPlan, seedKeys } from "./database.js";
 import { startFloor } from "./floor.js";
 import { ensureH2load, ensureNghttp2Tool, toolVersion } from "./h2load.js";
@@ -47,7 +49,7 @@ const QUIET_WAIT_BUDGET_S = 45;
 /** At most this many runs measured again because other work disturbed their window. */
 const NOISY_RETRIES = 2;
 
-const HELP = `pnpm bench:authz [--only tail]
+const HELP = `pnpm bench:authz [--only tail|cold-start]
 
 Benchmarks the ext_authz Check of api-key-service against the local Postgres and Redis and rewrites
 docs/PERFORMANCE.md (BENCH_OUTPUT). Settings: BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONCURRENCY,
@@ -56,9 +58,12 @@ BENCH_SERVICE_NODE_ARGS.
 
   --only tail   only the tail against the floor (h2load paced at 1,000, 5,000 and 12,000/s and
                 closed loop against the service, the no-op servers and nghttpd), about two
-                minutes; rewrites that section of the file alone`;
+                minutes; rewrites that section of the file alone
+  --only cold-start
+                a replica started under paced load (BENCH_COLD_RATE, default 10,000/s) over every
+                key, with and without KEY_CACHE_PREWARM, twice each; prints, writes no file`;
 
-const flags = readFlags(HELP, { only: ["tail"] });
+const flags = readFlags(HELP, { only: ["tail", "cold-start"] });
 
 async function main(cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
@@ -76,6 +81,18 @@ async function main(cleanup: Cleanup): Promise<number> {
   const dir = cleanup.tempDir("bench-authz-");
   const bodiesFile = join(dir, "bodies.bin");
   writeBodies(bodiesFile, frames);
+  if (flags.only === "cold-start") {
+    await measureColdStart(cleanup, {
+      repoRoot: ROOT,
+      redis,
+      redisUrl: options.redisUrl,
+      databaseUrl: database.url,
+      bodiesFile,
+      keyPrefix: KEY_PREFIX,
+      rate: integerSetting("BENCH_COLD_RATE", 10_000, 1, 100_000),
+    });
+    return 0;
+  }
   // As many keys again, of users on a plan with a monthly quota, sent on a route of cost 3.
   const quotaKeys = await seedKeys(database.url, options.keys, KEY_PREFIX, QUOTA_USER_PREFIX);
   await putUsersOnQuotaPlan(database.url, QUOTA_USER_PREFIX);
