@@ -541,7 +541,8 @@ export function renderReport(report: BenchReport): string {
     "- **Generator.** `bench/authz/generator.ts`, its own process, speaking HTTP/2 straight to a TCP socket " +
       "(`h2-wire.ts`, with the HPACK code of `packages/h2-grpc`). A call is the key's pre-built DATA frame behind a HEADERS frame that, as " +
       "Envoy's client does, enters the fixed request headers into HPACK's dynamic table on a connection's first " +
-      "call and refers to them by index afterwards; stream ids are patched in, and all calls due in one event-loop " +
+      "call and refers to them by index afterwards, except `:path`, which nghttp2 never indexes and sends " +
+      "Huffman-coded on every call; stream ids are patched in, and all calls due in one event-loop " +
       "turn leave in one write. node:http2 was tried first and spent as much CPU per call as the grpc-js server " +
       "answering it; a grpc-js client is heavier still. Every response is checked: HTTP status 200, " +
       "`grpc-status: 0`, and `CheckResponse.status.code` 0 read off the protobuf wire; one in 1,024 is also " +

@@ -198,6 +198,38 @@ function encodeString(text: string): number[] {
   return [...encodeInteger(bytes.length, 7, 0), ...bytes];
 }
 
+/** The Huffman code of each byte, from the canonical table above. */
+const CODES = Array.from({ length: 256 }, (_, symbol) => codeOf(symbol));
+
+/** `text` Huffman-coded (RFC 7541 5.2), padded with the most significant bits of EOS (all ones). */
+export function huffmanEncode(text: string): Buffer {
+  const out: number[] = [];
+  let bits = 0;
+  let pending = 0;
+  for (const byte of Buffer.from(text, "latin1")) {
+    const length = CODE_LENGTHS[byte] ?? 0;
+    // At most 7 pending bits plus a 30-bit code: past 2^31, so the pending bits are kept as a
+    // number below 2^37 and taken a byte at a time with division, not 32-bit shifts.
+    pending = pending * (1 << length) + (CODES[byte] ?? 0);
+    bits += length;
+    while (bits >= 8) {
+      bits -= 8;
+      const divisor = 2 ** bits;
+      out.push(Math.floor(pending / divisor));
+      pending %= divisor;
+    }
+  }
+  if (bits > 0) out.push((pending << (8 - bits)) | ((1 << (8 - bits)) - 1));
+  return Buffer.from(out);
+}
+
+/** A string as nghttp2 sends it: Huffman-coded when that is shorter, else as is. */
+function encodeShorterString(text: string): number[] {
+  const coded = huffmanEncode(text);
+  if (coded.length >= Buffer.byteLength(text, "latin1")) return encodeString(text);
+  return [...encodeInteger(coded.length, 7, 0x80), ...coded];
+}
+
 /**
  * One field as a literal without indexing (RFC 7541 6.2.2), naming a static-table entry when one
  * has the name: nothing enters the peer's table, so answers need no encoder state per connection.
@@ -216,29 +248,59 @@ export function encodeIndexedField(name: string, value: string): Buffer {
 }
 
 /**
+ * Fields nghttp2's encoder never adds to the dynamic table (`hd_deflate_should_indexing`), whatever
+ * their size: sent as literals without indexing on every request.
+ */
+const NEVER_INDEXED_BY_NGHTTP2 = new Set([
+  ":path",
+  "age",
+  "content-length",
+  "etag",
+  "if-modified-since",
+  "if-none-match",
+  "location",
+  "set-cookie",
+]);
+
+/**
  * The header blocks for a connection that sends the same headers on every request, as Envoy's
- * ext_authz client does: the first block adds each field to the peer's dynamic table (literal with
- * incremental indexing, no Huffman), every later block is one index byte per field. The peer then
- * decodes what it would decode from Envoy.
+ * ext_authz client (nghttp2) does: the first block adds each field to the peer's dynamic table
+ * (literal with incremental indexing), every later block is one index byte per field; except the
+ * fields nghttp2 never indexes, `:path` among them, which every block carries as a literal without
+ * indexing naming the static entry. Strings are Huffman-coded when that is shorter, as nghttp2 codes
+ * them. The peer then decodes what it would decode from Envoy.
  */
 export function encodeRepeatedHeaders(headers: HeaderList): { first: Buffer; repeat: Buffer } {
   const first: number[] = [];
   const inserted: Array<readonly [string, string]> = [];
+  const literal = (name: string, value: string): number[] => {
+    const named = STATIC_TABLE.findIndex(([n]) => n === name);
+    const head = named >= 0 ? encodeInteger(named + 1, 4, 0) : [0, ...encodeShorterString(name)];
+    return [...head, ...encodeShorterString(value)];
+  };
   for (const [name, value] of headers) {
     const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
     if (exact >= 0) {
       first.push(...encodeInteger(exact + 1, 7, 0x80));
       continue;
     }
+    if (NEVER_INDEXED_BY_NGHTTP2.has(name)) {
+      first.push(...literal(name, value));
+      continue;
+    }
     const named = STATIC_TABLE.findIndex(([n]) => n === name);
     if (named >= 0) first.push(...encodeInteger(named + 1, 6, 0x40));
-    else first.push(0x40, ...encodeString(name));
-    first.push(...encodeString(value));
+    else first.push(0x40, ...encodeShorterString(name));
+    first.push(...encodeShorterString(value));
     inserted.push([name, value]);
   }
   const repeat: number[] = [];
   for (const [name, value] of headers) {
     const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
+    if (exact < 0 && NEVER_INDEXED_BY_NGHTTP2.has(name)) {
+      repeat.push(...literal(name, value));
+      continue;
+    }
     // The newest entry has the lowest dynamic index (62), so insertion order reverses.
     const index =
       exact >= 0

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { HpackDecoder, HpackError } from "../src/hpack.js";
+import { encodeRepeatedHeaders, HpackDecoder, HpackError, huffmanEncode } from "../src/hpack.js";
 
 // Huffman-coded strings from RFC 7541, Appendix C.4 and C.6.
 const WWW_EXAMPLE_COM = "f1e3c2e5f23a6ba0ab90f4ff";
@@ -63,5 +63,42 @@ describe("HPACK Huffman strings", () => {
     const bad = literal(PATH, "f1e3c2e5f23a6ba0ab90f4ffff");
     expect(() => decoder.decode(bad)).toThrow(HpackError);
     expect(() => decoder.decode(bad)).toThrow(HpackError);
+  });
+});
+
+describe("HPACK encoding as nghttp2 does it", () => {
+  test("Huffman-codes RFC 7541's examples to the RFC's bytes", () => {
+    expect(huffmanEncode("www.example.com").toString("hex")).toBe(WWW_EXAMPLE_COM);
+    expect(huffmanEncode("no-cache").toString("hex")).toBe(NO_CACHE);
+    expect(huffmanEncode("Mon, 21 Oct 2013 20:13:21 GMT").toString("hex")).toBe(DATE_21);
+    expect(huffmanEncode("custom-key").toString("hex")).toBe("25a849e95ba97d7f");
+    expect(huffmanEncode("custom-value").toString("hex")).toBe("25a849e95bb8e8b4bf");
+  });
+
+  test("every byte value survives a Huffman round trip through the decoder", () => {
+    const decoder = new HpackDecoder(4096);
+    for (let from = 0; from < 256; from += 16) {
+      const text = Buffer.from(Array.from({ length: 16 }, (_, i) => from + i)).toString("latin1");
+      expect(decoder.decode(literal(PATH, huffmanEncode(text).toString("hex")))).toEqual([[":path", text]]);
+    }
+  });
+
+  test("a connection's repeated blocks index every field but :path, which each block carries as a literal", () => {
+    const headers = [
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/envoy.service.auth.v3.Authorization/Check"],
+      [":authority", "127.0.0.1:9001"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ] as const;
+    const { first, repeat } = encodeRepeatedHeaders(headers);
+    const decoder = new HpackDecoder(4096);
+    expect(decoder.decode(first)).toEqual(headers);
+    for (let i = 0; i < 3; i++) expect(decoder.decode(repeat)).toEqual(headers);
+    // :method and :scheme are static indices, :path a literal without indexing (name index 4, a
+    // Huffman-coded value), then one index byte each for the three fields the first block added.
+    const path = huffmanEncode(headers[2][1]);
+    expect(repeat).toEqual(Buffer.from([0x83, 0x86, 0x04, 0x80 | path.length, ...path, 0xc0, 0xbf, 0xbe]));
   });
 });
