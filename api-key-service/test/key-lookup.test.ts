@@ -1,6 +1,3 @@
-import { createDb } from "@gateway/db";
-import { startTcpProxy } from "@gateway/testing";
-import { sql } from "kysely";
 import { Registry } from "prom-client";
 import { KeyCache } from "../src/authz/key-cache.js";
 import { KeyLookup } from "../src/authz/key-lookup.js";
@@ -8,6 +5,7 @@ import { AuthzMetrics } from "../src/authz/metrics.js";
 import { hashKey } from "../src/keys/key-format.js";
 import { bearer, envoyCheckRequest } from "./envoy.js";
 import { counterTotal, describe, expect, startApi, test } from "./fixtures.js";
+import { postgresWithHeldAnswers } from "./held-answers.js";
 
 describe("a replica with a cold cache", () => {
   test("looks up the keys missed together in a few queries, and answers every check", async ({
@@ -57,14 +55,10 @@ describe("a key changed while its lookup reads Postgres", () => {
   }) => {
     const revoked = await api.createKey({ user_id: "racer" });
     const other = await api.createKey({ user_id: "bystander" });
-    // The lookup's connection goes through a proxy that can hold Postgres's answers back.
-    const url = new URL(api.databaseUrl);
-    const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-    url.port = String(proxy.port);
-    const db = createDb({ url: url.toString(), max: 1 });
+    const postgres = await postgresWithHeldAnswers(api.databaseUrl);
     const cache = new KeyCache(100);
     const lookup = new KeyLookup(
-      db,
+      postgres.db,
       cache,
       {
         defaults: { perMinute: 60, perDay: 1_000 },
@@ -75,44 +69,25 @@ describe("a key changed while its lookup reads Postgres", () => {
       },
       new AuthzMetrics(new Registry()),
     );
-    const admin = createDb({ url: api.databaseUrl, max: 1 });
-    // Postgres has run the lookup's query (begun after `since`) and is idle again on its connection.
-    const answered = (since: Date) =>
-      sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and state = 'idle' and query like '%previous_key_hash%'
-          and state_change > ${since}`
-        .execute(admin)
-        .then((r) => r.rows[0]?.n ?? 0);
-    const readHeldBack = async (hash: string) => {
-      const since = (await sql<{ t: Date }>`select clock_timestamp() as t`.execute(admin)).rows[0]?.t;
-      proxy.holdAnswers();
-      const found = lookup.find(hash);
-      await expect.poll(() => answered(since as Date)).toBe(1); // its answer waits in the proxy
-      return { found }; // not the promise itself, which the async function would wait for
-    };
+    const find = (secret: string) => postgres.hold("previous_key_hash", () => lookup.find(hashKey(secret)));
     try {
-      await sql`select 1`.execute(db); // the pool's connection, opened before answers are held
-
       // Revoked after Postgres read the row, before the answer arrived (as on a busy replica).
-      const first = await readHeldBack(hashKey(revoked.key));
+      const first = await find(revoked.key);
       expect((await api.request("DELETE", `/api/keys/${revoked.id}`)).status).toBe(200);
       cache.evictKey(revoked.id); // what the change's invalidation message does on every replica
-      proxy.releaseAnswers();
-      expect((await first.found)?.revokedAt).toBeNull(); // this check raced the revocation
+      postgres.release();
+      expect((await first.pending)?.revokedAt).toBeNull(); // this check raced the revocation
       expect(cache.get(hashKey(revoked.key))).toBeUndefined();
       expect((await lookup.find(hashKey(revoked.key)))?.revokedAt).toEqual(expect.any(Number));
 
       // A change to another key during a read does not keep the read out of the cache.
-      const second = await readHeldBack(hashKey(other.key));
+      const second = await find(other.key);
       cache.evictKey(revoked.id);
-      proxy.releaseAnswers();
-      expect((await second.found)?.id).toBe(other.id);
+      postgres.release();
+      expect((await second.pending)?.id).toBe(other.id);
       expect(cache.get(hashKey(other.key))?.key?.id).toBe(other.id);
     } finally {
-      proxy.releaseAnswers();
-      await db.destroy();
-      await admin.destroy();
-      await proxy.close();
+      await postgres.close();
     }
   });
 });

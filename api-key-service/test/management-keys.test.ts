@@ -1,4 +1,6 @@
+import { ManagementKeyAuth } from "../src/management-keys/management-key-auth.js";
 import { describe, expect, startApi, test } from "./fixtures.js";
+import { postgresWithHeldAnswers } from "./held-answers.js";
 
 describe("management keys", () => {
   test("are created with the secret once, listed and read without it, and revoked idempotently", async ({
@@ -200,6 +202,29 @@ describe("two replicas", () => {
       expect(refusedAfterMs).toBeLessThan(1_000);
     } finally {
       await other.stop();
+    }
+  });
+});
+
+describe("a management key revoked while its lookup reads Postgres", () => {
+  test("the request that raced the revocation passes; the next is refused, not served from the cache", async ({
+    api,
+  }) => {
+    const created = await api.request("POST", "/api/management-keys", {
+      body: { name: "racer", scopes: ["keys:read"] },
+    });
+    expect(created.status).toBe(201);
+    const postgres = await postgresWithHeldAnswers(api.databaseUrl);
+    const auth = new ManagementKeyAuth(postgres.db, { ttlMs: 300_000, negativeTtlMs: 5_000 });
+    try {
+      const first = await postgres.hold("management_keys", () => auth.check(created.body.key));
+      expect((await api.request("DELETE", `/api/management-keys/${created.body.id}`)).status).toBe(200);
+      auth.evict(created.body.id); // what the revocation's invalidation message does on every replica
+      postgres.release();
+      expect((await first.pending).kind).toBe("valid");
+      expect((await auth.check(created.body.key)).kind).toBe("revoked");
+    } finally {
+      await postgres.close();
     }
   });
 });

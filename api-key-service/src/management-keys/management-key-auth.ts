@@ -37,6 +37,11 @@ export interface ManagementKeyAuthSettings {
  */
 export class ManagementKeyAuth {
   private readonly cache: LRUCache<string, Entry>;
+  /**
+   * Counts evictions: a load that was reading Postgres while one happened may hold the row from
+   * before the change (a revocation), so what it read answers its own request but is not cached.
+   */
+  private evictions = 0;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -50,8 +55,11 @@ export class ManagementKeyAuth {
     const hash = hashKey(secret);
     let entry = this.cache.get(hash);
     if (!entry) {
+      const evictions = this.evictions;
       entry = await this.load(hash);
-      this.cache.set(hash, entry, entry.id === null ? { ttl: this.settings.negativeTtlMs } : {});
+      if (this.evictions === evictions) {
+        this.cache.set(hash, entry, entry.id === null ? { ttl: this.settings.negativeTtlMs } : {});
+      }
     }
     if (entry.id === null) return { kind: "unknown" };
     if (entry.revoked) return { kind: "revoked" };
@@ -68,12 +76,14 @@ export class ManagementKeyAuth {
 
   /** Forgets a key, whichever secret hash it is cached under. */
   evict(id: string): void {
+    this.evictions += 1;
     for (const [hash, entry] of this.cache.entries()) {
       if (entry.id === id) this.cache.delete(hash);
     }
   }
 
   clear(): void {
+    this.evictions += 1;
     this.cache.clear();
   }
 
