@@ -65,8 +65,8 @@ export interface OutboxEvent {
 /**
  * Pending events that are due, leaving out customers that are backing off after a 429 or an error.
  * Due is by Postgres's clock, the one that stamped the rows: a time from this process, in whole
- * milliseconds, is often still before an event enqueued a moment ago (microseconds), and that event
- * would wait for the next pass.
+ * milliseconds, can still be before an event enqueued a moment ago (microseconds), which would then
+ * wait for the next pass; and the two clocks need not agree.
  */
 export async function dueEvents(db: Queryable, limit: number): Promise<OutboxEvent[]> {
   const now = sql<Date>`now()`;
