@@ -235,9 +235,13 @@ function encodeShorterString(text: string): number[] {
  * has the name: nothing enters the peer's table, so answers need no encoder state per connection.
  */
 export function encodeLiteralField(name: string, value: string): Buffer {
+  return Buffer.from(literalField(name, value, encodeString));
+}
+
+function literalField(name: string, value: string, encode: (text: string) => number[]): number[] {
   const named = STATIC_TABLE.findIndex(([n]) => n === name);
-  const head = named >= 0 ? encodeInteger(named + 1, 4, 0) : [0, ...encodeString(name)];
-  return Buffer.from([...head, ...encodeString(value)]);
+  const head = named >= 0 ? encodeInteger(named + 1, 4, 0) : [0, ...encode(name)];
+  return [...head, ...encode(value)];
 }
 
 /** The static-table index of an exact field, for one-byte fields such as `:status: 200`. */
@@ -273,11 +277,7 @@ const NEVER_INDEXED_BY_NGHTTP2 = new Set([
 export function encodeRepeatedHeaders(headers: HeaderList): { first: Buffer; repeat: Buffer } {
   const first: number[] = [];
   const inserted: Array<readonly [string, string]> = [];
-  const literal = (name: string, value: string): number[] => {
-    const named = STATIC_TABLE.findIndex(([n]) => n === name);
-    const head = named >= 0 ? encodeInteger(named + 1, 4, 0) : [0, ...encodeShorterString(name)];
-    return [...head, ...encodeShorterString(value)];
-  };
+  const literal = (name: string, value: string) => literalField(name, value, encodeShorterString);
   for (const [name, value] of headers) {
     const exact = STATIC_TABLE.findIndex(([n, v]) => n === name && v === value);
     if (exact >= 0) {
