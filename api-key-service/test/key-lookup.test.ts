@@ -69,7 +69,8 @@ describe("a key changed while its lookup reads Postgres", () => {
       },
       new AuthzMetrics(new Registry()),
     );
-    const find = (secret: string) => postgres.hold("previous_key_hash", () => lookup.find(hashKey(secret)));
+    const find = (secret: string) =>
+      postgres.hold("previous_key_hash", async () => lookup.find(hashKey(secret)));
     try {
       // Revoked after Postgres read the row, before the answer arrived (as on a busy replica).
       const first = await find(revoked.key);

@@ -66,7 +66,12 @@ export class KeyChecker {
     this.quotaAlerts = deps.quotaAlerts ?? ignoreQuotaAlerts;
   }
 
-  async check(input: CheckInput): Promise<Decision> {
+  /**
+   * The decision for a request. Returned as is when no round trip was needed (a denial before the
+   * limiter), else as a promise: a check of a cached key makes one promise of its own, for the
+   * limiter's answer, and none while it waits for it.
+   */
+  check(input: CheckInput): Decision | Promise<Decision> {
     const credential = findCredential(input, this.deps.credentialHeaders);
     if (credential.kind === "none") {
       return deny("MISSING", "send an API key as Authorization: Bearer <key>");
@@ -76,26 +81,34 @@ export class KeyChecker {
   }
 
   /** The decision for a secret already taken from the request: the rest of check(), for every caller. */
-  async checkSecret(secret: string, options: SecretCheckOptions): Promise<Decision> {
+  checkSecret(secret: string, options: SecretCheckOptions): Decision | Promise<Decision> {
     const cost = options.cost ?? 1;
     if (!Number.isInteger(cost) || cost < 1 || cost > MAX_COST) return this.misconfigured(options.cost);
-    const consume = options.consume !== false;
     if (!this.deps.format.isWellFormed(secret)) return deny("MALFORMED", "the API key is malformed");
+    const found = this.deps.lookup.find(hashKey(secret));
+    if (!(found instanceof Promise)) return this.checkKey(found, options, cost);
+    return found.then(
+      (key) => this.checkKey(key, options, cost),
+      (err: unknown) => {
+        if (!(err instanceof KeyStoreUnavailable)) throw err;
+        return {
+          ...deny("UNAVAILABLE", "the key service is temporarily unavailable"),
+          retryAfterSeconds: RETRY_UNAVAILABLE_SECONDS,
+        };
+      },
+    );
+  }
 
-    let key: AuthKey | null;
-    try {
-      key = await this.deps.lookup.find(hashKey(secret));
-    } catch (err) {
-      if (!(err instanceof KeyStoreUnavailable)) throw err;
-      return {
-        ...deny("UNAVAILABLE", "the key service is temporarily unavailable"),
-        retryAfterSeconds: RETRY_UNAVAILABLE_SECONDS,
-      };
-    }
+  /** checkSecret() once the key record is known: its state, billing, scopes, then the limits. */
+  private checkKey(
+    key: AuthKey | null,
+    options: SecretCheckOptions,
+    cost: number,
+  ): Decision | Promise<Decision> {
     if (!key || (options.onlyUserId !== undefined && key.userId !== options.onlyUserId)) {
       return deny("UNKNOWN", "the API key is not valid");
     }
-
+    const consume = options.consume !== false;
     const now = this.now();
     const refusal = this.stateRefusal(key, now);
     if (refusal) {
@@ -123,7 +136,24 @@ export class KeyChecker {
       limitOptions = this.quotaOptions(key, plan.monthlyQuota, plan.overage, now, cost, consume);
     }
     // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
-    const limits = await this.limit(key, now, limitOptions);
+    // One then() for both outcomes: the limiter's answer, or its failure and the fallback's.
+    return this.limiterCheck(this.deps.limiter, key, now, limitOptions).then(
+      (limits) => this.decide(key, limits, now, cost, consume),
+      (err: unknown) =>
+        this.fallback(err, key, now, limitOptions).then((limits) =>
+          this.decide(key, limits, now, cost, consume),
+        ),
+    );
+  }
+
+  /** The decision once the limits are known; `limits` null when rate limiting is unavailable. */
+  private decide(
+    key: AuthKey,
+    limits: LimitResult | null,
+    now: number,
+    cost: number,
+    consume: boolean,
+  ): Decision {
     if (!limits) {
       if (consume) this.deps.usage.record(key.id, false, now);
       return {
@@ -150,6 +180,7 @@ export class KeyChecker {
         retryAfterSeconds: Math.max(1, Math.ceil(limits.retryAfterMs / 1000)),
       };
     }
+    const plan = key.plan;
     if (quota && consume && plan) this.alertCrossings(key, plan.alertThresholds, quota, cost);
     return { allowed: true, key, limits, units: cost };
   }
@@ -238,21 +269,26 @@ export class KeyChecker {
     return null;
   }
 
-  /** null when Redis failed and the failure mode is closed. */
-  private async limit(key: AuthKey, now: number, options: LimitOptions): Promise<LimitResult | null> {
+  /** A limiter's answer, a limiter that throws instead of rejecting included. */
+  private limiterCheck(limiter: RateLimiter, key: AuthKey, now: number, options: LimitOptions) {
     try {
-      return await this.deps.limiter.check(key, key.limits, now, options);
+      return limiter.check(key, key.limits, now, options);
     } catch (err) {
-      this.deps.metrics.errors.inc({ dependency: "redis", operation: "rate_limit" });
-      this.deps.logger.debug({ err: (err as Error).message }, "rate limit call failed");
-      if (!this.deps.fallback) return null;
-      try {
-        return await this.deps.fallback.check(key, key.limits, now, options);
-      } catch (fallbackErr) {
-        // The local limiter reads Postgres for a quota it has not seen: with both away, refuse.
-        this.deps.logger.debug({ err: (fallbackErr as Error).message }, "local rate limit failed");
-        return null;
-      }
+      return Promise.reject(err);
+    }
+  }
+
+  /** After Redis failed: the local limiter when the failure mode is open, else null (refuse). */
+  private async fallback(err: unknown, key: AuthKey, now: number, options: LimitOptions) {
+    this.deps.metrics.errors.inc({ dependency: "redis", operation: "rate_limit" });
+    this.deps.logger.debug({ err: (err as Error).message }, "rate limit call failed");
+    if (!this.deps.fallback) return null;
+    try {
+      return await this.limiterCheck(this.deps.fallback, key, now, options);
+    } catch (fallbackErr) {
+      // The local limiter reads Postgres for a quota it has not seen: with both away, refuse.
+      this.deps.logger.debug({ err: (fallbackErr as Error).message }, "local rate limit failed");
+      return null;
     }
   }
 }

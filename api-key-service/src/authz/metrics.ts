@@ -9,6 +9,8 @@ export class AuthzMetrics {
    * prom-client builds a label hash string on every inc().
    */
   private allowedPending = 0;
+  /** Cache hits not yet added to `cache`, for the same reason (nearly every check is one). */
+  private hitsPending = 0;
   readonly duration: Histogram<"outcome">;
   readonly cache: Counter<"result">;
   readonly storeQueries: Counter;
@@ -37,6 +39,7 @@ export class AuthzMetrics {
       help: "Key cache lookups: hit, negative_hit (known unknown), stale (served while refreshing), miss",
       labelNames: ["result"],
       registers,
+      collect: () => this.addHits(),
     });
     this.storeQueries = new Counter({
       name: "key_store_queries_total",
@@ -65,6 +68,17 @@ export class AuthzMetrics {
   /** Counts one allowed check (see allowedPending). */
   countAllowed(): void {
     this.allowedPending += 1;
+  }
+
+  /** Counts one key cache hit (see hitsPending). */
+  countCacheHit(): void {
+    this.hitsPending += 1;
+  }
+
+  private addHits(): void {
+    if (this.hitsPending === 0) return;
+    this.cache.inc({ result: "hit" }, this.hitsPending);
+    this.hitsPending = 0;
   }
 
   private addAllowed(): void {

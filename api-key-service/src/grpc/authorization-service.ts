@@ -48,28 +48,45 @@ export class AuthorizationService {
       decoder === "wire"
         ? readCheckInput
         : (bytes: Buffer) => toCheckInput(CheckRequest.decode(bytes) as unknown as CheckRequest__Output);
-    server.addUnary(AUTHORIZATION_CHECK_PATH, async (bytes) => {
+    const bytesOf = (answer: Answer) => (Buffer.isBuffer(answer) ? answer : serialize(answer));
+    server.addUnary(AUTHORIZATION_CHECK_PATH, (bytes) => {
       let input: CheckInput;
       try {
         input = read(bytes);
       } catch {
         throw new GrpcError(Status.INTERNAL, "malformed CheckRequest");
       }
-      const answer = await this.check(input);
-      return Buffer.isBuffer(answer) ? answer : serialize(answer);
+      return this.check(input, bytesOf);
     });
   }
 
-  async check(input: CheckInput): Promise<Answer> {
+  /**
+   * The answer to a check, passed through `then` (the handler's encoding) in the same step: a check
+   * that waits on Redis makes one promise here and one in the checker, and a denial before the
+   * limiter none.
+   */
+  check<T>(input: CheckInput, then: (answer: Answer) => T): T | Promise<T> {
     // performance.now(): a double, where hrtime.bigint() allocates a BigInt at each end.
     const started = performance.now();
-    let decision: Decision;
+    let decision: Decision | Promise<Decision>;
     try {
-      decision = await this.checker.check(input);
+      decision = this.checker.check(input);
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, "check failed unexpectedly");
-      decision = unavailable;
+      decision = this.failed(err);
     }
+    if (!(decision instanceof Promise)) return then(this.answer(decision, started));
+    return decision.then(
+      (settled) => then(this.answer(settled, started)),
+      (err: unknown) => then(this.answer(this.failed(err), started)),
+    );
+  }
+
+  private failed(err: unknown): Decision {
+    this.logger.error({ err: (err as Error).message }, "check failed unexpectedly");
+    return unavailable;
+  }
+
+  private answer(decision: Decision, started: number): Answer {
     const seconds = (performance.now() - started) / 1e3;
     if (decision.allowed) {
       this.metrics.countAllowed();
