@@ -24,6 +24,7 @@ import { runLabel } from "./report.js";
 import {
   type BenchOptions,
   failureCount,
+  fellBehind,
   isNoisy,
   isValid,
   otherCpu,
@@ -293,7 +294,11 @@ function printRun(run: RunRecord): void {
   log(
     `  failures: http ${f.http}, grpc ${f.grpc}, denied ${f.denied}, transport ${f.transport}, skipped ${f.skipped}, ` +
       `decode mismatch ${f.decodeMismatch}; ${g.sampledDecodes} sampled full decodes` +
-      (isValid(run) ? "" : "  ← NOT A VALID FIGURE"),
+      (isValid(run)
+        ? ""
+        : fellBehind(run)
+          ? "  ← FELL BEHIND (the rate was not sustained)"
+          : "  ← NOT A VALID FIGURE"),
   );
   for (const example of f.examples) log(`    e.g. ${example}`);
   const outside = g.outsideWindowFailures;

@@ -80,6 +80,18 @@ export function isValid(run: RunRecord): boolean {
   return run.generator.checks > 0 && failureCount(run.generator.failures) === 0;
 }
 
+/**
+ * A paced run whose only failures are sends skipped at the in-flight cap: the target answered
+ * everything it was sent, correctly, but slower than the schedule, so requests piled up to the cap.
+ * That is what was measured (the rate was not sustained), not a fault of the measurement.
+ */
+export function fellBehind(run: RunRecord): boolean {
+  const f = run.generator.failures;
+  return (
+    run.spec.mode === "paced" && run.generator.checks > 0 && f.skipped > 0 && failureCount(f) === f.skipped
+  );
+}
+
 export interface RedisSample {
   /** Set for the sample taken with the quota keys. */
   variant?: "quota";

@@ -27,7 +27,14 @@ import { type Context, measureQuietly, probeTarget, redisSample } from "./measur
 import { readOptions } from "./options.js";
 import { PgStatementCounter, totalStatements } from "./pg-counter.js";
 import { isComparisonOnly, renderReport, runLabel, targetSummary } from "./report.js";
-import { type BenchReport, isValid, type RedisSample, type RunRecord, type RunSpec } from "./results.js";
+import {
+  type BenchReport,
+  fellBehind,
+  isValid,
+  type RedisSample,
+  type RunRecord,
+  type RunSpec,
+} from "./results.js";
 import type { ServiceTarget } from "./service.js";
 import { connectAndDescribe, seedBenchDatabase, startBenchService } from "./setup.js";
 import { measureTail, type TailContext } from "./tail.js";
@@ -265,7 +272,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     log(
       `${runLabel(run.spec)}: the no-op server did not sustain this rate (a comparison only, not a failure)`,
     );
-  const invalid = runs.filter((r) => !isValid(r) && !isComparisonOnly(r));
+  for (const run of runs.filter(fellBehind))
+    log(`${runLabel(run.spec)}: fell behind its schedule (a measured outcome, judged in the targets)`);
+  const invalid = runs.filter((r) => !isValid(r) && !isComparisonOnly(r) && !fellBehind(r));
   if (invalid.length > 0) {
     log(
       `${invalid.length} run(s) had failures and are not valid figures: ${invalid.map((r) => runLabel(r.spec)).join("; ")}`,
