@@ -86,7 +86,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
     onError: redisOptions.onError,
     quotaBaseline,
   });
-  const subscriber = createRedisClient(redisOptions);
+  const subscriber = createRedisClient({ ...redisOptions, resubscribesItself: true });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new AuthzMetrics(registry);

@@ -25,7 +25,7 @@ const test = withServices.extend<{ replica: () => Replica }>({
         clear: () => evicted.push("all"),
       } as unknown as KeyCache;
       const publisher = createRedisClient({ url: services.redisUrl });
-      const subscriber = createRedisClient({ url: services.redisUrl });
+      const subscriber = createRedisClient({ url: services.redisUrl, resubscribesItself: true });
       const logger = createLogger({ service: "test", level: "silent" });
       const invalidation = new CacheInvalidation(publisher, subscriber, cache, logger, services.redisPrefix);
       const replica = { invalidation, publisher, subscriber, evicted };
@@ -56,6 +56,36 @@ describe("key-change invalidation between replicas", () => {
       },
       { timeout: 5_000, interval: 250 },
     );
+  });
+
+  test("a replica subscribes again after a reconnect, again a second later when that SUBSCRIBE fails, and rejects nothing unhandled", async ({
+    replica,
+  }) => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const a = replica();
+      const b = replica();
+      await Promise.all([a.invalidation.start(), b.invalidation.start()]);
+      // The connection drops again before Redis answers the SUBSCRIBE sent after the reconnect.
+      const subscribe = vi
+        .spyOn(b.subscriber, "subscribe")
+        .mockRejectedValueOnce(new Error("Connection is closed."));
+      b.subscriber.disconnect(true);
+      await vi.waitFor(() => expect(subscribe).toHaveBeenCalledTimes(2), { timeout: 5_000, interval: 50 });
+      expect(b.evicted).toContain("all");
+      await vi.waitFor(
+        () => {
+          a.invalidation.keyChanged("key_2");
+          expect(b.evicted).toContain("key:key_2");
+        },
+        { timeout: 5_000, interval: 250 },
+      );
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 
   test("a PUBLISH Redis did not take is sent again", async ({ replica }) => {

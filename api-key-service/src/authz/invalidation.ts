@@ -11,8 +11,10 @@ export interface ManagementKeyCache {
  * Keeps every replica's key cache honest. A change evicts the key here at once and is published on a
  * Redis channel that every replica subscribes to. Pub/sub delivers nothing missed while a subscriber
  * was disconnected, so on every reconnect the whole cache is dropped. A SUBSCRIBE that fails at start
- * (Redis away, or slower than the command timeout) is tried again every second until it is taken:
- * ioredis re-subscribes on reconnect only to channels Redis has confirmed.
+ * (Redis away, or slower than the command timeout) is tried again every second until it is taken,
+ * and so is the SUBSCRIBE sent after each reconnect: the subscriber is made with
+ * `resubscribesItself` (ioredis's own re-subscribe leaves its failure unhandled, and covers only
+ * channels Redis had confirmed).
  */
 export class CacheInvalidation {
   private readonly channel: string;
@@ -37,6 +39,7 @@ export class CacheInvalidation {
         this.cache.clear();
         this.managementKeys?.clear();
         this.logger.info("re-subscribed to key changes; key caches cleared");
+        if (!this.stopped) void this.subscribe();
       }
       this.connectedBefore = true;
     });

@@ -11,6 +11,13 @@ export interface RedisClientOptions {
   onError?: (err: Error) => void;
   /** Commands fail at once while disconnected rather than wait in a queue (the check path's way). */
   failFast?: boolean;
+  /**
+   * A client for SUBSCRIBE whose owner subscribes again itself after each reconnect ('ready'). ioredis's
+   * own re-subscribe sends SUBSCRIBE without handling its failure: a connection that drops again
+   * before Redis answers it leaves an unhandled rejection. One Redis only; a Cluster moves its
+   * subscription to another node itself.
+   */
+  resubscribesItself?: boolean;
 }
 
 /** Where REDIS_URL points: one Redis, or the seed nodes of a Redis Cluster. */
@@ -117,7 +124,7 @@ export function createRedisClient(options: RedisClientOptions): Redis {
   const queue = !options.failFast;
   const client = target.cluster
     ? createCluster(target, common, queue)
-    : createSingle(options.url, common, queue);
+    : createSingle(options.url, common, queue, !options.resubscribesItself);
   const report = onceASecond((err: Error) => options.onError?.(err));
   client.on("error", report);
   return client;
@@ -128,7 +135,12 @@ type CommonOptions = Pick<
   "keyPrefix" | "connectTimeout" | "commandTimeout" | "maxRetriesPerRequest" | "username" | "password" | "tls"
 >;
 
-function createSingle(url: string, common: CommonOptions, enableOfflineQueue: boolean): SingleRedis {
+function createSingle(
+  url: string,
+  common: CommonOptions,
+  enableOfflineQueue: boolean,
+  autoResubscribe: boolean,
+): SingleRedis {
   const { keyPrefix, connectTimeout, commandTimeout, maxRetriesPerRequest } = common;
   // ioredis reads the URL itself (credentials, database, TLS and its query options), as it always has.
   return new SingleRedis(url, {
@@ -138,6 +150,7 @@ function createSingle(url: string, common: CommonOptions, enableOfflineQueue: bo
     maxRetriesPerRequest,
     lazyConnect: false,
     enableOfflineQueue,
+    autoResubscribe,
     retryStrategy: reconnectDelayMs,
   });
 }
