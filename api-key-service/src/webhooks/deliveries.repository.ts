@@ -13,23 +13,28 @@ export interface ClaimedDelivery {
   payload: unknown;
 }
 
+/** `now()` plus `ms` milliseconds, in SQL. */
+const fromNow = (ms: number) => sql<Date>`now() + ${Math.max(0, Math.round(ms))} * interval '1 millisecond'`;
+
 /**
- * Claims due deliveries for one attempt: each is leased until `leaseUntil` (no other worker takes it
+ * Claims due deliveries for one attempt: each is leased for `leaseMs` (no other worker takes it
  * meanwhile) and its attempt counted. FOR UPDATE SKIP LOCKED lets several replicas claim at once
  * without waiting on, or taking, each other's rows. One autocommitted statement: no transaction is
  * held while the receiver is called, and a worker killed mid-call leaves a lease that simply expires.
+ * Due is by Postgres's clock, the one deliveries are created and rescheduled with: this process's
+ * clock, in whole milliseconds and perhaps skewed, left a delivery created in the same millisecond
+ * (or up to the skew) for the next pass.
  */
 export async function claimDueDeliveries(
   db: Queryable,
-  now: Date,
-  leaseUntil: Date,
+  leaseMs: number,
   limit: number,
 ): Promise<ClaimedDelivery[]> {
   const { rows } = await sql<ClaimedDelivery>`
     update webhook_deliveries d
-       set next_attempt_at = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
+       set next_attempt_at = ${fromNow(leaseMs)}, attempts = d.attempts + 1, updated_at = now()
       from (select id from webhook_deliveries
-             where status = 'pending' and next_attempt_at <= ${now}
+             where status = 'pending' and next_attempt_at <= now()
              order by next_attempt_at
              limit ${limit}
                for update skip locked) due,
@@ -68,18 +73,19 @@ export async function markDelivered(
     .execute();
 }
 
+/** `retryInMs`: when to try again, from Postgres's clock (see claimDueDeliveries); null for never. */
 export async function markFailed(
   db: Queryable,
   claim: { id: string; attempts: number },
-  outcome: { statusCode: number | null; error: string; nextAttemptAt: Date | null },
+  outcome: { statusCode: number | null; error: string; retryInMs: number | null },
   now: Date,
 ): Promise<void> {
   await db
     .updateTable("webhook_deliveries")
     .set({
       // No next attempt: the retry period is over.
-      status: outcome.nextAttemptAt ? "pending" : "dead",
-      next_attempt_at: outcome.nextAttemptAt ?? now,
+      status: outcome.retryInMs === null ? "dead" : "pending",
+      next_attempt_at: fromNow(outcome.retryInMs ?? 0),
       last_status_code: outcome.statusCode,
       last_error: outcome.error,
       updated_at: now,

@@ -79,13 +79,7 @@ export class WebhookWorker {
     const counts = { delivered: 0, retrying: 0, dead: 0 };
     const { db, concurrency, timeoutMs } = this.options;
     for (let page = 0; page < MAX_PAGES_PER_PASS && !this.stopping.signal.aborted; page++) {
-      const now = this.now();
-      const claimed = await claimDueDeliveries(
-        db,
-        new Date(now),
-        new Date(now + timeoutMs + LEASE_MARGIN_MS),
-        concurrency,
-      );
+      const claimed = await claimDueDeliveries(db, timeoutMs + LEASE_MARGIN_MS, concurrency);
       if (claimed.length === 0) break;
       const outcomes = await Promise.all(claimed.map((delivery) => this.attempt(delivery)));
       for (const outcome of outcomes) counts[outcome]++;
@@ -107,9 +101,9 @@ export class WebhookWorker {
       await markDelivered(this.options.db, delivery, outcome.statusCode, now);
       return "delivered";
     }
-    const next = this.stopping.signal.aborted ? now : this.nextAttempt(delivery, now);
-    await markFailed(this.options.db, delivery, { ...failure(outcome), nextAttemptAt: next }, now);
-    if (next) return "retrying";
+    const retryInMs = this.stopping.signal.aborted ? 0 : this.retryDelay(delivery, now);
+    await markFailed(this.options.db, delivery, { ...failure(outcome), retryInMs }, now);
+    if (retryInMs !== null) return "retrying";
     this.options.logger.warn(
       { webhook_id: delivery.webhook_id, event_id: delivery.event_id, attempts: delivery.attempts },
       "webhook delivery dead: retried for the whole retry period",
@@ -118,11 +112,11 @@ export class WebhookWorker {
   }
 
   /** Exponential back-off with jitter (half to all of the delay); null once the retry period is over. */
-  private nextAttempt(delivery: ClaimedDelivery, now: Date): Date | null {
+  private retryDelay(delivery: ClaimedDelivery, now: Date): number | null {
     const { baseMs, maxMs, forMs } = this.options.retry;
     if (now.getTime() - delivery.created_at.getTime() >= forMs) return null;
     const delay = Math.min(maxMs, baseMs * 2 ** Math.min(delivery.attempts - 1, 30));
-    return new Date(now.getTime() + delay / 2 + Math.random() * (delay / 2));
+    return delay / 2 + Math.random() * (delay / 2);
   }
 }
 
