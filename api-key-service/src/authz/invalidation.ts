@@ -10,7 +10,8 @@ export interface ManagementKeyCache {
 /**
  * Keeps every replica's key cache honest. A change evicts the key here at once and is published on a
  * Redis channel that every replica subscribes to. Pub/sub delivers nothing missed while a subscriber
- * was disconnected, so on every reconnect the whole cache is dropped. A SUBSCRIBE that fails at start
+ * was disconnected or not yet subscribed, so the whole cache is dropped on every reconnect, and again
+ * once a SUBSCRIBE that follows a reconnect or a failed attempt is taken. A SUBSCRIBE that fails at start
  * (Redis away, or slower than the command timeout) is tried again every second until it is taken,
  * and so is the SUBSCRIBE sent after each reconnect: the subscriber is made with
  * `resubscribesItself` (ioredis's own re-subscribe leaves its failure unhandled, and covers only
@@ -19,6 +20,8 @@ export interface ManagementKeyCache {
 export class CacheInvalidation {
   private readonly channel: string;
   private connectedBefore = false;
+  /** Changes may have gone unheard since Redis last took our SUBSCRIBE: a reconnect, or a failed one. */
+  private missed = false;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -36,9 +39,8 @@ export class CacheInvalidation {
     });
     this.subscriber.on("ready", () => {
       if (this.connectedBefore) {
-        this.cache.clear();
-        this.managementKeys?.clear();
-        this.logger.info("re-subscribed to key changes; key caches cleared");
+        this.missed = true;
+        this.clearCaches();
         if (!this.stopped) void this.subscribe();
       }
       this.connectedBefore = true;
@@ -59,7 +61,14 @@ export class CacheInvalidation {
   private async subscribe(): Promise<void> {
     try {
       await this.subscriber.subscribe(this.channel);
+      if (this.missed) {
+        // What was cached between the loss and now may have missed a change.
+        this.missed = false;
+        this.clearCaches();
+        this.logger.info("re-subscribed to key changes; key caches cleared");
+      }
     } catch (err) {
+      this.missed = true;
       if (this.stopped) return;
       this.logger.warn(
         { err: (err as Error).message },
@@ -68,6 +77,11 @@ export class CacheInvalidation {
       this.retry = setTimeout(() => void this.subscribe(), 1_000);
       this.retry.unref();
     }
+  }
+
+  private clearCaches(): void {
+    this.cache.clear();
+    this.managementKeys?.clear();
   }
 
   keyChanged(keyId: string): void {
