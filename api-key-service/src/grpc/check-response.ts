@@ -193,17 +193,6 @@ function varintText(value: number): string {
   return text + String.fromCharCode(rest);
 }
 
-/** The RateLimit-Policy entry of one key record and billing period, encoded once. */
-interface KeptPolicy {
-  minute: number;
-  day: number;
-  /** The quota's limit and period, -1 without a quota. */
-  quota: number;
-  start: number;
-  end: number;
-  bytes: Buffer;
-}
-
 /**
  * Encodes the CheckResponse of an allowed check, the answer to nearly every call, from parts: what
  * depends only on the key (its identity headers, the headers to remove, its dynamic metadata) is
@@ -232,71 +221,65 @@ export class AllowedResponseEncoder {
       this.parts.set(key, byCost);
     }
     let parts = byCost.get(units);
-    if (!parts) {
-      parts = {
-        ok: keep(
-          this.OkHttpResponse.encode({
-            headers: identityFields(key).map(header),
-            headers_to_remove: this.settings.credentialHeaders,
-          }).finish(),
-        ),
-        metadata: keep(this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish()),
-      };
+    if (!parts || !samePolicy(parts, limits)) {
+      parts = this.partsFor(key, units, limits, parts);
       byCost.set(units, parts);
     }
-    const policy = this.policyOf(parts, limits);
-    // The policy is the first field; it is written from the bytes kept for the key record.
     const rate = this.rateText;
     rate.clear();
     writeRateLimitFields(limits, rate);
     rate.end();
-    const okSize = parts.ok.length + policy.bytes.length + rate.entries.length;
+    const kept = parts.bytes;
+    // OkHttpResponse: the key's part and the policy (kept), then this check's rate-limit entries.
+    const okSize = parts.metadataStart + rate.entries.length;
     const out = Buffer.allocUnsafe(
-      this.status.length + 1 + varintSize(okSize) + okSize + parts.metadata.length,
+      this.status.length + 1 + varintSize(okSize) + okSize + kept.length - parts.metadataStart,
     );
     let at = this.status.copy(out, 0);
     out[at++] = OK_RESPONSE_TAG;
     at = writeVarint(out, at, okSize);
-    at += parts.ok.copy(out, at);
     // OkHttpResponse's fields may be concatenated: a repeated field's entries appended after the
     // per-key part decode exactly as if encoded together (a test holds this to the serializer's bytes).
-    at += policy.bytes.copy(out, at);
+    at += kept.copy(out, at, 0, parts.metadataStart);
     at += out.write(rate.entries, at, "latin1");
-    parts.metadata.copy(out, at);
+    kept.copy(out, at, parts.metadataStart);
     return out;
   }
 
   /**
-   * RateLimit-Policy as one encoded entry, kept beside the key's parts: it changes only with the key
-   * record's limits or its quota's period, which are checked on every call.
+   * A key record's parts for a cost, or `old`'s again with a new RateLimit-Policy entry: it changes
+   * only with the record's limits or its quota's period, which are checked on every call.
    */
-  private policyOf(parts: Parts, limits: LimitResult): KeptPolicy {
+  private partsFor(key: AuthKey, units: number, limits: LimitResult, old: Parts | undefined): Parts {
+    const ok = old
+      ? old.bytes.subarray(0, old.okEnd)
+      : this.OkHttpResponse.encode({
+          headers: identityFields(key).map(header),
+          headers_to_remove: this.settings.credentialHeaders,
+        }).finish();
+    const metadata = old
+      ? old.bytes.subarray(old.metadataStart)
+      : this.CheckResponse.encode({ dynamic_metadata: allowedMetadata(key, units) }).finish();
+    const policy = new HeaderOptionText();
+    policy.field(POLICY);
+    policy.text(rateLimitPolicy(limits));
+    policy.end();
+    const metadataStart = ok.length + policy.entries.length;
+    const bytes = Buffer.allocUnsafeSlow(metadataStart + metadata.length);
+    bytes.set(ok, 0);
+    bytes.write(policy.entries, ok.length, "latin1");
+    bytes.set(metadata, metadataStart);
     const quota = limits.quota;
-    const kept = parts.policy;
-    if (
-      kept &&
-      kept.minute === limits.minute.limit &&
-      kept.day === limits.day.limit &&
-      kept.quota === (quota ? quota.limit : -1) &&
-      kept.start === (quota ? quota.periodStart : -1) &&
-      kept.end === (quota ? quota.periodEnd : -1)
-    ) {
-      return kept;
-    }
-    const entry = new HeaderOptionText();
-    entry.field(POLICY);
-    entry.text(rateLimitPolicy(limits));
-    entry.end();
-    const bytes = keep(Buffer.from(entry.entries, "latin1"));
-    parts.policy = {
+    return {
+      bytes,
+      okEnd: ok.length,
+      metadataStart,
       minute: limits.minute.limit,
       day: limits.day.limit,
       quota: quota ? quota.limit : -1,
       start: quota ? quota.periodStart : -1,
       end: quota ? quota.periodEnd : -1,
-      bytes,
     };
-    return parts.policy;
   }
 }
 
@@ -307,19 +290,33 @@ const asBuffer = (bytes: Uint8Array) =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
- * Bytes kept as long as a key record, in memory of their own. protobufjs and Buffer.from() hand out
- * small buffers as slices of shared 8 KB slabs, and one kept slice keeps its whole slab alive: the
- * parts of 20,000 keys held 36 MB outside the heap, most of it slabs of answers long sent.
+ * What is kept per key record and cost: the key's part of OkHttpResponse, its RateLimit-Policy entry
+ * and the dynamic metadata, encoded, in one buffer of its own, and the terms the policy was written
+ * for. protobufjs and Buffer.from() hand out small buffers as slices of shared 8 KB slabs, and one kept
+ * slice keeps its whole slab alive: kept as such, the parts of 20,000 keys held 36 MB outside the
+ * heap, most of it slabs of answers long sent. Three buffers of their own per key were 60,000
+ * Buffers and ArrayBuffers for the garbage collector to trace and sweep.
  */
-function keep(bytes: Uint8Array): Buffer {
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  own.set(bytes);
-  return own;
+interface Parts {
+  bytes: Buffer;
+  /** The policy entry is at [okEnd, metadataStart); the metadata from metadataStart to the end. */
+  okEnd: number;
+  metadataStart: number;
+  minute: number;
+  day: number;
+  /** The quota's limit and period, -1 without a quota. */
+  quota: number;
+  start: number;
+  end: number;
 }
 
-/** What is kept per key record and cost. */
-interface Parts {
-  ok: Buffer;
-  metadata: Buffer;
-  policy?: KeptPolicy;
+function samePolicy(parts: Parts, limits: LimitResult): boolean {
+  const quota = limits.quota;
+  return (
+    parts.minute === limits.minute.limit &&
+    parts.day === limits.day.limit &&
+    parts.quota === (quota ? quota.limit : -1) &&
+    parts.start === (quota ? quota.periodStart : -1) &&
+    parts.end === (quota ? quota.periodEnd : -1)
+  );
 }
