@@ -202,14 +202,14 @@ export class KeyChecker {
     if (!kept || now < kept.quota.periodStart || now >= kept.quota.periodEnd) {
       const period = billingPeriod(key.billingAnchor, now);
       const quota = { limit, periodStart: period.start, periodEnd: period.end, block: overage === "block" };
-      kept = { quota, byCost: new Map() };
+      kept = { quota, byCost: [] };
       this.quotas.set(key, kept);
     }
     if (!consume) return { cost, consume, quota: kept.quota };
-    let options = kept.byCost.get(cost);
+    let options = kept.byCost.find((o) => o.cost === cost);
     if (!options) {
       options = { cost, consume, quota: kept.quota };
-      if (kept.byCost.size < 100) kept.byCost.set(cost, options);
+      if (kept.byCost.length < 100) kept.byCost.push(options);
     }
     return options;
   }
@@ -295,7 +295,8 @@ export class KeyChecker {
 
 interface KeptQuota {
   quota: QuotaRequest;
-  byCost: Map<number, LimitOptions>;
+  /** One options object per cost (a route has one; a key sees a handful): a short list, not a Map per key. */
+  byCost: LimitOptions[];
 }
 
 function deny(reason: Exclude<Decision, { allowed: true }>["reason"], message: string) {

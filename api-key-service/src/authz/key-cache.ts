@@ -14,8 +14,11 @@ interface Entry {
  */
 export class KeyCache {
   private readonly entries: LRUCache<string, Entry>;
-  /** key id -> hashes cached for it (current and rotated-out secret). */
-  private readonly hashesById = new Map<string, Set<string>>();
+  /**
+   * key id -> the hash cached for it, or its hashes while a rotated-out secret is cached too: a Set per
+   * key for what is nearly always one hash was a tenth of a cached key's memory.
+   */
+  private readonly hashesById = new Map<string, string | string[]>();
   /**
    * What was evicted while lookups were reading Postgres ("k:", "u:", "p:" and the id), by the count
    * of evictions at the time; forgotten when no read is under way. A read that began before such an
@@ -64,17 +67,19 @@ export class KeyCache {
   set(hash: string, key: AuthKey | null, fetchedAt: number): void {
     this.entries.set(hash, { key, fetchedAt });
     if (key) {
-      const hashes = this.hashesById.get(key.id) ?? new Set<string>();
-      hashes.add(hash);
-      this.hashesById.set(key.id, hashes);
+      const hashes = this.hashesById.get(key.id);
+      if (hashes === undefined || hashes === hash) this.hashesById.set(key.id, hash);
+      else if (typeof hashes === "string") this.hashesById.set(key.id, [hashes, hash]);
+      else if (!hashes.includes(hash)) hashes.push(hash);
     }
   }
 
   /** Forgets every cached secret of a key. */
   evictKey(keyId: string): void {
     this.evicted(`k:${keyId}`);
-    for (const hash of [...(this.hashesById.get(keyId) ?? [])]) this.entries.delete(hash);
+    const hashes = this.hashesById.get(keyId);
     this.hashesById.delete(keyId);
+    for (const hash of typeof hashes === "string" ? [hashes] : (hashes ?? [])) this.entries.delete(hash);
   }
 
   /** Forgets every key of a user (their billing customer changed). */
@@ -110,7 +115,11 @@ export class KeyCache {
 
   private unindex(keyId: string, hash: string): void {
     const hashes = this.hashesById.get(keyId);
-    hashes?.delete(hash);
-    if (hashes?.size === 0) this.hashesById.delete(keyId);
+    if (hashes === hash) this.hashesById.delete(keyId);
+    else if (Array.isArray(hashes)) {
+      const rest = hashes.filter((h) => h !== hash);
+      if (rest.length === 0) this.hashesById.delete(keyId);
+      else this.hashesById.set(keyId, rest.length === 1 ? (rest[0] as string) : rest);
+    }
   }
 }

@@ -28,6 +28,9 @@ interface Waiting {
 /** At most this many hashes in one query. */
 const MAX_BATCH = 500;
 
+/** The scopes of every key that has none: one set, not one per cached key. */
+const NO_SCOPES: ReadonlySet<string> = new Set();
+
 /**
  * Finds a key by secret hash: from the cache when it has the hash, else from Postgres. Misses are
  * looked up together: the hashes missed during one turn of the event loop go in one query (a cold
@@ -172,7 +175,7 @@ export class KeyLookup {
     return {
       id: row.id,
       userId: row.user_id,
-      scopes: new Set(row.scopes),
+      scopes: row.scopes.length === 0 ? NO_SCOPES : new Set(row.scopes),
       // The key's own limit, else its user's plan's, else the configured default.
       limits: {
         perMinute:

@@ -208,22 +208,22 @@ export class AllowedResponseEncoder {
    * Per key record and cost (routes have a handful of costs). Key records are replaced, never
    * changed, when a key changes; a dropped record takes its parts along.
    */
-  private readonly parts = new WeakMap<AuthKey, Map<number, Parts>>();
+  private readonly parts = new WeakMap<AuthKey, Parts>();
   /** The rate-limit headers of the answer being encoded (encode runs to its end at once). */
   private readonly rateText = new HeaderOptionText();
 
   constructor(private readonly settings: ResponseSettings) {}
 
   encode(key: AuthKey, limits: LimitResult, units: number): Buffer {
-    let byCost = this.parts.get(key);
-    if (!byCost) {
-      byCost = new Map();
-      this.parts.set(key, byCost);
-    }
-    let parts = byCost.get(units);
+    const first = this.parts.get(key);
+    let parts = first;
+    while (parts && parts.units !== units) parts = parts.next;
     if (!parts || !samePolicy(parts, limits)) {
-      parts = this.partsFor(key, units, limits, parts);
-      byCost.set(units, parts);
+      const fresh = this.partsFor(key, units, limits, parts);
+      // In front of the key's list (without the ones it replaces): a route's cost is found first.
+      fresh.next = withoutUnits(first, units, MAX_COSTS_KEPT - 1);
+      this.parts.set(key, fresh);
+      parts = fresh;
     }
     const rate = this.rateText;
     rate.clear();
@@ -271,6 +271,8 @@ export class AllowedResponseEncoder {
     bytes.set(metadata, metadataStart);
     const quota = limits.quota;
     return {
+      units,
+      next: undefined,
       bytes,
       okEnd: ok.length,
       metadataStart,
@@ -298,6 +300,9 @@ const asBuffer = (bytes: Uint8Array) =>
  * Buffers and ArrayBuffers for the garbage collector to trace and sweep.
  */
 interface Parts {
+  units: number;
+  /** The same key record's parts for another cost: routes have a handful. */
+  next: Parts | undefined;
   bytes: Buffer;
   /** The policy entry is at [okEnd, metadataStart); the metadata from metadataStart to the end. */
   okEnd: number;
@@ -308,6 +313,17 @@ interface Parts {
   quota: number;
   start: number;
   end: number;
+}
+
+/** Costs whose parts are kept per key record; past it the least recently added is dropped. */
+const MAX_COSTS_KEPT = 16;
+
+/** A key's list of parts without those of `units`, at most `max` long. */
+function withoutUnits(list: Parts | undefined, units: number, max: number): Parts | undefined {
+  if (!list || max <= 0) return undefined;
+  if (list.units === units) return withoutUnits(list.next, units, max);
+  list.next = withoutUnits(list.next, units, max - 1);
+  return list;
 }
 
 function samePolicy(parts: Parts, limits: LimitResult): boolean {
