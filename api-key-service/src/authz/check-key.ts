@@ -206,7 +206,8 @@ export class KeyChecker {
       this.quotas.set(key, kept);
     }
     if (!consume) return { cost, consume, quota: kept.quota };
-    let options = kept.byCost.find((o) => o.cost === cost);
+    let options: LimitOptions | undefined;
+    for (const o of kept.byCost) if (o.cost === cost) options = o;
     if (!options) {
       options = { cost, consume, quota: kept.quota };
       if (kept.byCost.length < 100) kept.byCost.push(options);
