@@ -9,27 +9,10 @@ import { AuthzMetrics } from "../src/authz/metrics.js";
 import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
 import type { UsageRecorder } from "../src/authz/usage-recorder.js";
 import { hashKey, KeyFormat } from "../src/keys/key-format.js";
+import { authKey } from "./auth-key.js";
 
 const format = new KeyFormat("gw");
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0, 250);
-
-function authKey(fields: Partial<AuthKey> = {}): AuthKey {
-  return {
-    id: "key-1",
-    userId: "acme",
-    scopes: new Set(["read"]),
-    limits: { perMinute: 3, perDay: 100 },
-    stripeCustomerId: null,
-    enabled: true,
-    expiresAt: null,
-    revokedAt: null,
-    graceEndsAt: null,
-    plan: null,
-    billingAnchor: null,
-    suspendedAt: null,
-    ...fields,
-  };
-}
 
 interface Harness {
   secret: string;

@@ -1,9 +1,10 @@
 import { loadEnvoyServices } from "@gateway/proto";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { type AuthKey, type DenialReason, HTTP_STATUS } from "../src/authz/decision.js";
+import { type DenialReason, HTTP_STATUS } from "../src/authz/decision.js";
 import type { LimitResult } from "../src/authz/sliding-window.js";
 import { AllowedResponseEncoder, toCheckResponse } from "../src/grpc/check-response.js";
+import { authKey } from "./auth-key.js";
 
 const check = loadEnvoyServices().envoy.service.auth.v3.Authorization.service.Check;
 
@@ -49,21 +50,6 @@ const limitsArb = fc.record({ minute: windowArb, day: windowArb, quota: quotaArb
 );
 const unitsArb = fc.integer({ min: 1, max: 1_000_000 });
 const headersArb = fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/), { minLength: 1, maxLength: 4 });
-
-function authKey(fields: { id: string; userId: string; stripeCustomerId: string | null }): AuthKey {
-  return {
-    ...fields,
-    scopes: new Set(),
-    limits: { perMinute: 100, perDay: 10_000 },
-    enabled: true,
-    expiresAt: null,
-    revokedAt: null,
-    graceEndsAt: null,
-    plan: null,
-    billingAnchor: null,
-    suspendedAt: null,
-  };
-}
 
 describe("the allowed answer encoded from parts", () => {
   test("is byte for byte the answer the service definition's serializer makes", () => {

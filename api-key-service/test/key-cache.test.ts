@@ -1,23 +1,8 @@
 import { describe, expect, test } from "vitest";
-import type { AuthKey } from "../src/authz/decision.js";
 import { KeyCache } from "../src/authz/key-cache.js";
+import { authKey } from "./auth-key.js";
 
-function key(id: string, userId = "user_1"): AuthKey {
-  return {
-    id,
-    userId,
-    scopes: new Set(),
-    limits: { perMinute: 100, perDay: 10_000 },
-    stripeCustomerId: null,
-    enabled: true,
-    expiresAt: null,
-    revokedAt: null,
-    graceEndsAt: null,
-    plan: null,
-    billingAnchor: null,
-    suspendedAt: null,
-  };
-}
+const key = (id: string) => authKey({ id });
 
 describe("the key cache's index of hashes by key", () => {
   test("evicting a key forgets its current and its rotated-out secret, and no other key's", () => {
