@@ -1,4 +1,4 @@
-import type { Queryable } from "@gateway/db";
+import { fromNow, type Queryable } from "@gateway/db";
 import { sql } from "kysely";
 
 /** A claimed delivery: what the worker needs to send it, and the attempt number that fences it. */
@@ -12,9 +12,6 @@ export interface ClaimedDelivery {
   secret: string;
   payload: unknown;
 }
-
-/** `now()` plus `ms` milliseconds, in SQL. */
-const fromNow = (ms: number) => sql<Date>`now() + ${Math.max(0, Math.round(ms))} * interval '1 millisecond'`;
 
 /**
  * Claims due deliveries for one attempt: each is leased for `leaseMs` (no other worker takes it

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Queryable } from "@gateway/db";
+import { fromNow, type Queryable } from "@gateway/db";
 import { sql } from "kysely";
 
 export interface EnqueueWindow {
@@ -113,7 +113,7 @@ export async function markRetry(db: Queryable, id: string, delayMs: number, reas
   await db
     .updateTable("stripe_outbox")
     .set({
-      next_attempt_at: sql`now() + ${delayMs} * interval '1 millisecond'`,
+      next_attempt_at: fromNow(delayMs),
       last_error: reason,
       attempts: sql`attempts + 1`,
     })
