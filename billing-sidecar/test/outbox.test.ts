@@ -97,6 +97,42 @@ describe("the Stripe outbox", () => {
     }
   });
 
+  test("usage enqueued while a pass is sending is sent by a pass asked for then", async ({ services }) => {
+    const sent: string[] = [];
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let sending = () => {};
+    const firstSend = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const client: MeterClient = {
+      batchSize: 1,
+      async send([event]) {
+        if (!event) throw new Error("empty call");
+        sending();
+        await held;
+        sent.push(event.customerId);
+        return { kind: "delivered", duplicate: false };
+      },
+    };
+    const sidecar = await startSidecar(services, {}, client);
+    try {
+      const minute = tenMinutesAgo();
+      await addUsage(sidecar, "cus_A", minute, 1);
+      const first = sidecar.sendToStripe();
+      await firstSend; // that pass has read what is due and is waiting on Stripe
+      await addUsage(sidecar, "cus_B", minute, 1);
+      const second = sidecar.sendToStripe();
+      release();
+      await Promise.all([first, second]);
+      expect(sent).toEqual(["cus_A", "cus_B"]);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
   test("windows still open or settling are not sent", async ({ services }) => {
     const script = scriptedClient(() => ({ kind: "delivered", duplicate: false }));
     const sidecar = await startSidecar(services, {}, script.client);

@@ -1,4 +1,4 @@
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import { type Kysely, sql } from "kysely";
 import { LRUCache } from "lru-cache";
@@ -33,8 +33,7 @@ const REMEMBERED = 10_000;
 export class QuotaAlertQueue implements QuotaAlerts {
   private pending = new Map<string, Pending>();
   private readonly written = new LRUCache<string, true>({ max: REMEMBERED });
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly writer = new SerialRunner(() => this.write());
   private dropped = 0;
   private readonly now: () => Date;
 
@@ -58,21 +57,18 @@ export class QuotaAlertQueue implements QuotaAlerts {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
-    this.timer.unref();
+    this.writer.every(this.options.flushIntervalMs);
   }
 
   /** Writes what is queued; call after the check path has stopped. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    await this.writer.stop();
     await this.flush();
   }
 
-  /** Writes the queued crossings; flushes run one after another. */
+  /** Writes the crossings queued before the call; writes run one at a time (SerialRunner). */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write());
-    return this.flushing;
+    return this.writer.run();
   }
 
   private async write(): Promise<void> {

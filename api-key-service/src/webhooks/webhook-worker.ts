@@ -1,4 +1,4 @@
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import {
@@ -42,8 +42,11 @@ const MAX_PAGES_PER_PASS = 20;
  * receiver sees one id per event, perhaps twice, never two ids.
  */
 export class WebhookWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new SerialRunner(() =>
+    this.pass().catch((err: unknown) =>
+      this.options.logger.warn({ err }, "webhook delivery pass failed; will retry"),
+    ),
+  );
   private stopping = new AbortController();
   private readonly now: () => number;
 
@@ -53,26 +56,21 @@ export class WebhookWorker {
 
   start(): void {
     this.stopping = new AbortController();
-    this.timer = setInterval(() => void this.runOnce(), this.options.pollIntervalMs);
-    this.timer.unref();
+    this.passes.every(this.options.pollIntervalMs);
   }
 
   /** Interrupts attempts in flight (they are retried at once, by any replica) and waits for the pass. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
     this.stopping.abort();
-    await this.running;
+    await this.passes.stop();
   }
 
-  /** One pass over what is due; passes never overlap. */
+  /**
+   * One pass over what is due, covering every delivery created before the call. Passes never
+   * overlap: one asked for while a pass is under way runs after it (SerialRunner).
+   */
   runOnce(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((err: unknown) => this.options.logger.warn({ err }, "webhook delivery pass failed; will retry"))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {

@@ -33,7 +33,6 @@ const MAX_PAGES_PER_PASS = 20;
  * usual outbox bills them (and the backfill, those without a customer).
  */
 export class ChecksPoller {
-  private timer: NodeJS.Timeout | undefined;
   private readonly passes = new SerialRunner(() =>
     this.pass().catch((err: Error) => {
       this.metrics.passes.inc({ result: "failed" });
@@ -55,13 +54,11 @@ export class ChecksPoller {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.settings.pollIntervalMs);
-    this.timer.unref();
+    this.passes.every(this.settings.pollIntervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.passes.idle();
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import { type Kysely, sql } from "kysely";
 import type { Counter } from "prom-client";
@@ -40,8 +40,11 @@ const PAGE_SIZE = 500;
 const MAX_PAGES_PER_PASS = 20;
 
 export class OutboxWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new SerialRunner(() =>
+    this.pass().catch((err: Error) =>
+      this.logger.warn({ err: err.message }, "stripe outbox pass failed; will retry"),
+    ),
+  );
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -53,23 +56,19 @@ export class OutboxWorker {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.settings.intervalMs);
-    this.timer.unref();
+    this.passes.every(this.settings.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
-  /** One pass: enqueue, then send what is due. Safe to call at any time; passes never overlap. */
+  /**
+   * One pass: enqueue, then send what is due, covering all usage written before the call. Passes
+   * never overlap: one asked for while a pass is under way runs after it (SerialRunner).
+   */
   runOnce(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((err: Error) => this.logger.warn({ err: err.message }, "stripe outbox pass failed; will retry"))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.passes.run();
   }
 
   /**

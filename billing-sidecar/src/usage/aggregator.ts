@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Logger } from "@gateway/common";
+import { type Logger, SerialRunner } from "@gateway/common";
 import type { Database } from "@gateway/db";
 import type { Kysely } from "kysely";
 import type { SidecarMetrics } from "../metrics.js";
@@ -37,8 +37,11 @@ export class UsageAggregator {
   private readonly instance = randomUUID().slice(0, 8);
   private sequence = 0;
   private readonly seen: RecentIds | null;
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
+  /** Writes the sealed batches, one run at a time; a timed run seals what is open first. */
+  private readonly writer = new SerialRunner(() => {
+    this.seal();
+    return this.writeSealed();
+  });
   private lastShedLog = 0;
 
   constructor(
@@ -97,22 +100,21 @@ export class UsageAggregator {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.settings.flushIntervalMs);
-    this.timer.unref();
+    this.writer.every(this.settings.flushIntervalMs);
   }
 
-  /** Seals what is open and writes every sealed batch, in order, stopping at the first failure. */
+  /**
+   * Seals what is open and writes every sealed batch, in order, stopping at the first failure. A
+   * write under way may have passed the batch just sealed, so a flush asked for meanwhile waits for
+   * it and then writes once more (SerialRunner).
+   */
   flush(): Promise<void> {
     this.seal();
-    this.writing ??= this.writeSealed().finally(() => {
-      this.writing = undefined;
-    });
-    return this.writing;
+    return this.writer.run();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.writing;
+    await this.writer.stop();
     await this.flush();
   }
 

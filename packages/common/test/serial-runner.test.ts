@@ -85,4 +85,28 @@ describe("SerialRunner", () => {
     await done;
     expect(idle).toBe(true);
   });
+
+  test("every() runs the work on a timer, one run at a time, until stop(), which waits for the run under way", async () => {
+    let runs = 0;
+    let overlapping = 0;
+    let active = 0;
+    let finished = 0;
+    const runner = new SerialRunner(async () => {
+      runs++;
+      active++;
+      if (active > 1) overlapping++;
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      active--;
+      finished++;
+    });
+    runner.every(2);
+    await expect.poll(() => runs, { timeout: 2_000 }).toBeGreaterThanOrEqual(3);
+    await runner.stop();
+    expect(active).toBe(0);
+    const after = finished;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(finished).toBe(after);
+    expect(runs).toBe(after);
+    expect(overlapping).toBe(0);
+  });
 });
