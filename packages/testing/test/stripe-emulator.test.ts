@@ -1,44 +1,8 @@
 import Stripe from "stripe";
-import { afterAll, beforeEach, describe, expect, test } from "vitest";
-import { manualClock, type StripeEmulator, startStripeEmulator } from "../src/index.js";
+import { describe, expect, test } from "vitest";
+import { clock, DAY_S, emulator, nowS, rejection, stripe, usage } from "./meter-event-fixture.js";
 
 // Meter event creates and meter look-ups through the official SDK.
-
-const DAY_S = 86_400;
-const clock = manualClock(Date.UTC(2026, 0, 15, 12, 0, 0));
-const nowS = () => Math.floor(clock.now() / 1000);
-
-const emulator: StripeEmulator = await startStripeEmulator({
-  now: clock.now,
-  meters: [
-    { eventName: "api_requests", id: "mtr_test_requests" },
-    { eventName: "tokens", customerKey: "account", valueKey: "tokens" },
-    { eventName: "retired", status: "inactive" },
-  ],
-});
-const stripe = new Stripe(emulator.apiKey, { ...emulator.sdkConfig, maxNetworkRetries: 0, telemetry: false });
-
-afterAll(() => emulator.close());
-beforeEach(() => {
-  emulator.reset();
-  clock.set(Date.UTC(2026, 0, 15, 12, 0, 0));
-});
-
-/** Runs a create that must fail, and hands back Stripe's error for inspection. */
-async function rejection(params: Stripe.Billing.MeterEventCreateParams): Promise<Stripe.errors.StripeError> {
-  const error = await stripe.billing.meterEvents.create(params).then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Stripe.errors.StripeError);
-  return error as Stripe.errors.StripeError;
-}
-
-const usage = (value: string, extra: Partial<Stripe.Billing.MeterEventCreateParams> = {}) => ({
-  event_name: "api_requests",
-  payload: { stripe_customer_id: "cus_1", value },
-  ...extra,
-});
 
 describe("creating meter events", () => {
   test("an accepted event is echoed in Stripe's shape and counted for its customer", async () => {
