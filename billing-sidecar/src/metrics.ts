@@ -1,3 +1,4 @@
+import { UNAUTHENTICATED_METRIC } from "@gateway/common";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export class SidecarMetrics {
@@ -51,11 +52,6 @@ export class SidecarMetrics {
       labelNames: ["result"],
       registers,
     });
-    this.unauthenticated = new Counter({
-      name: "grpc_unauthenticated_total",
-      help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
-      labelNames: ["service"],
-      registers,
-    });
+    this.unauthenticated = new Counter({ ...UNAUTHENTICATED_METRIC, registers });
   }
 }

@@ -66,7 +66,7 @@ export class KeyLookup {
       }
       if (entry.key !== null) {
         if (age < this.settings.ttlMs) {
-          this.metrics.countCacheHit();
+          this.metrics.cacheHits.inc();
         } else {
           this.metrics.cache.inc({ result: "stale" });
           this.fetch(hash).catch(() => {}); // refreshed behind the scenes; failures are counted there

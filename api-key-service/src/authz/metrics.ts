@@ -1,16 +1,13 @@
+import { UNAUTHENTICATED_METRIC } from "@gateway/common";
 import { Counter, Histogram, type Registry } from "prom-client";
 
 /** The ext_authz path's metrics, registered once per service instance. */
 export class AuthzMetrics {
   readonly checks: Counter<"outcome" | "reason">;
-  /**
-   * Allowed checks not yet added to `checks`: the answer to nearly every call is counted as a plain
-   * number and added to authz_checks_total{outcome="allowed"} whenever the metric is read, since
-   * prom-client builds a label hash string on every inc().
-   */
-  private allowedPending = 0;
-  /** Cache hits not yet added to `cache`, for the same reason (nearly every check is one). */
-  private hitsPending = 0;
+  /** authz_checks_total{outcome="allowed"}: the answer to nearly every call. */
+  readonly allowed = new HotSeries<"outcome" | "reason">({ outcome: "allowed", reason: "" });
+  /** key_cache_lookups_total{result="hit"}: nearly every check is one. */
+  readonly cacheHits = new HotSeries<"result">({ result: "hit" });
   readonly duration: Histogram<"outcome">;
   readonly cache: Counter<"result">;
   readonly storeQueries: Counter;
@@ -25,7 +22,7 @@ export class AuthzMetrics {
       help: "ext_authz checks by outcome (allowed, denied) and denial reason",
       labelNames: ["outcome", "reason"],
       registers,
-      collect: () => this.addAllowed(),
+      collect: () => this.allowed.addTo(this.checks),
     });
     this.duration = new Histogram({
       name: "authz_check_duration_seconds",
@@ -39,7 +36,7 @@ export class AuthzMetrics {
       help: "Key cache lookups: hit, negative_hit (known unknown), stale (served while refreshing), miss",
       labelNames: ["result"],
       registers,
-      collect: () => this.addHits(),
+      collect: () => this.cacheHits.addTo(this.cache),
     });
     this.storeQueries = new Counter({
       name: "key_store_queries_total",
@@ -57,33 +54,27 @@ export class AuthzMetrics {
       help: "Per-key allowed/denied counts dropped because Postgres stayed unreachable past the buffer bound",
       registers,
     });
-    this.unauthenticated = new Counter({
-      name: "grpc_unauthenticated_total",
-      help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
-      labelNames: ["service"],
-      registers,
-    });
+    this.unauthenticated = new Counter({ ...UNAUTHENTICATED_METRIC, registers });
+  }
+}
+
+/**
+ * One series of a labelled counter that nearly every check adds to, counted as a plain number and
+ * added to the counter whenever the metric is read (its `collect`): prom-client builds a label hash
+ * string on every inc().
+ */
+class HotSeries<L extends string> {
+  private pending = 0;
+
+  constructor(private readonly labels: Partial<Record<L, string>>) {}
+
+  inc(): void {
+    this.pending += 1;
   }
 
-  /** Counts one allowed check (see allowedPending). */
-  countAllowed(): void {
-    this.allowedPending += 1;
-  }
-
-  /** Counts one key cache hit (see hitsPending). */
-  countCacheHit(): void {
-    this.hitsPending += 1;
-  }
-
-  private addHits(): void {
-    if (this.hitsPending === 0) return;
-    this.cache.inc({ result: "hit" }, this.hitsPending);
-    this.hitsPending = 0;
-  }
-
-  private addAllowed(): void {
-    if (this.allowedPending === 0) return;
-    this.checks.inc({ outcome: "allowed", reason: "" }, this.allowedPending);
-    this.allowedPending = 0;
+  addTo(counter: Counter<L>): void {
+    if (this.pending === 0) return;
+    counter.inc(this.labels, this.pending);
+    this.pending = 0;
   }
 }

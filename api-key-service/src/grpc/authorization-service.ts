@@ -89,7 +89,7 @@ export class AuthorizationService {
   private answer(decision: Decision, started: number): Answer {
     const seconds = (performance.now() - started) / 1e3;
     if (decision.allowed) {
-      this.metrics.countAllowed();
+      this.metrics.allowed.inc();
       this.allowedDuration.observe(seconds);
       return this.allowed.encode(decision.key, decision.limits, decision.units);
     }

@@ -8,6 +8,13 @@ export const INTERNAL_TOKEN_HEADER = "x-gateway-token";
 /** A refused call's grpc-message: names the header, not whether one was sent or how it differed. */
 export const UNAUTHENTICATED_MESSAGE = "this port serves the gateway only: send its x-gateway-token";
 
+/** Both services count refusals under one metric, defined here: `new Counter({ ...UNAUTHENTICATED_METRIC, registers })`. */
+export const UNAUTHENTICATED_METRIC = {
+  name: "grpc_unauthenticated_total",
+  help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
+  labelNames: ["service"] as const,
+};
+
 /**
  * Letters, digits and `. _ ~ + / = -` (hex, base64 and base64url all fit): the token is rendered into
  * envoy.yaml and sent as a header value, where quotes, spaces or `#` would need escaping.
