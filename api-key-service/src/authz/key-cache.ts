@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { RacedReads } from "../raced-reads.js";
 import type { AuthKey } from "./decision.js";
 
 interface Entry {
@@ -19,15 +20,8 @@ export class KeyCache {
    * key for what is nearly always one hash was a tenth of a cached key's memory.
    */
   private readonly hashesById = new Map<string, string | string[]>();
-  /**
-   * What was evicted while lookups were reading Postgres ("k:", "u:", "p:" and the id), by the count
-   * of evictions at the time; forgotten when no read is under way. A read that began before such an
-   * eviction may hold the row from before the change (see KeyLookup).
-   */
-  private readonly evictedDuringReads = new Map<string, number>();
-  private evictions = 0;
-  private clearedAt = -1;
-  private reads = 0;
+  /** Keys ("k:"), users ("u:") and plans ("p:") evicted while lookups were reading Postgres. */
+  private readonly raced = new RacedReads();
 
   constructor(max: number) {
     this.entries = new LRUCache<string, Entry>({
@@ -40,24 +34,18 @@ export class KeyCache {
 
   /** A lookup starts reading Postgres; pass what this returns to changedSince() and endRead(). */
   beginRead(): number {
-    this.reads += 1;
-    return this.evictions;
+    return this.raced.begin();
   }
 
   endRead(): void {
-    this.reads -= 1;
-    if (this.reads === 0) this.evictedDuringReads.clear();
+    this.raced.end();
   }
 
   /** Whether the key, its user or its plan was evicted, or the cache cleared, since `read` began. */
   changedSince(read: number, key: AuthKey): boolean {
-    const since = (tag: string) => (this.evictedDuringReads.get(tag) ?? -1) >= read;
-    return (
-      this.clearedAt >= read ||
-      since(`k:${key.id}`) ||
-      since(`u:${key.userId}`) ||
-      (key.plan !== null && since(`p:${key.plan.id}`))
-    );
+    return key.plan === null
+      ? this.raced.changedSince(read, `k:${key.id}`, `u:${key.userId}`)
+      : this.raced.changedSince(read, `k:${key.id}`, `u:${key.userId}`, `p:${key.plan.id}`);
   }
 
   get(hash: string): Entry | undefined {
@@ -76,7 +64,7 @@ export class KeyCache {
 
   /** Forgets every cached secret of a key. */
   evictKey(keyId: string): void {
-    this.evicted(`k:${keyId}`);
+    this.raced.evicted(`k:${keyId}`);
     const hashes = this.hashesById.get(keyId);
     this.hashesById.delete(keyId);
     for (const hash of typeof hashes === "string" ? [hashes] : (hashes ?? [])) this.entries.delete(hash);
@@ -84,7 +72,7 @@ export class KeyCache {
 
   /** Forgets every key of a user (their billing customer changed). */
   evictUser(userId: string): void {
-    this.evicted(`u:${userId}`);
+    this.raced.evicted(`u:${userId}`);
     for (const [hash, entry] of this.entries.entries()) {
       if (entry.key?.userId === userId) this.entries.delete(hash);
     }
@@ -92,25 +80,20 @@ export class KeyCache {
 
   /** Forgets every key whose user is on this plan (the plan's limits or quota changed). */
   evictPlan(planId: string): void {
-    this.evicted(`p:${planId}`);
+    this.raced.evicted(`p:${planId}`);
     for (const [hash, entry] of this.entries.entries()) {
       if (entry.key?.plan?.id === planId) this.entries.delete(hash);
     }
   }
 
   clear(): void {
-    this.clearedAt = this.evictions++;
+    this.raced.cleared();
     this.entries.clear();
     this.hashesById.clear();
   }
 
   get size(): number {
     return this.entries.size;
-  }
-
-  private evicted(tag: string): void {
-    if (this.reads > 0) this.evictedDuringReads.set(tag, this.evictions);
-    this.evictions += 1;
   }
 
   private unindex(keyId: string, hash: string): void {

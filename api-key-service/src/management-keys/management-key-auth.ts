@@ -3,6 +3,7 @@ import type { Kysely } from "kysely";
 import { LRUCache } from "lru-cache";
 import type { Principal, Scope } from "../access/scopes.js";
 import { hashKey } from "../keys/key-format.js";
+import { RacedReads } from "../raced-reads.js";
 import { findManagementKeyByHash } from "./management-keys.repository.js";
 
 /** What a presented management key turned out to be. */
@@ -37,11 +38,8 @@ export interface ManagementKeyAuthSettings {
  */
 export class ManagementKeyAuth {
   private readonly cache: LRUCache<string, Entry>;
-  /**
-   * Counts evictions: a load that was reading Postgres while one happened may hold the row from
-   * before the change (a revocation), so what it read answers its own request but is not cached.
-   */
-  private evictions = 0;
+  /** Keys evicted while loads were reading Postgres: what such a load read is not cached. */
+  private readonly raced = new RacedReads();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -55,10 +53,14 @@ export class ManagementKeyAuth {
     const hash = hashKey(secret);
     let entry = this.cache.get(hash);
     if (!entry) {
-      const evictions = this.evictions;
-      entry = await this.load(hash);
-      if (this.evictions === evictions) {
-        this.cache.set(hash, entry, entry.id === null ? { ttl: this.settings.negativeTtlMs } : {});
+      const read = this.raced.begin();
+      try {
+        entry = await this.load(hash);
+        if (!this.raced.changedSince(read, entry.id ?? "")) {
+          this.cache.set(hash, entry, entry.id === null ? { ttl: this.settings.negativeTtlMs } : {});
+        }
+      } finally {
+        this.raced.end();
       }
     }
     if (entry.id === null) return { kind: "unknown" };
@@ -76,14 +78,14 @@ export class ManagementKeyAuth {
 
   /** Forgets a key, whichever secret hash it is cached under. */
   evict(id: string): void {
-    this.evictions += 1;
+    this.raced.evicted(id);
     for (const [hash, entry] of this.cache.entries()) {
       if (entry.id === id) this.cache.delete(hash);
     }
   }
 
   clear(): void {
-    this.evictions += 1;
+    this.raced.cleared();
     this.cache.clear();
   }
 
