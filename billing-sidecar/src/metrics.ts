@@ -1,4 +1,4 @@
-import { UNAUTHENTICATED_METRIC } from "@gateway/common";
+import { unauthenticatedCounter } from "@gateway/common";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export class SidecarMetrics {
@@ -52,6 +52,6 @@ export class SidecarMetrics {
       labelNames: ["result"],
       registers,
     });
-    this.unauthenticated = new Counter({ ...UNAUTHENTICATED_METRIC, registers });
+    this.unauthenticated = unauthenticatedCounter(registry);
   }
 }

@@ -1,4 +1,4 @@
-import { UNAUTHENTICATED_METRIC } from "@gateway/common";
+import { unauthenticatedCounter } from "@gateway/common";
 import { Counter, Histogram, type Registry } from "prom-client";
 
 /** The ext_authz path's metrics, registered once per service instance. */
@@ -54,7 +54,7 @@ export class AuthzMetrics {
       help: "Per-key allowed/denied counts dropped because Postgres stayed unreachable past the buffer bound",
       registers,
     });
-    this.unauthenticated = new Counter({ ...UNAUTHENTICATED_METRIC, registers });
+    this.unauthenticated = unauthenticatedCounter(registry);
   }
 }
 

@@ -17,7 +17,7 @@ export {
   type InternalTokenCheckOptions,
   internalToken,
   UNAUTHENTICATED_MESSAGE,
-  UNAUTHENTICATED_METRIC,
+  unauthenticatedCounter,
 } from "./internal-token.js";
 export { keyChangesChannel, publishKeyChange } from "./key-changes.js";
 export { createLogger, type Logger } from "./logger.js";

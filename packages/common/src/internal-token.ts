@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { Counter, type Registry } from "prom-client";
 import { z } from "zod";
 import type { Logger } from "./logger.js";
 
@@ -8,12 +9,15 @@ export const INTERNAL_TOKEN_HEADER = "x-gateway-token";
 /** A refused call's grpc-message: names the header, not whether one was sent or how it differed. */
 export const UNAUTHENTICATED_MESSAGE = "this port serves the gateway only: send its x-gateway-token";
 
-/** Both services count refusals under one metric, defined here: `new Counter({ ...UNAUTHENTICATED_METRIC, registers })`. */
-export const UNAUTHENTICATED_METRIC = {
-  name: "grpc_unauthenticated_total",
-  help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
-  labelNames: ["service"] as const,
-};
+/** The counter both services count refusals in (InternalTokenCheckOptions.onRefused), by gRPC service. */
+export function unauthenticatedCounter(registry: Registry): Counter<"service"> {
+  return new Counter({
+    name: "grpc_unauthenticated_total",
+    help: "gRPC calls refused for a missing or wrong x-gateway-token (INTERNAL_TOKEN), by gRPC service",
+    labelNames: ["service"],
+    registers: [registry],
+  });
+}
 
 /**
  * Letters, digits and `. _ ~ + / = -` (hex, base64 and base64url all fit): the token is rendered into
