@@ -12,14 +12,9 @@
  * check and none with it (p99 7.2 ms, p99.9 9.5-11.5 ms). It costs at most 32 MB of memory that is
  * there anyway under load. NODE_OPTIONS does not accept this flag, hence the command line.
  *
- * `--no-memory-reducer`: after a quiet spell V8's memory reducer runs full collections to shrink the
- * heap, and from then on lets the old generation grow only ~1.2-1.3× past what is live until the
- * heap has grown again by 10 MB, which a busy service whose live set stays put never does: every
- * ~12-15 MB promoted brings a full collection (8-17 ms of pause and 40-70 ms of marking steps on the
- * main thread). Measured (docs/PERFORMANCE.md): a service that served 10,000 keys closed loop and
- * then sat idle 40 s made 4 full collections in 12 s at 12,000 checks/s, p99 22.5 ms, against none
- * and 7.3 ms with the flag; in the whole benchmark's tail section 4 against none, p99 at 12,000/s
- * 20.0 against 6.3 ms. The heap is still bounded as under load (a full collection when it reaches
- * its limit); it is only not shrunk while idle.
+ * Not `--no-memory-reducer`: it kept the full collections V8's memory reducer brings after a quiet
+ * spell out of a hot key's paced checks (12,000/s: 4 in 12 s against none, p99 20.0 against 6.3 ms),
+ * but in both soak pairs over 20,000 keys the service failed more checks with it (Redis timeouts
+ * after stalls: 23,674 and 7,916 against 1,099 and 2,910) and held 25-30 MiB more (docs/PERFORMANCE.md).
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ["--min-semi-space-size=16", "--no-memory-reducer"];
+export const SERVICE_NODE_FLAGS: readonly string[] = ["--min-semi-space-size=16"];
