@@ -56,7 +56,9 @@ export class ManagementKeyAuth {
       const read = this.raced.begin();
       try {
         entry = await this.load(hash);
-        if (!this.raced.changedSince(read, entry.id ?? "")) {
+        const raced =
+          entry.id === null ? this.raced.changedSince(read) : this.raced.changedSince(read, entry.id);
+        if (!raced) {
           this.cache.set(hash, entry, entry.id === null ? { ttl: this.settings.negativeTtlMs } : {});
         }
       } finally {
