@@ -206,12 +206,9 @@ export class KeyChecker {
       this.quotas.set(key, kept);
     }
     if (!consume) return { cost, consume, quota: kept.quota };
-    let options: LimitOptions | undefined;
-    for (const o of kept.byCost) if (o.cost === cost) options = o;
-    if (!options) {
-      options = { cost, consume, quota: kept.quota };
-      if (kept.byCost.length < 100) kept.byCost.push(options);
-    }
+    for (const o of kept.byCost) if (o.cost === cost) return o;
+    const options = { cost, consume, quota: kept.quota };
+    if (kept.byCost.length < 100) kept.byCost.push(options);
     return options;
   }
 
