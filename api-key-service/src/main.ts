@@ -80,6 +80,7 @@ export function createService(config: Config, options: ServiceOptions = {}): Ser
   // The hot path has a connection of its own that fails fast: nothing queues while Redis is away.
   const limiter = new RedisRateLimiter({
     client: config.REDIS_LIMITER_CLIENT,
+    leases: config.RATE_LIMIT_LEASES,
     url: config.REDIS_URL,
     keyPrefix: config.REDIS_KEY_PREFIX,
     timeoutMs: config.REDIS_TIMEOUT,

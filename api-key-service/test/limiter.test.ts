@@ -3,24 +3,11 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
 import { LocalRateLimiter } from "../src/authz/local-limiter.js";
-import { RedisRateLimiter } from "../src/authz/redis-limiter.js";
-import type { SingleNode } from "../src/authz/script-connection.js";
+import type { RedisRateLimiter } from "../src/authz/redis-limiter.js";
 import type { LimitOptions, LimitResult, Limits } from "../src/authz/sliding-window.js";
+import { countScriptCalls, startRedisLimiter } from "./limiter-fixture.js";
 
 type Check = (keyId: string, limits: Limits, nowMs: number, options?: LimitOptions) => Promise<LimitResult>;
-
-/** A Redis limiter on the test's Redis and prefix, started; no quota has been used before. */
-async function startRedisLimiter(services: { redisUrl: string; redisPrefix: string }) {
-  const limiter = new RedisRateLimiter({
-    url: services.redisUrl,
-    quotaBaseline: async () => 0,
-    keyPrefix: services.redisPrefix,
-    timeoutMs: 1_000,
-    onError: () => {},
-  });
-  await limiter.start(5_000);
-  return limiter;
-}
 
 /** Each case runs against the Redis script and against the local fallback: they must agree. */
 const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>({
@@ -256,14 +243,7 @@ describe("checks of one key made together", () => {
   const withOwn = withServices.extend<{ own: { limiter: RedisRateLimiter; calls: () => number } }>({
     own: async ({ services }, use) => {
       const limiter = await startRedisLimiter(services);
-      const connection = (limiter.connection as SingleNode).connection;
-      const send = connection.send.bind(connection);
-      let calls = 0;
-      connection.send = (resp, callbacks) => {
-        calls += callbacks.length;
-        send(resp, callbacks);
-      };
-      await use({ limiter, calls: () => calls });
+      await use({ limiter, calls: countScriptCalls(limiter) });
       limiter.stop();
     },
   });

@@ -20,12 +20,34 @@
 --          1 when the quota is what refused }: counts and resets as they stand after the admitted
 --          checks; retry and the quota's refusal are the refused checks'.
 -- A refused check changes no count, in any window or the quota.
+--
+-- A call may give back units counted earlier and not used (a replica's lease, limit-lease.ts): then
+-- three more arguments come before the count: the units, and the minute and day buckets they were
+-- counted in. They are taken off those buckets, the windows' totals and the quota counter before
+-- anything is decided, where the bucket still holds them (a bucket that has left its window has
+-- nothing to give back). A call with count 0 only gives back.
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[4])
 local consume = ARGV[5] == '1'
 local count = tonumber(ARGV[#ARGV])
 local has_quota = #KEYS == 3
 local MISSING = { -1, 0, 0, 0, 0, 0, 0, 0 }
+
+local base = has_quota and 9 or 7
+if #ARGV == base + 4 then
+  local give = tonumber(ARGV[base + 1])
+  for i = 1, 2 do
+    local held = tonumber(redis.call('HGET', KEYS[i], ARGV[base + 1 + i]))
+    if held and held >= give then
+      redis.call('HINCRBY', KEYS[i], ARGV[base + 1 + i], -give)
+      redis.call('HINCRBY', KEYS[i], 't', -give)
+    end
+  end
+  if has_quota then
+    local stored = tonumber(redis.call('GET', KEYS[3]))
+    if stored and stored > give then redis.call('DECRBY', KEYS[3], give) end
+  end
+end
 
 local function load(key, bucket_ms, nbuckets, limit, field)
   local current = math.floor(now / bucket_ms)

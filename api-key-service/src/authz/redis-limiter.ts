@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { parseRedisUrl } from "@gateway/common";
 import { IoredisScriptNodes } from "./ioredis-script-nodes.js";
+import { KeyLeases, LeaseKeeper } from "./lease-keeper.js";
+import type { Lease } from "./limit-lease.js";
 import { ClusterNodes } from "./redis-cluster-nodes.js";
 import {
   ASKING,
@@ -86,6 +88,8 @@ export interface RedisLimiterOptions {
   onError: (err: Error) => void;
   /** Where a missing quota counter is rebuilt from (Postgres). */
   quotaBaseline: QuotaBaseline;
+  /** RATE_LIMIT_LEASES: hot keys' checks are admitted from units leased from Redis (limit-lease.ts). */
+  leases?: boolean;
 }
 
 /** A check waiting for the answer of the script call it is part of. */
@@ -118,6 +122,12 @@ interface Pending {
   /** Already sent again after a MOVED or ASK reply: a second redirect fails the checks. */
   redirected: boolean;
   waiters: Waiter[];
+  /** Extra checks asked for after the waiters: what the script admits of them becomes a lease. */
+  extra: number;
+  /** Asked for at the end of a bucket for the next one (nowMs is the next bucket's start). */
+  ahead?: boolean;
+  /** A lease's unused units given back before the checks are decided (rate-limit.lua's return). */
+  giveBack?: Lease;
 }
 
 interface Batch {
@@ -141,6 +151,8 @@ interface WindowArgs {
   quota?: QuotaArgs;
   /** The key's script call while it is open (not yet written): a check of the same terms joins it. */
   call?: Pending;
+  /** The key's leases (lease-keeper.ts). */
+  leases: KeyLeases;
 }
 
 /** A quota's counter key and its limit and overage arguments, as RESP bulk strings. */
@@ -196,6 +208,8 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly timeoutMs: number;
   private readonly minuteBucket = new BucketArg(MINUTE.bucketMs);
   private readonly dayBucket = new BucketArg(DAY.bucketMs);
+  /** Hot keys' leases, when leasing is on. */
+  private readonly keeper: LeaseKeeper<WindowArgs> | undefined;
 
   constructor(options: RedisLimiterOptions) {
     const connection = {
@@ -210,6 +224,24 @@ export class RedisRateLimiter implements RateLimiter {
     this.keyPrefix = `${options.keyPrefix}rl:{`;
     this.timeoutMs = options.timeoutMs;
     this.quotaBaseline = options.quotaBaseline;
+    this.keeper = options.leases
+      ? new LeaseKeeper<WindowArgs>({
+          askAhead: (windows, limits, nowMs, options, extra) => {
+            const call = this.leaseCall(windows, limits, nowMs, options);
+            call.extra = extra;
+            call.ahead = true;
+            this.enqueue(call, windows);
+          },
+          giveBack: (windows, lease, nowMs) => {
+            const call = this.leaseCall(windows, lease.limits, nowMs, {
+              cost: lease.cost,
+              quota: lease.quota,
+            });
+            call.giveBack = lease;
+            this.enqueue(call, windows);
+          },
+        })
+      : undefined;
   }
 
   /** Connects; resolves once the script is loaded, or after `waitMs` if Redis is not there yet. */
@@ -229,6 +261,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.connection.close();
     clearInterval(this.watchdog);
     this.watchdog = undefined;
+    this.keeper?.stop();
   }
 
   /**
@@ -239,8 +272,15 @@ export class RedisRateLimiter implements RateLimiter {
    */
   check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { nowMs, resolve, reject };
       const windows = this.windowArgs(key);
+      if (this.keeper && options?.consume !== false) {
+        const leased = this.keeper.take(windows, limits, nowMs, options, this.dayBucket.at(nowMs));
+        if (leased) {
+          resolve(leased);
+          return;
+        }
+      }
+      const waiter: Waiter = { nowMs, resolve, reject };
       const open = windows.call;
       if (open?.open && this.joins(open, limits, nowMs, options)) {
         open.waiters.push(waiter);
@@ -261,6 +301,7 @@ export class RedisRateLimiter implements RateLimiter {
         slot: 0,
         redirected: false,
         waiters: [waiter],
+        extra: 0,
       };
       windows.call = call;
       this.enqueue(call, windows);
@@ -319,6 +360,7 @@ export class RedisRateLimiter implements RateLimiter {
       userId: key.userId,
       resp: flat(bulk(minuteKey) + bulk(`${tagged}:d`)),
       slot: this.connection.cluster ? keySlot(minuteKey) : 0,
+      leases: new KeyLeases(),
     };
     this.windowResp.set(key, args);
     return args;
@@ -354,13 +396,18 @@ export class RedisRateLimiter implements RateLimiter {
     this.queueFor(one);
   }
 
-  /** The call's EVALSHA: its arguments and, last, how many checks it decides. */
+  /**
+   * The call's EVALSHA: its arguments, a lease to give back (its units and buckets) when it carries
+   * one, and last how many checks it decides, the lease asked for included.
+   */
   private command(one: Pending): string {
-    const n = one.waiters.length;
+    const n = one.waiters.length + one.extra;
     const count = n === 1 ? ARG_ONE : bulk(String(n));
-    return one.options?.quota
-      ? `*16\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n3\r\n${one.args}${count}`
-      : `*13\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n$1\r\n2\r\n${one.args}${count}`;
+    const back = one.giveBack;
+    const returned = back ? bulk(String(back.left)) + back.minuteBucket + back.dayBucket : "";
+    const size = (one.options?.quota ? 16 : 13) + (back ? 3 : 0);
+    const keys = one.options?.quota ? "$1\r\n3\r\n" : "$1\r\n2\r\n";
+    return `*${size}\r\n$7\r\nEVALSHA\r\n$40\r\n${this.connection.sha}\r\n${keys}${one.args}${returned}${count}`;
   }
 
   /** Queues a built check for its slot's node, to be written when this turn of the event loop ends. */
@@ -426,6 +473,10 @@ export class RedisRateLimiter implements RateLimiter {
       let resp = "";
       for (const one of pending) {
         seal(one);
+        if (this.keeper && one.waiters.length > 0 && one.options?.consume !== false && !one.rebuilt) {
+          one.extra = this.keeper.wanted(one.windows, one.nowMs, one.options);
+        }
+        if (one.extra > 0) one.windows.leases.asking = true;
         one.resp = this.command(one);
         resp += one.resp;
       }
@@ -453,7 +504,7 @@ export class RedisRateLimiter implements RateLimiter {
           else if (!isScriptReply(reply)) {
             rejectAll(one, new Error("Redis answered the rate-limit script with an unexpected reply"));
           } else if (reply[0] === QUOTA_MISSING) this.afterMissingQuota(one);
-          else settle(one, reply);
+          else this.settle(one, reply);
         },
     );
     // Not connected: send() fails every callback at once, so there is nothing to watch.
@@ -485,6 +536,47 @@ export class RedisRateLimiter implements RateLimiter {
       ? () => this.send(to.connection, [again], one.resp, true)
       : () => this.queueFor(again);
     whenReady(to.connection, this.timeoutMs, resend, (failure) => rejectAll(one, failure));
+  }
+
+  /** Answers the call's checks, and keeps what the script admitted beyond them as the key's lease. */
+  private settle(one: Pending, reply: ScriptReply): void {
+    const windows = one.windows;
+    if (one.extra > 0) windows.leases.asking = false;
+    const held = this.keeper?.held(windows, one.minuteBucket, one.dayBucket) ?? 0;
+    one.waiters.forEach((waiter, i) => {
+      waiter.resolve(toResult(reply, one, waiter, i, held));
+    });
+    if (!this.keeper) return;
+    const [admitted, minuteUsed, minuteResetMs, dayUsed, dayResetMs, , quotaUsed] = reply;
+    const counts = { minuteUsed, minuteResetMs, dayUsed, dayResetMs, quotaUsed };
+    const call = { ...one, ahead: one.ahead === true };
+    this.keeper.granted(windows, call, counts, (admitted - one.waiters.length) * (one.options?.cost ?? 1));
+  }
+
+  /** A call that decides none of a client's checks: a lease asked for ahead, or one given back. */
+  private leaseCall(
+    windows: WindowArgs,
+    limits: Limits,
+    nowMs: number,
+    options: LimitOptions | undefined,
+  ): Pending {
+    return {
+      key: { id: windows.id, userId: windows.userId },
+      limits,
+      nowMs,
+      options,
+      rebuilt: false,
+      args: "",
+      minuteBucket: "",
+      dayBucket: "",
+      open: false,
+      windows,
+      resp: "",
+      slot: 0,
+      redirected: false,
+      waiters: [],
+      extra: 0,
+    };
   }
 
   private afterMissingQuota(one: Pending): void {
@@ -559,25 +651,21 @@ function seal(one: Pending): void {
   if (one.windows.call === one) one.windows.call = undefined;
 }
 
-function settle(one: Pending, reply: ScriptReply): void {
-  one.waiters.forEach((waiter, i) => {
-    waiter.resolve(toResult(reply, one, waiter, i));
-  });
-}
-
 function rejectAll(one: Pending, err: unknown): void {
+  if (one.extra > 0) one.windows.leases.asking = false;
   for (const waiter of one.waiters) waiter.reject(err);
 }
 
 /**
  * The answer to the call's `i`-th check. The script admitted the first `admitted` and reports the
- * counts after all of them, so an admitted check's counts leave out the ones admitted after it; and
+ * counts after all of them, so an admitted check's counts leave out the ones admitted after it (a
+ * lease asked for with it included) and the `held` units of an earlier lease not handed out yet; and
  * it measured times from the call's first check, so they are shifted by how much later this one came.
  */
-function toResult(reply: ScriptReply, one: Pending, waiter: Waiter, i: number): LimitResult {
+function toResult(reply: ScriptReply, one: Pending, waiter: Waiter, i: number, held: number): LimitResult {
   const [admitted, minuteUsed, minuteReset, dayUsed, dayReset, retry, quotaUsed, quotaRefused] = reply;
   const allowed = i < admitted;
-  const after = allowed ? (admitted - 1 - i) * (one.options?.cost ?? 1) : 0;
+  const after = (allowed ? (admitted - 1 - i) * (one.options?.cost ?? 1) : 0) + held;
   const late = waiter.nowMs - one.nowMs;
   const result: LimitResult = {
     allowed,
