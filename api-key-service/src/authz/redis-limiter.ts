@@ -271,15 +271,13 @@ export class RedisRateLimiter implements RateLimiter {
    * however many checks wait). Rejects if Redis fails.
    */
   check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
+    const windows = this.windowArgs(key);
+    if (this.keeper && options?.consume !== false) {
+      const leased = this.keeper.take(windows, limits, nowMs, options, this.dayBucket.at(nowMs));
+      // A check from the lease costs no executor, no resolving functions and no waiter.
+      if (leased) return Promise.resolve(leased);
+    }
     return new Promise((resolve, reject) => {
-      const windows = this.windowArgs(key);
-      if (this.keeper && options?.consume !== false) {
-        const leased = this.keeper.take(windows, limits, nowMs, options, this.dayBucket.at(nowMs));
-        if (leased) {
-          resolve(leased);
-          return;
-        }
-      }
       const waiter: Waiter = { nowMs, resolve, reject };
       const open = windows.call;
       if (open?.open && this.joins(open, limits, nowMs, options)) {
