@@ -3,7 +3,8 @@
  * HTTP/2 stack: `grpc-js` (the service's server before packages/h2-grpc) or `h2` (our own
  * H2GrpcServer, the one the service runs); `h2-redis` is `h2` that asks Redis a PING (argv[3]: its
  * host:port) before each answer, one round trip per call written as the limiter writes its calls (a
- * pipeline per turn of the event loop), for the price of the hop the check cannot do without.
+ * pipeline per turn of the event loop), for the price of the hop a check of a key not leased to
+ * makes (docs/AUTHZ.md).
  * Whatever the real service does beyond these is what the ratios in the report measure. Prints
  * `{"port":N}` on stdout once bound.
  */

@@ -90,8 +90,10 @@ export function renderTailSection(report: TailReport): string {
       `${FLOOR_WORKERS} worker thread (the service runs its checks on one event loop). **h2 no-op** is our own ` +
       "`H2GrpcServer` with a handler that answers at once (`bench/authz/noop-server.ts h2`): Node and the HTTP/2 " +
       "layer without the check. **h2 no-op + Redis** is that server asking Redis a `PING` before each answer, the " +
-      "calls of one turn written together as the limiter writes its calls: the price of the one round trip a " +
-      "check cannot do without, which the floor does not pay. **grpc-js no-op** is the ceiling of the tables above.",
+      "calls of one turn written together as the limiter writes its calls: the price of one round trip per check, " +
+      "which the floor does not pay; the hot key's checks here are mostly admitted from a lease with none " +
+      "(docs/AUTHZ.md), a key asked for less often pays it on every check. **grpc-js no-op** is the ceiling of " +
+      "the tables above.",
     "",
     `h2load drives each with one hot key's request over ${TAIL_CONNECTIONS} connections: paced with \`--rps\` ` +
       `(the rate split over the connections; h2load sends each connection's share in small bursts about every ` +
