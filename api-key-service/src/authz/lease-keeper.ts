@@ -87,13 +87,17 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
       state.bucket = bucket;
     }
     state.demand += cost;
-    state.limits = limits;
-    state.options = options;
-    if (!state.hot && state.demand >= LEASE_MIN_UNITS) {
+    if (!state.hot) {
+      // A key asked for rarely keeps nothing of its checks: a check's options kept until the key's
+      // next check would outlive a young-generation collection, and with many such keys fill the old
+      // generation.
+      if (state.demand < LEASE_MIN_UNITS) return undefined;
       state.hot = true;
       this.hot.add(key);
       this.schedule();
     }
+    state.limits = limits;
+    state.options = options;
     let lease = state.lease;
     if (lease?.bucket !== bucket) {
       if (lease) this.retire(key, lease);
