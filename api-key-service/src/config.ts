@@ -64,7 +64,7 @@ const schema = z.object({
   /** The limiter's Redis client: its own connection, or ioredis as the fallback (docs/AUTHZ.md). */
   REDIS_LIMITER_CLIENT: z.enum(["own", "ioredis"], { message: "must be own or ioredis" }).default("own"),
   /** Hot keys' checks are admitted from units leased from Redis ahead of them (docs/AUTHZ.md). */
-  RATE_LIMIT_LEASES: flag(true),
+  RATE_LIMIT_LEASES: flag(false),
   KEY_LOOKUP_TIMEOUT: duration("100ms"),
   AUTHZ_FLUSH_INTERVAL: duration("5s"),
   /** Refuse (403 billing_required) keys whose account has no Stripe customer to bill. */

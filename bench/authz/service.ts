@@ -53,6 +53,8 @@ export async function startService(repoRoot: string, env: ServiceEnvironment): P
     KEY_PREFIX: env.keyPrefix,
     LOG_LEVEL: "warn",
     REDIS_KEY_PREFIX: redisKeyPrefix,
+    // Measured with hot keys' leases (docs/AUTHZ.md) unless the caller says otherwise.
+    RATE_LIMIT_LEASES: process.env.RATE_LIMIT_LEASES ?? "true",
   };
   // The service's own parser, so defaults it changes (cache TTL, flush interval) reach the report.
   const config = loadConfig(serviceEnv);
