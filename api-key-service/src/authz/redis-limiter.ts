@@ -284,23 +284,7 @@ export class RedisRateLimiter implements RateLimiter {
         open.waiters.push(waiter);
         return;
       }
-      const call: Pending = {
-        key,
-        limits,
-        nowMs,
-        options,
-        rebuilt: false,
-        args: "",
-        minuteBucket: "",
-        dayBucket: "",
-        open: true,
-        windows,
-        resp: "",
-        slot: 0,
-        redirected: false,
-        waiters: [waiter],
-        extra: 0,
-      };
+      const call = scriptCall(key, windows, limits, nowMs, options, [waiter]);
       windows.call = call;
       this.enqueue(call, windows);
     });
@@ -558,23 +542,9 @@ export class RedisRateLimiter implements RateLimiter {
     nowMs: number,
     options: LimitOptions | undefined,
   ): Pending {
-    return {
-      key: { id: windows.id, userId: windows.userId },
-      limits,
-      nowMs,
-      options,
-      rebuilt: false,
-      args: "",
-      minuteBucket: "",
-      dayBucket: "",
-      open: false,
-      windows,
-      resp: "",
-      slot: 0,
-      redirected: false,
-      waiters: [],
-      extra: 0,
-    };
+    const call = scriptCall({ id: windows.id, userId: windows.userId }, windows, limits, nowMs, options, []);
+    call.open = false;
+    return call;
   }
 
   private afterMissingQuota(one: Pending): void {
@@ -647,6 +617,34 @@ function isScriptReply(reply: Reply): reply is ScriptReply {
 function seal(one: Pending): void {
   one.open = false;
   if (one.windows.call === one) one.windows.call = undefined;
+}
+
+/** A script call of the key, not yet built (enqueue builds it) and open for checks to join. */
+function scriptCall(
+  key: LimitKey,
+  windows: WindowArgs,
+  limits: Limits,
+  nowMs: number,
+  options: LimitOptions | undefined,
+  waiters: Waiter[],
+): Pending {
+  return {
+    key,
+    limits,
+    nowMs,
+    options,
+    rebuilt: false,
+    args: "",
+    minuteBucket: "",
+    dayBucket: "",
+    open: true,
+    windows,
+    resp: "",
+    slot: 0,
+    redirected: false,
+    waiters,
+    extra: 0,
+  };
 }
 
 function rejectAll(one: Pending, err: unknown): void {
