@@ -42,7 +42,7 @@ export interface GrantedCall {
   minuteBucket: string;
   dayBucket: string;
   /** Asked for ahead of its bucket (askAhead). */
-  ahead: boolean;
+  ahead?: boolean;
 }
 
 /**

@@ -531,8 +531,7 @@ export class RedisRateLimiter implements RateLimiter {
     if (!this.keeper) return;
     const [admitted, minuteUsed, minuteResetMs, dayUsed, dayResetMs, , quotaUsed] = reply;
     const counts = { minuteUsed, minuteResetMs, dayUsed, dayResetMs, quotaUsed };
-    const call = { ...one, ahead: one.ahead === true };
-    this.keeper.granted(windows, call, counts, (admitted - one.waiters.length) * (one.options?.cost ?? 1));
+    this.keeper.granted(windows, one, counts, (admitted - one.waiters.length) * (one.options?.cost ?? 1));
   }
 
   /** A call that decides none of a client's checks: a lease asked for ahead, or one given back. */
