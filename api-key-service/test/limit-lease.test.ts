@@ -37,6 +37,11 @@ const limits: Limits = { perMinute: 100_000, perDay: big };
 /** 250 ms into a second, so a burst of checks 1 ms apart stays in one minute bucket. */
 const T0 = Date.UTC(2026, 10, 21, 12, 0, 0, 250);
 
+/** A quota of a million units over a period holding every test's time; `block`: refuse past it. */
+function quotaOf(block: boolean): QuotaRequest {
+  return { limit: big, periodStart: Date.UTC(2026, 0, 1), periodEnd: Date.UTC(2100, 0, 1), block };
+}
+
 async function oneAfterAnother(
   limiter: RedisRateLimiter,
   key: LimitKey,
@@ -110,12 +115,7 @@ describe("leases of a hot key's units", () => {
     leasing,
   }) => {
     const key = { id: "blocking", userId: "u_blocking" };
-    const quota: QuotaRequest = {
-      limit: big,
-      periodStart: Date.UTC(2026, 0, 1),
-      periodEnd: Date.UTC(2100, 0, 1),
-      block: true,
-    };
+    const quota = quotaOf(true);
     const results = await oneAfterAnother(
       leasing.limiter,
       key,
@@ -160,12 +160,7 @@ describe("leases of a hot key's units", () => {
     leasing,
   }) => {
     const key = { id: "given-back", userId: "u_given_back" };
-    const quota: QuotaRequest = {
-      limit: big,
-      periodStart: Date.UTC(2026, 0, 1),
-      periodEnd: Date.UTC(2100, 0, 1),
-      block: false,
-    };
+    const quota = quotaOf(false);
     await afterBucket(20);
     const start = Date.now();
     const results = await oneAfterAnother(

@@ -68,16 +68,10 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
 
   /**
    * A counted check admitted from the key's lease for its bucket (the one asked for ahead, once its
-   * bucket has come; `dayBucket` is the check's day bucket as the script names it), or undefined:
-   * then it goes to Redis. Notes the key's demand either way.
+   * bucket has come), or undefined: then it goes to Redis. Notes the key's demand either way. A
+   * minute bucket lies inside one day bucket, so a lease of the check's second is of its day too.
    */
-  take(
-    key: K,
-    limits: Limits,
-    nowMs: number,
-    options: LimitOptions | undefined,
-    dayBucket: string,
-  ): LimitResult | undefined {
+  take(key: K, limits: Limits, nowMs: number, options: LimitOptions | undefined): LimitResult | undefined {
     const state = key.leases;
     const cost = options?.cost ?? 1;
     const bucket = Math.floor(nowMs / MINUTE.bucketMs);
@@ -105,8 +99,7 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
       state.lease = lease;
       if (lease) state.next = undefined;
     }
-    if (!lease || lease.dayBucket !== dayBucket) return undefined;
-    return lease.take(limits, nowMs, cost, options?.quota);
+    return lease?.take(limits, nowMs, cost, options?.quota);
   }
 
   /**
@@ -130,9 +123,9 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
   }
 
   /** Units of the key's lease in these buckets that Redis counts and no check has taken yet. */
-  held(key: K, minuteBucket: string, dayBucket: string): number {
+  held(key: K, minuteBucket: string): number {
     const lease = key.leases.lease;
-    return lease && lease.minuteBucket === minuteBucket && lease.dayBucket === dayBucket ? lease.left : 0;
+    return lease && lease.minuteBucket === minuteBucket ? lease.left : 0;
   }
 
   /**
@@ -150,10 +143,7 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
     );
     if (units <= 0) return;
     const current = state.lease;
-    const held =
-      current && current.minuteBucket === call.minuteBucket && current.dayBucket === call.dayBucket
-        ? current
-        : undefined;
+    const held = current && current.minuteBucket === call.minuteBucket ? current : undefined;
     const lease = new Lease(
       limits,
       options?.cost ?? 1,

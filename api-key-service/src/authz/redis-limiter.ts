@@ -273,7 +273,7 @@ export class RedisRateLimiter implements RateLimiter {
   check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
     const windows = this.windowArgs(key);
     if (this.keeper && options?.consume !== false) {
-      const leased = this.keeper.take(windows, limits, nowMs, options, this.dayBucket.at(nowMs));
+      const leased = this.keeper.take(windows, limits, nowMs, options);
       // A check from the lease costs no executor, no resolving functions and no waiter.
       if (leased) return Promise.resolve(leased);
     }
@@ -524,7 +524,7 @@ export class RedisRateLimiter implements RateLimiter {
   private settle(one: Pending, reply: ScriptReply): void {
     const windows = one.windows;
     if (one.extra > 0) windows.leases.asking = false;
-    const held = this.keeper?.held(windows, one.minuteBucket, one.dayBucket) ?? 0;
+    const held = this.keeper?.held(windows, one.minuteBucket) ?? 0;
     one.waiters.forEach((waiter, i) => {
       waiter.resolve(toResult(reply, one, waiter, i, held));
     });
