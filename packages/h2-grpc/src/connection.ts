@@ -14,6 +14,7 @@ import * as F from "./frames.js";
 import { httpStatusBlock, RESPONSE_HEADERS, Status, trailersBlock, trailersOnlyBlock } from "./grpc-wire.js";
 import { type HeaderList, HpackDecoder, HpackError } from "./hpack.js";
 import { H2Stream, type StreamOwner } from "./stream.js";
+import { StreamTable } from "./stream-table.js";
 
 export interface ConnectionOptions {
   maxConcurrentStreams: number;
@@ -91,7 +92,7 @@ class ConnectionError extends Error {
 }
 
 export class ServerConnection implements StreamOwner {
-  private readonly streams = new Map<number, H2Stream>();
+  private readonly streams = new StreamTable<H2Stream>();
   private readonly decoder = new HpackDecoder(F.DEFAULT_HEADER_TABLE_SIZE);
   private prefaceSeen = false;
   private leftover: Buffer | undefined;
@@ -311,7 +312,7 @@ export class ServerConnection implements StreamOwner {
   private closeStream(stream: H2Stream, cancelled: boolean): void {
     if (stream.closed) return;
     stream.closed = true;
-    this.streams.delete(stream.id);
+    this.streams.delete(stream);
     if (stream.running) this.orphans++;
     else if (this.streams.size === 0) this.lastStreamAt = Date.now();
     this.blocked.delete(stream);
@@ -607,7 +608,7 @@ export class ServerConnection implements StreamOwner {
       return;
     }
     const stream = new H2Stream(streamId, headers, path, this, this.peerInitialWindow, this.streamWindow);
-    this.streams.set(streamId, stream);
+    this.streams.add(stream);
     if (headerListSize(headers) > this.options.maxHeaderListSize) {
       stream.end(Status.RESOURCE_EXHAUSTED, "request headers too large");
     } else {
@@ -623,7 +624,7 @@ export class ServerConnection implements StreamOwner {
     this.deadlineTimer = setInterval(() => {
       const now = Date.now();
       let waiting = false;
-      for (const stream of this.streams.values()) {
+      for (const stream of this.streams.list()) {
         if (stream.deadline === undefined) continue;
         if (stream.deadline <= now) stream.end(Status.DEADLINE_EXCEEDED, "deadline exceeded");
         else waiting = true;
@@ -699,7 +700,7 @@ export class ServerConnection implements StreamOwner {
         if (value > F.MAX_WINDOW) throw new ConnectionError(F.FLOW_CONTROL_ERROR, "initial window too large");
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        for (const stream of this.streams.list()) stream.sendWindow += delta;
       }
       if (id === F.SETTINGS_MAX_FRAME_SIZE) {
         if (value < F.DEFAULT_MAX_FRAME_SIZE || value > F.MAX_FRAME_SIZE_LIMIT)
@@ -857,7 +858,7 @@ export class ServerConnection implements StreamOwner {
     clearTimeout(this.timer);
     this.ready = [];
     this.stopDeadlines();
-    for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
+    for (const stream of this.streams.list()) this.closeStream(stream, true);
     this.blocked.clear();
     const onClose = this.onClose;
     this.onClose = undefined;
