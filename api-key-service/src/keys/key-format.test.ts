@@ -1,4 +1,6 @@
+import { crc32 } from "node:zlib";
 import { describe, expect, test } from "vitest";
+import { BASE62 } from "../ids.js";
 import { hashKey, KeyFormat } from "./key-format.js";
 
 describe("key format", () => {
@@ -34,6 +36,34 @@ describe("key format", () => {
     expect(format.isWellFormed(`${key.slice(0, 10)}-${key.slice(11)}`)).toBe(false);
     expect(format.isWellFormed("")).toBe(false);
     expect(new KeyFormat("acme_live").isWellFormed(key)).toBe(false);
+  });
+
+  test("the checksum is the base62 of zlib's CRC-32 of everything before it", () => {
+    for (const prefix of ["gw", "acme_live", "z9"]) {
+      for (let i = 0; i < 200; i++) {
+        const key = new KeyFormat(prefix).generate();
+        let value = crc32(key.slice(0, -6)) >>> 0;
+        let digits = "";
+        for (let d = 0; d < 6; d++) {
+          digits = BASE62[value % 62] + digits;
+          value = Math.floor(value / 62);
+        }
+        expect(key.slice(-6)).toBe(digits);
+      }
+    }
+  });
+
+  test("characters outside base62, or outside ASCII, are refused wherever they are", () => {
+    const key = format.generate();
+    for (const bad of ["-", "_", " ", "é", "\u0100", "\u{1F600}", "\0", "/", ":", "@", "[", "`", "{"]) {
+      for (const at of [3, 20, key.length - 6, key.length - 1]) {
+        const text = key.slice(0, at) + bad + key.slice(at + 1);
+        if (text.length === key.length)
+          expect(format.isWellFormed(text), `${JSON.stringify(bad)} at ${at}`).toBe(false);
+      }
+    }
+    expect(format.isWellFormed(`gW${key.slice(2)}`)).toBe(false);
+    expect(format.isWellFormed(`gw-${key.slice(3)}`)).toBe(false);
   });
 
   test("a prefix with an underscore works and keys carry it", () => {
