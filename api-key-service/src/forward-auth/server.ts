@@ -51,7 +51,7 @@ const unavailable: Decision = {
 export function createForwardAuthServer(options: ForwardAuthOptions): Server {
   const { checker, internalToken, metrics, logger } = options;
   const allowedCount = metrics.checks.labels({ outcome: "allowed", reason: "" });
-  const allowedDuration = metrics.duration.labels({ outcome: "allowed" });
+  const allowedDuration = metrics.duration.series("allowed");
 
   async function decide(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const header = headerReader(req);
@@ -76,7 +76,7 @@ export function createForwardAuthServer(options: ForwardAuthOptions): Server {
       allowedDuration.observe(seconds);
     } else {
       metrics.checks.inc({ outcome: "denied", reason: decision.reason });
-      metrics.duration.observe({ outcome: "denied" }, seconds);
+      metrics.duration.observe("denied", seconds);
       if (logger.isLevelEnabled("debug")) {
         logger.debug({ reason: decision.reason, ...originalRequest(req, header) }, "forward-auth denied");
       }

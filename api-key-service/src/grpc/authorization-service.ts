@@ -30,7 +30,7 @@ export class AuthorizationService {
     private readonly logger: Logger,
   ) {
     this.allowed = new AllowedResponseEncoder(settings);
-    this.allowedDuration = metrics.duration.labels({ outcome: "allowed" });
+    this.allowedDuration = metrics.duration.series("allowed");
   }
 
   /**
@@ -94,7 +94,7 @@ export class AuthorizationService {
       return this.allowed.encode(decision.key, decision.limits, decision.units);
     }
     this.metrics.checks.inc({ outcome: "denied", reason: decision.reason });
-    this.metrics.duration.observe({ outcome: "denied" }, seconds);
+    this.metrics.duration.observe("denied", seconds);
     return toCheckResponse(decision, this.settings);
   }
 }
