@@ -15,7 +15,7 @@ const test = withServices.extend<{ limiters: Record<"redis" | "local", Check> }>
     const remote = await startRedisLimiter(services);
     const local = new LocalRateLimiter(async () => 0);
     await use({
-      redis: (k, l, n, o) => remote.check({ id: k, userId: `u_${k}` }, l, n, o),
+      redis: async (k, l, n, o) => remote.check({ id: k, userId: `u_${k}` }, l, n, o),
       local: async (k, l, n, o) => local.check({ id: k, userId: `u_${k}` }, l, n, o),
     });
     remote.stop();

@@ -316,7 +316,7 @@ describe.each(["own", "ioredis"] as const)(
       const [primary, replica] = await replicatedPair();
       const user = userInSlot(prefix, 0);
       const limits = { perMinute: 10_000, perDay: 100_000 };
-      const check = () => limiter.check({ id: "key", userId: user }, limits, T0);
+      const check = async () => limiter.check({ id: "key", userId: user }, limits, T0);
       let checks = 0;
       const failures: string[] = [];
       let running = true;

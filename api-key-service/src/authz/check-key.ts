@@ -136,8 +136,10 @@ export class KeyChecker {
       limitOptions = this.quotaOptions(key, plan.monthlyQuota, plan.overage, now, cost, consume);
     }
     // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
+    const limits = this.limiterCheck(this.deps.limiter, key, now, limitOptions);
+    if (!(limits instanceof Promise)) return this.decide(key, limits, now, cost, consume);
     // One then() for both outcomes: the limiter's answer, or its failure and the fallback's.
-    return this.limiterCheck(this.deps.limiter, key, now, limitOptions).then(
+    return limits.then(
       (limits) => this.decide(key, limits, now, cost, consume),
       (err: unknown) =>
         this.fallback(err, key, now, limitOptions).then((limits) =>
@@ -268,7 +270,12 @@ export class KeyChecker {
   }
 
   /** A limiter's answer, a limiter that throws instead of rejecting included. */
-  private limiterCheck(limiter: RateLimiter, key: AuthKey, now: number, options: LimitOptions) {
+  private limiterCheck(
+    limiter: RateLimiter,
+    key: AuthKey,
+    now: number,
+    options: LimitOptions,
+  ): LimitResult | Promise<LimitResult> {
     try {
       return limiter.check(key, key.limits, now, options);
     } catch (err) {

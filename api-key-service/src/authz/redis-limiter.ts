@@ -268,14 +268,20 @@ export class RedisRateLimiter implements RateLimiter {
    * Counts a request of `cost` units against both windows and the user's quota, or refuses it without
    * counting. With `consume: false` only decides: nothing is counted and the usage reported is the
    * current one. A missing quota counter is rebuilt from Postgres first (once per user and period,
-   * however many checks wait). Rejects if Redis fails.
+   * however many checks wait). Rejects if Redis fails. A unit from the key's lease is answered at once,
+   * not through a promise.
    */
-  check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult> {
+  check(
+    key: LimitKey,
+    limits: Limits,
+    nowMs: number,
+    options?: LimitOptions,
+  ): LimitResult | Promise<LimitResult> {
     const windows = this.windowArgs(key);
     if (this.keeper && options?.consume !== false) {
       const leased = this.keeper.take(windows, limits, nowMs, options);
-      // A check from the lease costs no executor, no resolving functions and no waiter.
-      if (leased) return Promise.resolve(leased);
+      // A check from the lease costs no promise, no executor, no resolving functions and no waiter.
+      if (leased) return leased;
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { nowMs, resolve, reject };

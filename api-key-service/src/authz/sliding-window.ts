@@ -81,7 +81,15 @@ export interface LimitOptions {
   quota?: QuotaRequest;
 }
 
-/** Both limiters answer this: Redis, shared by every replica, and the local fallback. */
+/**
+ * Both limiters answer this: Redis, shared by every replica, and the local fallback. An answer known
+ * at once (a hot key's unit from its lease) comes as it is, not as a promise.
+ */
 export interface RateLimiter {
-  check(key: LimitKey, limits: Limits, nowMs: number, options?: LimitOptions): Promise<LimitResult>;
+  check(
+    key: LimitKey,
+    limits: Limits,
+    nowMs: number,
+    options?: LimitOptions,
+  ): LimitResult | Promise<LimitResult>;
 }
