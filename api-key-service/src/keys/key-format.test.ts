@@ -55,11 +55,10 @@ describe("key format", () => {
 
   test("characters outside base62, or outside ASCII, are refused wherever they are", () => {
     const key = format.generate();
-    for (const bad of ["-", "_", " ", "é", "\u0100", "\u{1F600}", "\0", "/", ":", "@", "[", "`", "{"]) {
+    for (const bad of ["-", "_", " ", "é", "\u0100", "\uD83D", "\0", "/", ":", "@", "[", "`", "{"]) {
       for (const at of [3, 20, key.length - 6, key.length - 1]) {
         const text = key.slice(0, at) + bad + key.slice(at + 1);
-        if (text.length === key.length)
-          expect(format.isWellFormed(text), `${JSON.stringify(bad)} at ${at}`).toBe(false);
+        expect(format.isWellFormed(text), `${JSON.stringify(bad)} at ${at}`).toBe(false);
       }
     }
     expect(format.isWellFormed(`gW${key.slice(2)}`)).toBe(false);
