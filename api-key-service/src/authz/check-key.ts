@@ -136,10 +136,10 @@ export class KeyChecker {
       limitOptions = this.quotaOptions(key, plan.monthlyQuota, plan.overage, now, cost, consume);
     }
     // Without a quota the options object is passed on as is: the gRPC path allocates nothing for it.
-    const limits = this.limiterCheck(this.deps.limiter, key, now, limitOptions);
-    if (!(limits instanceof Promise)) return this.decide(key, limits, now, cost, consume);
+    const answer = this.limiterCheck(this.deps.limiter, key, now, limitOptions);
+    if (!(answer instanceof Promise)) return this.decide(key, answer, now, cost, consume);
     // One then() for both outcomes: the limiter's answer, or its failure and the fallback's.
-    return limits.then(
+    return answer.then(
       (limits) => this.decide(key, limits, now, cost, consume),
       (err: unknown) =>
         this.fallback(err, key, now, limitOptions).then((limits) =>
