@@ -1,5 +1,11 @@
 import { LEASE_MIN_UNITS, Lease, type LeaseCounts, leaseChecks } from "./limit-lease.js";
-import { type LimitOptions, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
+import {
+  type LimitOptions,
+  type LimitResult,
+  type Limits,
+  MINUTE,
+  type QuotaRequest,
+} from "./sliding-window.js";
 
 /** A hot key's lease for the next bucket is asked for this long before the bucket ends. */
 const LEASE_AHEAD_MS = 4;
@@ -19,9 +25,15 @@ export class KeyLeases {
   bucket = 0;
   /** What the tightest limit had left at the key's last answer (0 before the first). */
   room = 0;
-  /** The last counted check's terms, which the next bucket's lease is asked for on. */
+  /**
+   * The last counted check's terms, which the next bucket's lease is asked for on: its limits, cost
+   * and quota, objects that live as long as the key record or the quota's period. Not the check's
+   * options object: on the gRPC path that is the request itself (its CheckInput, over its bytes),
+   * which this long-lived state would keep past young-generation collections.
+   */
   limits?: Limits;
-  options?: LimitOptions;
+  cost = 1;
+  quota?: QuotaRequest;
   /** In the keeper's set of keys a lease is kept up for. */
   hot = false;
 }
@@ -82,16 +94,17 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
     }
     state.demand += cost;
     if (!state.hot) {
-      // A key asked for rarely keeps nothing of its checks: a check's options kept until the key's
-      // next check would outlive a young-generation collection, and with many such keys fill the old
-      // generation.
+      // A key asked for rarely keeps nothing of its checks: what one check leaves here until the
+      // key's next check would outlive a young-generation collection, and with many such keys fill
+      // the old generation.
       if (state.demand < LEASE_MIN_UNITS) return undefined;
       state.hot = true;
       this.hot.add(key);
       this.schedule();
     }
     state.limits = limits;
-    state.options = options;
+    state.cost = cost;
+    state.quota = options?.quota;
     let lease = state.lease;
     if (lease?.bucket !== bucket) {
       if (lease) this.retire(key, lease);
@@ -230,13 +243,12 @@ export class LeaseKeeper<K extends { leases: KeyLeases }> {
   /** Asks for the key's lease for `bucket` (at `nowMs`, its start or later), at the rate of the bucket before. */
   private askAhead(key: K, bucket: number, nowMs: number): void {
     const state = key.leases;
-    const { limits, options } = state;
-    if (!limits || options?.quota?.block || state.next || state.asking || state.lease?.bucket === bucket)
-      return;
+    const { limits, cost, quota } = state;
+    if (!limits || quota?.block || state.next || state.asking || state.lease?.bucket === bucket) return;
     const before = state.bucket === bucket - 1 ? state.demand : state.bucket === bucket ? state.previous : 0;
-    const extra = leaseChecks(0, before, 0, MINUTE.bucketMs, state.room, options?.cost ?? 1);
+    const extra = leaseChecks(0, before, 0, MINUTE.bucketMs, state.room, cost);
     if (extra === 0) return;
     state.asking = true;
-    this.calls.askAhead(key, limits, nowMs, options, extra);
+    this.calls.askAhead(key, limits, nowMs, { cost, quota }, extra);
   }
 }
