@@ -22,6 +22,16 @@
  * against 8.5-13.9 ms, p99.9 6.9-7.5 against 17.9-35.7 ms; the soak over 20,000 keys at 10,000/s
  * held 265 MiB flat with no failed check after the warm-up, against 350 → 377 MiB and 171 failed.
  *
+ * `--no-allocation-site-pretenuring`: V8 watches the objects each object or array literal creates, and
+ * when nearly all of one literal's objects survive a young-generation collection it creates them in
+ * the old generation from then on, for the life of the process. Objects made there die only at a
+ * full collection, and until then keep every young object they point to alive. A replica whose
+ * first traffic was a hot key paced at 12,000/s got there in 7 of 7 runs (at the first collection under
+ * load, every one of the ~600 objects some of the check's literals had made survived): 1.8-2.0 MB promoted
+ * per scavenge (~900 bytes a check), scavenges of 3-5 ms, a full collection every ~2 s, p99 11.3 ms;
+ * with the flag, 3 of 3 runs: ~86 KB, 1.8-1.9 ms, none in the window, p99 4.2-5.4 ms
+ * (docs/PERFORMANCE.md). A replica that met full load first did not (2 runs each way, the same).
+ *
  * Not `--no-memory-reducer`: it kept the full collections V8's memory reducer brings after a quiet
  * spell out of a hot key's paced checks (12,000/s: 4 in 12 s against none, p99 20.0 against 6.3 ms),
  * but in both soak pairs over 20,000 keys the service failed more checks with it (Redis timeouts
@@ -30,4 +40,5 @@
 export const SERVICE_NODE_FLAGS: readonly string[] = [
   "--min-semi-space-size=16",
   "--heap-growing-percent=100",
+  "--no-allocation-site-pretenuring",
 ];
