@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Reply } from "./script-connection.js";
+import { bulk, type Reply } from "./script-connection.js";
 import { DAY, type LimitOptions, type LimitResult, type Limits, MINUTE } from "./sliding-window.js";
 
 // The rate-limit script as Redis runs it, its arguments as RESP text and its reply as a decision:
@@ -30,7 +30,6 @@ export const QUOTA_MISSING = -1;
 // "1" and "0" as RESP bulk strings: the usual cost and both consume flags cost the hot path no string.
 export const ARG_ONE = "$1\r\n1\r\n";
 export const ARG_ZERO = "$1\r\n0\r\n";
-export const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
 /** Costs 1–100 as RESP bulk strings, built once: a route's cost costs the hot path no string. */
 export const COST_ARGS = Array.from({ length: 101 }, (_, cost) => bulk(String(cost)));
 

@@ -7,7 +7,6 @@ import {
   ARG_ONE,
   ARG_ZERO,
   BucketArg,
-  bulk,
   COST_ARGS,
   flat,
   isScriptReply,
@@ -28,6 +27,8 @@ import {
 } from "./redis-cluster-redirects.js";
 import { keySlot } from "./redis-cluster-slot.js";
 import {
+  bulk,
+  encodeCommand,
   RedisUnavailable,
   type ReplyCallback,
   type ScriptChannel,
@@ -408,9 +409,7 @@ export class RedisRateLimiter implements RateLimiter {
           const ttl = String(Math.max(1, quota.periodEnd - nowMs + QUOTA_TTL_SLACK_MS));
           // The counter holds 1 + the units used (see rate-limit.lua).
           const key = this.quotaKey(userId, quota.periodStart);
-          const command =
-            `*6\r\n$3\r\nSET\r\n${bulk(key)}` +
-            `${bulk(String(used + 1))}$2\r\nNX\r\n$2\r\nPX\r\n${bulk(ttl)}`;
+          const command = encodeCommand(["SET", key, String(used + 1), "NX", "PX", ttl]);
           return sendCommand(this.connection, command, keySlot(key), this.timeoutMs).then(() => undefined);
         })
         .finally(() => this.rebuilding.delete(id));
@@ -425,8 +424,7 @@ export class RedisRateLimiter implements RateLimiter {
    */
   async quotaUsed(userId: string, quota: QuotaRequest, nowMs: number): Promise<number> {
     const key = this.quotaKey(userId, quota.periodStart);
-    const get = () =>
-      sendCommand(this.connection, `*2\r\n$3\r\nGET\r\n${bulk(key)}`, keySlot(key), this.timeoutMs);
+    const get = () => sendCommand(this.connection, encodeCommand(["GET", key]), keySlot(key), this.timeoutMs);
     let reply = await get();
     if (reply === null) {
       await this.rebuild(userId, quota, nowMs);

@@ -199,10 +199,13 @@ export class ScriptConnection extends EventEmitter<{ ready: []; lost: [] }> impl
 
 function noop(): void {}
 
+/** A RESP bulk string. */
+export const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+
 /** A command as a RESP array of bulk strings. */
 export function encodeCommand(args: readonly string[]): string {
   let out = `*${args.length}\r\n`;
-  for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+  for (const arg of args) out += bulk(arg);
   return out;
 }
 
